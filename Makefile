@@ -1,0 +1,44 @@
+# The project's front door. `make run` starts the whole app on this machine;
+# `make test` installs what the tests need and runs every module's tests.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Every module of the workspace, from go.work's use block.
+MODULES := $(shell sed -n 's|^[[:space:]]*\./\([a-z-]*\)$$|\1|p' go.work)
+# Modules that are deployable services (each builds on its own, GOWORK=off).
+SERVICES := $(filter auth tickets orders payments expiration client,$(MODULES))
+
+GO ?= go
+TEST_FLAGS ?= -count=1 -timeout 30m
+BIN := bin
+
+.PHONY: all run test lint build deps clean
+
+all: lint build test
+
+## deps: system packages the tests and the local run need (Debian, as root)
+deps:
+	@infra/scripts/ensure-packages.sh redis-server:redis-server
+
+## test: every module's tests against real FerretDB, NATS Streaming, Redis and stripe-mock
+test: deps
+	$(GO) test $(TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+## lint: gofmt, go vet and staticcheck on every module
+lint:
+	@unformatted=$$(gofmt -l $(MODULES)); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(addsuffix /...,$(addprefix ./,$(MODULES)))
+	$(GO) tool staticcheck $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+## build: each service as its own module (as its container image builds it)
+build:
+	@mkdir -p $(BIN)
+	@for s in $(SERVICES); do \
+		echo "build $$s"; \
+		(cd $$s && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -o ../$(BIN)/$$s .); \
+	done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,55 @@
+// Command auth is the users service: sign up, sign in, sign out and the
+// current user (DESIGN §2 Auth). main only wires; run is testable.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/validate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "auth:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the auth API until ctx is done.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := service.NewLogger(stdout, "auth", cfg.LogLevel)
+
+	db, err := service.ConnectMongo(cfg.MongoURI, "auth")
+	if err != nil {
+		return err
+	}
+	defer db.Client().Disconnect(context.WithoutCancel(ctx))
+
+	users, err := newUserStore(ctx, db)
+	if err != nil {
+		return err
+	}
+	ln, err := service.Listen(cfg.Addr())
+	if err != nil {
+		return err
+	}
+	api := &api{
+		users:    users,
+		sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
+		validate: validate.New(),
+	}
+	return service.Serve(ctx, log, ln, routes(api, log, service.MongoCheck(db)))
+}

@@ -1,0 +1,173 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/stan.go"
+)
+
+// DefaultAckWait is how long STAN waits for an ack before redelivering.
+const DefaultAckWait = 5 * time.Second
+
+// Connect opens a STAN connection. onLost is called if the connection is
+// lost for good (STAN clients do not resume): the service should then stop
+// so that its supervisor restarts it.
+func Connect(ctx context.Context, url, clusterID, clientID string, onLost func(error)) (stan.Conn, error) {
+	opts := []stan.Option{
+		stan.NatsURL(url),
+		stan.ConnectWait(5 * time.Second),
+		stan.Pings(5, 3), // declare the link lost after ~15 s without answers
+	}
+	if onLost != nil {
+		opts = append(opts, stan.SetConnectionLostHandler(func(_ stan.Conn, err error) { onLost(err) }))
+	}
+	type result struct {
+		sc  stan.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sc, err := stan.Connect(clusterID, clientID, opts...)
+		done <- result{sc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("connecting to NATS Streaming %s (cluster %q) as %q: %w", url, clusterID, clientID, r.err)
+		}
+		return r.sc, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.sc != nil {
+				r.sc.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connecting to NATS Streaming %s: %w", url, ctx.Err())
+	}
+}
+
+// Publisher publishes events of type E on E's subject.
+type Publisher[E Event] struct {
+	conn stan.Conn
+}
+
+// NewPublisher returns a publisher for E on conn.
+func NewPublisher[E Event](conn stan.Conn) *Publisher[E] {
+	return &Publisher[E]{conn: conn}
+}
+
+// Publish sends e and waits until the server has stored it.
+func (p *Publisher[E]) Publish(ctx context.Context, e E) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", e.Subject(), err)
+	}
+	// stan.Conn.Publish blocks until the server's ack or its own timeout;
+	// PublishAsync lets the caller's context bound the wait instead.
+	acked := make(chan error, 1)
+	if _, err := p.conn.PublishAsync(string(e.Subject()), data, func(_ string, err error) { acked <- err }); err != nil {
+		return fmt.Errorf("publishing %s: %w", e.Subject(), err)
+	}
+	select {
+	case err := <-acked:
+		if err != nil {
+			return fmt.Errorf("publishing %s: %w", e.Subject(), err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("publishing %s: %w", e.Subject(), ctx.Err())
+	}
+}
+
+// Delivery describes the message being handled; see DeliveryFrom.
+type Delivery struct {
+	Subject     Subject
+	Sequence    uint64
+	Redelivered bool
+	Data        []byte
+}
+
+type deliveryKey struct{}
+
+// DeliveryFrom returns the delivery a handler's context belongs to.
+func DeliveryFrom(ctx context.Context) (Delivery, bool) {
+	d, ok := ctx.Value(deliveryKey{}).(Delivery)
+	return d, ok
+}
+
+// Handler handles one event. Returning an error leaves the message un-acked,
+// so STAN redelivers it after the ack wait.
+type Handler[E Event] func(ctx context.Context, e E) error
+
+// ListenerOptions are the subscription settings of DESIGN §3.
+type ListenerOptions struct {
+	// QueueGroup is the queue group and the durable name.
+	QueueGroup string
+	// AckWait defaults to DefaultAckWait; STAN's minimum is one second.
+	AckWait time.Duration
+	// Logger receives handler failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Listen subscribes handle to E's subject as a durable queue subscription
+// with manual acks, starting from all available messages. A payload that
+// cannot be decoded can never succeed, so it is logged and acked rather than
+// redelivered forever. Handlers run on the subscription's goroutine, one
+// message at a time; ctx is passed to each handler call.
+//
+// Closing the returned subscription (or the connection) keeps the durable
+// group's position; Unsubscribe would delete it.
+func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, handle Handler[E]) (stan.Subscription, error) {
+	if opts.QueueGroup == "" {
+		return nil, errors.New("listener needs a queue group")
+	}
+	ackWait := opts.AckWait
+	if ackWait == 0 {
+		ackWait = DefaultAckWait
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	subject := SubjectOf[E]()
+	log = log.With("subject", subject, "queueGroup", opts.QueueGroup)
+
+	onMsg := func(m *stan.Msg) {
+		log := log.With("sequence", m.Sequence, "redelivered", m.Redelivered)
+		var e E
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			log.Error("dropping undecodable event", "err", err)
+			ack(log, m)
+			return
+		}
+		hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
+			Subject: subject, Sequence: m.Sequence, Redelivered: m.Redelivered, Data: m.Data,
+		})
+		if err := handle(hctx, e); err != nil {
+			log.Warn("event not handled; it will be redelivered", "err", err)
+			return
+		}
+		ack(log, m)
+	}
+	sub, err := conn.QueueSubscribe(string(subject), opts.QueueGroup, onMsg,
+		stan.DurableName(opts.QueueGroup),
+		stan.SetManualAckMode(),
+		stan.DeliverAllAvailable(),
+		stan.AckWait(ackWait),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to %s as %s: %w", subject, opts.QueueGroup, err)
+	}
+	return sub, nil
+}
+
+func ack(log *slog.Logger, m *stan.Msg) {
+	if err := m.Ack(); err != nil {
+		log.Warn("ack failed; the event will be redelivered", "err", err)
+	}
+}

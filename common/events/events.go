@@ -1,0 +1,123 @@
+// Package events holds the event contract of DESIGN §3: every subject, its
+// payload type, and typed publishers and listeners on NATS Streaming.
+//
+// Each payload type knows its subject, so Publisher[TicketCreated] can only
+// publish on "ticket:created" and a Listener[OrderCreated] can only be handed
+// a func taking an OrderCreated: a mismatch does not compile.
+package events
+
+import "time"
+
+// Subject is a NATS Streaming channel name.
+type Subject string
+
+const (
+	SubjectTicketCreated      Subject = "ticket:created"
+	SubjectTicketUpdated      Subject = "ticket:updated"
+	SubjectOrderCreated       Subject = "order:created"
+	SubjectOrderCancelled     Subject = "order:cancelled"
+	SubjectOrderComplete      Subject = "order:complete"
+	SubjectExpirationComplete Subject = "expiration:complete"
+	SubjectPaymentCreated     Subject = "payment:created"
+)
+
+// Event is a payload type bound to its subject.
+type Event interface {
+	Subject() Subject
+}
+
+// OrderStatus is the lifecycle state of an order.
+type OrderStatus string
+
+const (
+	// StatusCreated: reserved, not yet paid; the ticket is held.
+	StatusCreated OrderStatus = "created"
+	// StatusCancelled: expired or cancelled by its owner; the ticket is free.
+	StatusCancelled OrderStatus = "cancelled"
+	// StatusAwaitingPayment: a payment is under way.
+	StatusAwaitingPayment OrderStatus = "awaiting:payment"
+	// StatusComplete: paid.
+	StatusComplete OrderStatus = "complete"
+)
+
+// TicketCreated is published by tickets when a ticket is listed.
+type TicketCreated struct {
+	ID      string  `json:"id"`
+	Version int64   `json:"version"`
+	Title   string  `json:"title"`
+	Price   float64 `json:"price"`
+	UserID  string  `json:"userId"`
+}
+
+// TicketUpdated is published by tickets on every change, including the
+// reservation lock (OrderID set) and its release (OrderID empty).
+type TicketUpdated struct {
+	ID      string  `json:"id"`
+	Version int64   `json:"version"`
+	Title   string  `json:"title"`
+	Price   float64 `json:"price"`
+	UserID  string  `json:"userId"`
+	OrderID string  `json:"orderId,omitempty"`
+}
+
+// OrderTicket is the ticket as order events carry it.
+type OrderTicket struct {
+	ID    string  `json:"id"`
+	Price float64 `json:"price"`
+}
+
+// OrderCreated is published by orders when a ticket is reserved.
+type OrderCreated struct {
+	ID        string      `json:"id"`
+	Version   int64       `json:"version"`
+	Status    OrderStatus `json:"status"`
+	UserID    string      `json:"userId"`
+	ExpiresAt time.Time   `json:"expiresAt"`
+	Ticket    OrderTicket `json:"ticket"`
+}
+
+// OrderCancelledTicket is the ticket as order:cancelled carries it.
+type OrderCancelledTicket struct {
+	ID string `json:"id"`
+}
+
+// OrderCancelled is published by orders when an order is cancelled or expires.
+type OrderCancelled struct {
+	ID      string               `json:"id"`
+	Version int64                `json:"version"`
+	Ticket  OrderCancelledTicket `json:"ticket"`
+}
+
+// OrderComplete is published by orders when an order is paid.
+type OrderComplete struct {
+	ID      string      `json:"id"`
+	Version int64       `json:"version"`
+	Status  OrderStatus `json:"status"`
+	Ticket  OrderTicket `json:"ticket"`
+}
+
+// ExpirationComplete is published by expiration when an order's window ends.
+type ExpirationComplete struct {
+	OrderID string `json:"orderId"`
+}
+
+// PaymentCreated is published by payments when a charge succeeded.
+type PaymentCreated struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"orderId"`
+	StripeID string `json:"stripeId"`
+}
+
+func (TicketCreated) Subject() Subject      { return SubjectTicketCreated }
+func (TicketUpdated) Subject() Subject      { return SubjectTicketUpdated }
+func (OrderCreated) Subject() Subject       { return SubjectOrderCreated }
+func (OrderCancelled) Subject() Subject     { return SubjectOrderCancelled }
+func (OrderComplete) Subject() Subject      { return SubjectOrderComplete }
+func (ExpirationComplete) Subject() Subject { return SubjectExpirationComplete }
+func (PaymentCreated) Subject() Subject     { return SubjectPaymentCreated }
+
+// SubjectOf returns the subject of event type E.
+func SubjectOf[E Event]() Subject {
+	var zero E
+	return zero.Subject()
+}

@@ -1,0 +1,143 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/service"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestEnvNamesEveryMissingVariableOnItsOwnLine(t *testing.T) {
+	e := service.NewEnv(env(map[string]string{"JWT_KEY": "k"}))
+	e.Required("MONGO_URI")
+	assert.Equal(t, "k", e.Required("JWT_KEY"))
+	e.Required("NATS_URL")
+	err := e.Err()
+	require.Error(t, err)
+	assert.Equal(t, "missing required environment variable MONGO_URI\nmissing required environment variable NATS_URL", err.Error())
+}
+
+func TestEnvParsesTypedValuesAndRejectsBadOnes(t *testing.T) {
+	e := service.NewEnv(env(map[string]string{"B": "false", "D": "30s", "P": "4000"}))
+	assert.False(t, e.Bool("B", true))
+	assert.True(t, e.Bool("UNSET", true))
+	assert.Equal(t, 30*time.Second, e.Duration("D", time.Minute))
+	assert.Equal(t, 15*time.Minute, e.Duration("UNSET", 15*time.Minute))
+	assert.Equal(t, "4000", e.Port("P", "3000"))
+	assert.Equal(t, "3000", e.Port("UNSET", "3000"))
+	require.NoError(t, e.Err())
+
+	bad := service.NewEnv(env(map[string]string{"B": "maybe", "D": "-1m", "P": "http"}))
+	bad.Bool("B", true)
+	bad.Duration("D", time.Minute)
+	bad.Port("P", "3000")
+	err := bad.Err()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `B="maybe"`)
+	assert.Contains(t, err.Error(), `D="-1m"`)
+	assert.Contains(t, err.Error(), `P="http"`)
+}
+
+func TestReadyzReportsFailingChecksWith503(t *testing.T) {
+	ok := service.Check{Name: "db", Check: func(context.Context) error { return nil }}
+	broken := service.Check{Name: "bus", Check: func(context.Context) error { return errors.New("down") }}
+
+	srv := httpServer(t, service.Readyz(ok, broken))
+	resp, err := http.Get(srv + "/")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.JSONEq(t, `{"status":"unavailable","failed":{"bus":"down"}}`, string(body))
+
+	srv = httpServer(t, service.Readyz(ok))
+	resp, err = http.Get(srv + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+}
+
+// httpServer serves h through service.Serve until the test ends.
+func httpServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := service.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.Serve(ctx, service.NewLogger(io.Discard, "test", "info"), ln, h) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.NoError(t, <-done)
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
+	started := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(started)
+		time.Sleep(500 * time.Millisecond)
+		_, _ = w.Write([]byte("finished"))
+	})
+	ln, err := service.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- service.Serve(ctx, service.NewLogger(io.Discard, "test", "info"), ln, h) }()
+
+	type result struct {
+		body string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{string(b), err}
+	}()
+	<-started
+	cancel() // SIGTERM arrives mid-request
+	r := <-res
+	require.NoError(t, r.err)
+	assert.Equal(t, "finished", r.body)
+	require.NoError(t, <-served)
+
+	_, err = http.Get("http://" + ln.Addr().String())
+	assert.Error(t, err, "no new connections after shutdown")
+}
+
+func TestListenNamesTheTakenAddress(t *testing.T) {
+	ln, err := service.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = service.Listen(ln.Addr().String())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), ln.Addr().String())
+}
+
+func TestConnectMongoTakesTheDatabaseFromTheURI(t *testing.T) {
+	db, err := service.ConnectMongo("mongodb://127.0.0.1:1/auth", "fallback")
+	require.NoError(t, err)
+	assert.Equal(t, "auth", db.Name())
+	db, err = service.ConnectMongo("mongodb://127.0.0.1:1", "fallback")
+	require.NoError(t, err)
+	assert.Equal(t, "fallback", db.Name())
+	_, err = service.ConnectMongo("http://nope", "x")
+	assert.Error(t, err)
+}

@@ -1,0 +1,100 @@
+package testkit
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/stan.go"
+
+	"ticketing.dev/common/events"
+)
+
+// Captured collects every event published on E's subject.
+type Captured[E events.Event] struct {
+	mu     sync.Mutex
+	events []E
+	raw    []json.RawMessage
+	added  chan struct{}
+}
+
+// Capture subscribes to E's subject from the first message the server holds,
+// so events published before the call are captured too.
+func Capture[E events.Event](t testing.TB, conn stan.Conn) *Captured[E] {
+	t.Helper()
+	c := &Captured[E]{added: make(chan struct{}, 1)}
+	sub, err := conn.Subscribe(string(events.SubjectOf[E]()), func(m *stan.Msg) {
+		var e E
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			t.Errorf("captured %s is not a valid payload: %v (%s)", events.SubjectOf[E](), err, m.Data)
+			return
+		}
+		c.mu.Lock()
+		c.events = append(c.events, e)
+		c.raw = append(c.raw, append(json.RawMessage(nil), m.Data...))
+		c.mu.Unlock()
+		select {
+		case c.added <- struct{}{}:
+		default:
+		}
+	}, stan.DeliverAllAvailable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	return c
+}
+
+// Wait returns the first n events, failing the test if they do not arrive
+// within timeout.
+func (c *Captured[E]) Wait(t testing.TB, n int, timeout time.Duration) []E {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		if len(c.events) >= n {
+			out := append([]E(nil), c.events[:n]...)
+			c.mu.Unlock()
+			return out
+		}
+		got := len(c.events)
+		c.mu.Unlock()
+		select {
+		case <-c.added:
+		case <-deadline:
+			t.Fatalf("waited %s for %d %s event(s), got %d", timeout, n, events.SubjectOf[E](), got)
+		}
+	}
+}
+
+// All returns what has been captured so far.
+func (c *Captured[E]) All() []E {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]E(nil), c.events...)
+}
+
+// Raw returns the n-th captured payload as it was sent, for checking keys.
+func (c *Captured[E]) Raw(t testing.TB, n int) map[string]any {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n >= len(c.raw) {
+		t.Fatalf("no %s event #%d captured (have %d)", events.SubjectOf[E](), n, len(c.raw))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(c.raw[n], &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Quiet fails the test if more than n events arrive within d.
+func (c *Captured[E]) Quiet(t testing.TB, n int, d time.Duration) {
+	t.Helper()
+	time.Sleep(d)
+	if got := len(c.All()); got != n {
+		t.Fatalf("expected exactly %d %s event(s), got %d", n, events.SubjectOf[E](), got)
+	}
+}

@@ -1,0 +1,107 @@
+package testkit_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+
+	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/testkit"
+)
+
+var kit = testkit.New()
+
+func TestMain(m *testing.M) { os.Exit(kit.Run(m)) }
+
+func TestEachTestGetsAFreshDatabase(t *testing.T) {
+	ctx := context.Background()
+	a := kit.Mongo(t)
+	b := kit.Mongo(t)
+	assert.NotEqual(t, a.Name(), b.Name())
+	_, err := a.Collection("c").InsertOne(ctx, bson.M{"x": 1})
+	require.NoError(t, err)
+	n, err := b.Collection("c").CountDocuments(ctx, bson.M{})
+	require.NoError(t, err)
+	assert.Zero(t, n)
+
+	// The URI a service would be given reaches the same database.
+	db, err := service.ConnectMongo(a.URI, "unused")
+	require.NoError(t, err)
+	assert.Equal(t, a.Name(), db.Name())
+	n, err = db.Collection("c").CountDocuments(ctx, bson.M{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+}
+
+func TestRedisLauncherAnswersPing(t *testing.T) {
+	r := testkit.NewRedis(t)
+	c, err := net.Dial("tcp", r.Addr())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("PING\r\n"))
+	require.NoError(t, err)
+	buf := make([]byte, 7)
+	_, err = c.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "+PONG\r\n", string(buf))
+}
+
+func TestStripeMockLauncherServesTheAPI(t *testing.T) {
+	base := testkit.NewStripeMock(t)
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/charges", nil)
+	req.SetBasicAuth("sk_test_123", "")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+}
+
+func TestProxyCanCutAndRestoreADependency(t *testing.T) {
+	r := testkit.NewRedis(t)
+	p := testkit.NewProxy(t, r.Addr())
+	ping := func() error {
+		c, err := net.DialTimeout("tcp", p.Addr, time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write([]byte("PING\r\n")); err != nil {
+			return err
+		}
+		buf := make([]byte, 7)
+		_, err = c.Read(buf)
+		return err
+	}
+	require.NoError(t, ping())
+	p.SetDown(true)
+	assert.Error(t, ping())
+	p.SetDown(false)
+	assert.NoError(t, ping())
+}
+
+func TestSessionCookieSignsInTheUserForThatKeyOnly(t *testing.T) {
+	c := testkit.SessionCookie(t, "k", "id1", "a@b.co")
+	whoami := func(key string) string {
+		var id string
+		h := session.NewManager(key, false).Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			u, _ := session.CurrentUser(r.Context())
+			id = u.ID
+		}))
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.AddCookie(c)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		return id
+	}
+	assert.Equal(t, "id1", whoami("k"))
+	assert.Empty(t, whoami("other"))
+}
