@@ -21,6 +21,11 @@ all: lint build test
 deps:
 	@infra/scripts/ensure-packages.sh redis-server:redis-server
 
+## run: the whole app on this machine until Ctrl-C (see README "Running locally")
+run: deps
+	$(GO) build -o $(BIN)/localstack ./infra/cmd/localstack
+	exec $(BIN)/localstack
+
 ## test: every module's tests against real FerretDB, NATS Streaming, Redis and stripe-mock
 test: deps
 	$(GO) test $(TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))

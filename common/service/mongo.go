@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/mongo"
@@ -38,4 +39,17 @@ func MongoCheck(db *mongo.Database) Check {
 	return Check{Name: "mongodb", Check: func(ctx context.Context) error {
 		return db.Client().Ping(ctx, readpref.Primary())
 	}}
+}
+
+// WithDatabase puts db in the path of a mongodb:// URI, keeping its hosts and
+// options: one server, one database per service.
+func WithDatabase(uri, db string) string {
+	base, query, _ := strings.Cut(uri, "?")
+	scheme, rest, _ := strings.Cut(base, "://")
+	hosts, _, _ := strings.Cut(rest, "/")
+	out := scheme + "://" + hosts + "/" + db
+	if query != "" {
+		out += "?" + query
+	}
+	return out
 }

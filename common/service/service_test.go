@@ -141,3 +141,9 @@ func TestConnectMongoTakesTheDatabaseFromTheURI(t *testing.T) {
 	_, err = service.ConnectMongo("http://nope", "x")
 	assert.Error(t, err)
 }
+
+func TestWithDatabaseReplacesThePathAndKeepsOptions(t *testing.T) {
+	assert.Equal(t, "mongodb://h:1/auth", service.WithDatabase("mongodb://h:1/", "auth"))
+	assert.Equal(t, "mongodb://h:1/auth", service.WithDatabase("mongodb://h:1", "auth"))
+	assert.Equal(t, "mongodb://u:p@h:1,h2:2/auth?replicaSet=rs", service.WithDatabase("mongodb://u:p@h:1,h2:2/admin?replicaSet=rs", "auth"))
+}

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +25,8 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/common/service"
 )
 
 // Kit owns the infrastructure shared by one test binary.
@@ -78,7 +79,7 @@ func (k *Kit) Mongo(t testing.TB) DB {
 			t.Logf("dropping test database %s: %v", name, err)
 		}
 	})
-	return DB{Database: db, URI: withDatabase(k.mongoURI, name)}
+	return DB{Database: db, URI: service.WithDatabase(k.mongoURI, name)}
 }
 
 // MongoServerURI is the URI of the shared server, without a database.
@@ -141,16 +142,4 @@ func (k *Kit) startFerret() (string, error) {
 		os.RemoveAll(dir)
 	})
 	return f.MongoDBURI(), nil
-}
-
-// withDatabase puts db in the path of a mongodb:// URI, keeping its options.
-func withDatabase(uri, db string) string {
-	base, query, _ := strings.Cut(uri, "?")
-	scheme, rest, _ := strings.Cut(base, "://")
-	hosts, _, _ := strings.Cut(rest, "/")
-	out := scheme + "://" + hosts + "/" + db
-	if query != "" {
-		out += "?" + query
-	}
-	return out
 }

@@ -1,0 +1,55 @@
+// Package stack runs the whole app on one machine without Kubernetes
+// (DESIGN §5): embedded FerretDB and NATS Streaming, redis-server,
+// stripe-mock, each service as its own supervised process, and an ingress
+// whose routes come from infra/k8s/ingress-srv.yaml.
+package stack
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+)
+
+// Config is what the stack is told by its environment.
+type Config struct {
+	Root             string // repository root: go.work and the service folders
+	DataDir          string // DATA_DIR: databases, bus, Redis, keys; kept across runs
+	BinDir           string // where services are built; default DataDir/bin
+	IngressAddr      string // INGRESS_ADDR
+	NATSAddr         string // NATS_ADDR
+	MongoURL         string // MONGO_URL: an external MongoDB instead of FerretDB
+	JWTKey           string // JWT_KEY: default a key generated once per DataDir
+	StripeKey        string // STRIPE_KEY: a real key skips stripe-mock
+	ExpirationWindow string // EXPIRATION_WINDOW, passed to orders
+	LogLevel         string // LOG_LEVEL, passed to the services
+	Out              io.Writer
+}
+
+// ConfigFromEnv reads the stack's variables with their defaults.
+func ConfigFromEnv(getenv func(string) string, root string, out io.Writer) (Config, error) {
+	get := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Root:             root,
+		DataDir:          get("DATA_DIR", filepath.Join(root, ".data")),
+		IngressAddr:      get("INGRESS_ADDR", "127.0.0.1:8080"),
+		NATSAddr:         get("NATS_ADDR", "127.0.0.1:4222"),
+		MongoURL:         getenv("MONGO_URL"),
+		JWTKey:           getenv("JWT_KEY"),
+		StripeKey:        getenv("STRIPE_KEY"),
+		ExpirationWindow: getenv("EXPIRATION_WINDOW"),
+		LogLevel:         get("LOG_LEVEL", "info"),
+		Out:              out,
+	}
+	for name, addr := range map[string]string{"INGRESS_ADDR": c.IngressAddr, "NATS_ADDR": c.NATSAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return Config{}, fmt.Errorf("%s=%q is not host:port", name, addr)
+		}
+	}
+	return c, nil
+}

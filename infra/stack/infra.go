@@ -1,0 +1,250 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	stand "github.com/nats-io/nats-streaming-server/server"
+	"github.com/nats-io/nats-streaming-server/stores"
+)
+
+// checkDataDir makes sure DATA_DIR exists and is writable.
+func checkDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("DATA_DIR %s cannot be created: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("DATA_DIR %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// checkFree fails with the variable's name when addr is taken.
+func checkFree(name, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s %s is not available (already in use?): %w", name, addr, err)
+	}
+	return ln.Close()
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// jwtKey returns the configured key, or one generated on the first run and
+// kept in DATA_DIR so sessions survive restarts.
+func jwtKey(cfg Config) (string, error) {
+	if cfg.JWTKey != "" {
+		return cfg.JWTKey, nil
+	}
+	file := filepath.Join(cfg.DataDir, "jwt.key")
+	if b, err := os.ReadFile(file); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(buf)
+	if err := os.WriteFile(file, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing dev JWT key: %w", err)
+	}
+	return key, nil
+}
+
+// build compiles the services into binDir with one `go build`, so packages
+// are compiled once and in parallel; an up-to-date binary is not relinked.
+func build(ctx context.Context, root, binDir string, services []string) error {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return err
+	}
+	args := []string{"build", "-o", binDir + string(os.PathSeparator)}
+	for _, s := range services {
+		args = append(args, "./"+s)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building services failed:\n%s", strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// startFerret runs FerretDB in-process with its SQLite files under dir.
+func startFerret(dir string, log *slog.Logger) (uri string, stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + abs + "/",
+		Logger:    log,
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("starting FerretDB: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx)
+	}()
+	return f.MongoDBURI(), func() { cancel(); <-done }, nil
+}
+
+// startSTAN runs NATS Streaming in-process with a file store under dir.
+func startSTAN(addr, dir string) (*stand.StanServer, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, fmt.Errorf("NATS_ADDR %s: bad port", addr)
+	}
+	opts := stand.GetDefaultOptions()
+	opts.ID = "ticketing"
+	opts.StoreType = stores.TypeFile
+	opts.FilestoreDir = dir
+	nopts := stand.DefaultNatsServerOptions
+	nopts.Host = host
+	nopts.Port = p
+	if p == 0 {
+		nopts.Port = -1 // NATS reads 0 as its default port; -1 is "any free port"
+	}
+	nopts.NoLog = true
+	nopts.NoSigs = true
+	s, err := stand.RunServerWithOpts(opts, &nopts)
+	if err != nil {
+		return nil, fmt.Errorf("starting NATS Streaming on NATS_ADDR %s: %w", addr, err)
+	}
+	return s, nil
+}
+
+// child is a helper process (redis-server, stripe-mock).
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startChild(con *console, name string, bin string, args ...string) (*child, error) {
+	cmd := exec.Command(bin, args...)
+	out := con.writer(name)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	return c, nil
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// waitTCP waits until addr accepts connections or the child exits.
+func waitTCP(c *child, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("%s exited before listening on %s", filepath.Base(c.cmd.Path), addr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s did not listen on %s within %s", filepath.Base(c.cmd.Path), addr, timeout)
+}
+
+// startRedis runs redis-server with append-only persistence under dir,
+// installing Debian's package first when missing (as root).
+func startRedis(root string, con *console, dir string) (*child, string, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		cmd := exec.Command(filepath.Join(root, "infra", "scripts", "ensure-packages.sh"), "redis-server:redis-server")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, "", fmt.Errorf("redis-server is needed: %s", strings.TrimSpace(string(out)))
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := startChild(con, "redis", "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--dir", dir, "--appendonly", "yes", "--save", "", "--daemonize", "no", "--loglevel", "warning")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := waitTCP(c, addr, 20*time.Second); err != nil {
+		c.stop()
+		return nil, "", err
+	}
+	return c, addr, nil
+}
+
+// startStripeMock runs stripe-mock, pinned as a Go tool in common/go.mod.
+func startStripeMock(ctx context.Context, root string, con *console) (*child, string, error) {
+	cmd := exec.CommandContext(ctx, "go", "tool", "-n", "stripe-mock")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nil, "", fmt.Errorf("building stripe-mock: %s", ee.Stderr)
+		}
+		return nil, "", fmt.Errorf("building stripe-mock: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := startChild(con, "stripe", strings.TrimSpace(string(out)), "-http-port", strconv.Itoa(port))
+	if err != nil {
+		return nil, "", err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if err := waitTCP(c, addr, 30*time.Second); err != nil {
+		c.stop()
+		return nil, "", err
+	}
+	return c, "http://" + addr, nil
+}

@@ -1,0 +1,118 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Back-off between restarts of a crashed service, as Kubernetes'
+// CrashLoopBackOff: doubling from one second up to half a minute, reset once
+// a run lasted a minute.
+const (
+	firstBackoff = time.Second
+	maxBackoff   = 30 * time.Second
+	stableAfter  = time.Minute
+	stopGrace    = 25 * time.Second
+)
+
+// process is one service binary kept running until the stack stops.
+type process struct {
+	name string
+	bin  string
+	env  func() []string // called per start: each run gets a fresh NATS client id
+	con  *console
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	restarts int
+	done     chan struct{}
+}
+
+// supervise runs the process, restarting it after a crash, until ctx ends.
+func (p *process) supervise(ctx context.Context) {
+	defer close(p.done)
+	backoff := firstBackoff
+	for {
+		start := time.Now()
+		cmd := exec.Command(p.bin)
+		cmd.Env = p.env()
+		out := p.con.writer(p.name)
+		cmd.Stdout, cmd.Stderr = out, out
+		// If the stack itself dies hard, its services are told to stop.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			p.con.printf("%s could not start: %v", p.name, err)
+		} else {
+			p.mu.Lock()
+			p.cmd = cmd
+			p.mu.Unlock()
+			err := cmd.Wait()
+			if ctx.Err() != nil {
+				return
+			}
+			p.con.printf("%s exited (%v); restarting in %s", p.name, exitText(err), backoff)
+		}
+		if time.Since(start) > stableAfter {
+			backoff = firstBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, maxBackoff)
+		p.mu.Lock()
+		p.restarts++
+		p.mu.Unlock()
+	}
+}
+
+func exitText(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ProcessState.String()
+	}
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// signal sends sig to the running process, if any.
+func (p *process) signal(sig os.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return fmt.Errorf("%s is not running", p.name)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// pid is the running process's id, 0 when none.
+func (p *process) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// stop asks the process to finish (SIGTERM), then kills it after the grace
+// period. The supervisor's context must already be cancelled.
+func (p *process) stop() {
+	_ = p.signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(stopGrace):
+		p.con.printf("%s did not stop within %s; killing it", p.name, stopGrace)
+		_ = p.signal(syscall.SIGKILL)
+		<-p.done
+	}
+}
