@@ -67,20 +67,37 @@ func (p *Publisher[E]) Publish(ctx context.Context, e E) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", e.Subject(), err)
 	}
+	return PublishData(ctx, p.conn, e.Subject(), data)
+}
+
+// PublishData sends an already encoded payload and waits until the server
+// has stored it; for relays of stored events (package outbox). Prefer
+// Publisher, which cannot pair a payload with the wrong subject.
+func PublishData(ctx context.Context, conn stan.Conn, subject Subject, data []byte) error {
 	// stan.Conn.Publish blocks until the server's ack or its own timeout;
 	// PublishAsync lets the caller's context bound the wait instead.
 	acked := make(chan error, 1)
-	if _, err := p.conn.PublishAsync(string(e.Subject()), data, func(_ string, err error) { acked <- err }); err != nil {
-		return fmt.Errorf("publishing %s: %w", e.Subject(), err)
+	if _, err := conn.PublishAsync(string(subject), data, func(_ string, err error) { acked <- err }); err != nil {
+		return fmt.Errorf("publishing %s: %w", subject, err)
 	}
 	select {
 	case err := <-acked:
 		if err != nil {
-			return fmt.Errorf("publishing %s: %w", e.Subject(), err)
+			return fmt.Errorf("publishing %s: %w", subject, err)
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("publishing %s: %w", e.Subject(), ctx.Err())
+		return fmt.Errorf("publishing %s: %w", subject, ctx.Err())
+	}
+}
+
+// ReadyCheck reports whether conn's NATS link is up, for /readyz.
+func ReadyCheck(conn stan.Conn) func(context.Context) error {
+	return func(context.Context) error {
+		if nc := conn.NatsConn(); nc == nil || !nc.IsConnected() {
+			return errors.New("not connected to NATS")
+		}
+		return nil
 	}
 }
 

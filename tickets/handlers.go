@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/validate"
+)
+
+// api holds what the handlers share.
+type api struct {
+	tickets  *ticketStore
+	relay    *outbox.Relay
+	sessions *session.Manager
+	validate *validate.Validator
+}
+
+type createRequest struct {
+	Title string         `json:"title" validate:"required,min=3,max=200" msg:"Title must be 3 to 200 characters"`
+	Price validate.Price `json:"price" validate:"gt=0,lte=1000000" msg:"Price must be greater than 0 and at most 1000000"`
+}
+
+type updateRequest struct {
+	Title string         `json:"title" validate:"required,max=200" msg:"Title is required (at most 200 characters)"`
+	Price validate.Price `json:"price" validate:"gt=0,lte=1000000" msg:"Price must be greater than 0 and at most 1000000"`
+}
+
+// ticketJSON is a ticket as the API shows it; orderId only while reserved.
+type ticketJSON struct {
+	ID      string  `json:"id"`
+	Title   string  `json:"title"`
+	Price   float64 `json:"price"`
+	UserID  string  `json:"userId"`
+	Version int64   `json:"version"`
+	OrderID string  `json:"orderId,omitempty"`
+}
+
+func toJSON(t ticket) ticketJSON {
+	return ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version, OrderID: t.OrderID}
+}
+
+// normalisedPrice keeps whole cents, so what is listed is what is charged.
+func normalisedPrice(p validate.Price) float64 { return float64(p.Cents()) / 100 }
+
+func (a *api) create(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.CurrentUser(r.Context())
+	var req createRequest
+	if err := a.validate.Body(w, r, &req); err != nil {
+		return err
+	}
+	t, err := a.tickets.Create(r.Context(), req.Title, normalisedPrice(req.Price), user.ID)
+	if err != nil {
+		return err
+	}
+	a.relay.FlushLogged(r.Context(), t.ID)
+	httpapi.WriteJSON(w, r, http.StatusCreated, toJSON(t))
+	return nil
+}
+
+func (a *api) list(w http.ResponseWriter, r *http.Request) error {
+	ts, err := a.tickets.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]ticketJSON, len(ts))
+	for i, t := range ts {
+		out[i] = toJSON(t)
+	}
+	httpapi.WriteJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// ticketID parses the :id route parameter; a malformed id cannot name a
+// ticket, so it is a 404 like an unknown one.
+func ticketID(r *http.Request) (primitive.ObjectID, error) {
+	id, err := primitive.ObjectIDFromHex(chi.URLParam(r, "id"))
+	if err != nil {
+		return id, httpapi.ErrNotFound
+	}
+	return id, nil
+}
+
+func (a *api) show(w http.ResponseWriter, r *http.Request) error {
+	id, err := ticketID(r)
+	if err != nil {
+		return err
+	}
+	t, err := a.tickets.Get(r.Context(), id)
+	if errors.Is(err, errNoTicket) {
+		return httpapi.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, r, http.StatusOK, toJSON(t))
+	return nil
+}
+
+func (a *api) update(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.CurrentUser(r.Context())
+	var req updateRequest
+	if err := a.validate.Body(w, r, &req); err != nil {
+		return err
+	}
+	id, err := ticketID(r)
+	if err != nil {
+		return err
+	}
+	t, err := a.tickets.Change(r.Context(), id, func(t *ticket) (bool, error) {
+		switch {
+		case t.UserID != user.ID:
+			return false, httpapi.ErrNotAuthorized
+		case t.OrderID != "":
+			return false, httpapi.BadRequest("Cannot edit a reserved ticket")
+		}
+		t.Title, t.Price = req.Title, normalisedPrice(req.Price)
+		return true, nil
+	})
+	switch {
+	case errors.Is(err, errNoTicket):
+		return httpapi.ErrNotFound
+	case errors.Is(err, errStale):
+		return &httpapi.Error{Status: http.StatusConflict, Details: []httpapi.Detail{{Message: "The ticket was changed meanwhile; try again"}}}
+	case err != nil:
+		return err
+	}
+	a.relay.FlushLogged(r.Context(), t.ID)
+	httpapi.WriteJSON(w, r, http.StatusOK, toJSON(t))
+	return nil
+}

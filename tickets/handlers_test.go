@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testkit"
+)
+
+func TestCreateRouteExistsAndRequiresAuth(t *testing.T) {
+	e := newEnv(t)
+	r := do(t, "POST", e.URL+"/api/tickets", `{}`)
+	assert.Equal(t, 401, r.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"Not authorized"}]}`, r.Raw)
+	r = do(t, "POST", e.URL+"/api/tickets", `{}`, user(t, "u1"))
+	assert.NotEqual(t, 401, r.Status)
+	assert.NotEqual(t, 404, r.Status)
+}
+
+func TestCreateRejectsInvalidInput(t *testing.T) {
+	e := newEnv(t)
+	for body, field := range map[string]string{
+		`{"title":"","price":10}`:               "title",
+		`{"price":10}`:                          "title",
+		`{"title":"ab","price":10}`:             "title",
+		`{"title":"concert","price":-10}`:       "price",
+		`{"title":"concert"}`:                   "price",
+		`{"title":"concert","price":"ten"}`:     "price",
+		`{"title":"concert","price":0}`:         "price",
+		`{"title":"concert","price":1e308}`:     "price",
+		`{"title":["a","b","c"],"price":10}`:    "title",
+		`{"title":"concert","price":{"$gt":0}}`: "price",
+	} {
+		r := do(t, "POST", e.URL+"/api/tickets", body, user(t, "u1"))
+		assert.Equal(t, 400, r.Status, body)
+		assert.Contains(t, r.Raw, `"field":"`+field+`"`, body)
+	}
+	list := do(t, "GET", e.URL+"/api/tickets", "")
+	assert.Empty(t, list.List, "nothing stored")
+}
+
+func TestCreateStoresTheTicketAndPublishesTicketCreated(t *testing.T) {
+	e := newEnv(t)
+	got := testkit.Capture[events.TicketCreated](t, e.bus)
+	body := create(t, e, user(t, "u1"), "concert", 20)
+	assert.Equal(t, "concert", body["title"])
+	assert.Equal(t, 20.0, body["price"])
+	assert.Equal(t, "u1", body["userId"])
+	assert.Equal(t, 0.0, body["version"])
+	assert.NotContains(t, body, "orderId")
+
+	id, _ := primitive.ObjectIDFromHex(body["id"].(string))
+	stored, err := e.tickets.Get(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, "concert", stored.Title)
+	assert.Equal(t, 20.0, stored.Price)
+
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, events.TicketCreated{ID: id.Hex(), Version: 0, Title: "concert", Price: 20, UserID: "u1"}, ev)
+	keys := got.Raw(t, 0)
+	assert.ElementsMatch(t, []string{"id", "version", "title", "price", "userId"}, mapKeys(keys))
+}
+
+func mapKeys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestPriceMayBeANumericStringAndIsKeptInWholeCents(t *testing.T) {
+	e := newEnv(t)
+	r := do(t, "POST", e.URL+"/api/tickets", `{"title":"concert","price":"20.10"}`, user(t, "u1"))
+	require.Equal(t, 201, r.Status, r.Raw)
+	assert.Equal(t, 20.10, r.Body["price"])
+	r = do(t, "POST", e.URL+"/api/tickets", `{"title":"concert","price":12.345}`, user(t, "u1"))
+	require.Equal(t, 201, r.Status, r.Raw)
+	assert.Equal(t, 12.35, r.Body["price"])
+}
+
+func TestShowReturns404ForUnknownOrMalformedIDs(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{primitive.NewObjectID().Hex(), "not-an-id", "zzzzzzzzzzzzzzzzzzzzzzzz"} {
+		r := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+		assert.Equal(t, 404, r.Status, id)
+		assert.JSONEq(t, `{"errors":[{"message":"Not Found"}]}`, r.Raw)
+	}
+}
+
+func TestShowReturnsTheTicket(t *testing.T) {
+	e := newEnv(t)
+	created := create(t, e, user(t, "u1"), "concert", 20)
+	r := do(t, "GET", e.URL+"/api/tickets/"+created["id"].(string), "")
+	require.Equal(t, 200, r.Status)
+	assert.Equal(t, created, r.Body)
+}
+
+func TestListReturnsAllTickets(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		create(t, e, user(t, fmt.Sprintf("u%d", i)), fmt.Sprintf("ticket %d", i), float64(10+i))
+	}
+	r := do(t, "GET", e.URL+"/api/tickets", "")
+	require.Equal(t, 200, r.Status)
+	require.Len(t, r.List, 3)
+	assert.Equal(t, "ticket 0", r.List[0]["title"])
+	assert.Equal(t, "ticket 2", r.List[2]["title"])
+}
+
+func TestListOfNoTicketsIsAnEmptyArray(t *testing.T) {
+	e := newEnv(t)
+	assert.Equal(t, "[]\n", do(t, "GET", e.URL+"/api/tickets", "").Raw)
+}
+
+func TestUpdateErrors(t *testing.T) {
+	e := newEnv(t)
+	owner := user(t, "owner")
+	id := create(t, e, owner, "concert", 20)["id"].(string)
+	valid := `{"title":"new title","price":30}`
+
+	assert.Equal(t, 404, do(t, "PUT", e.URL+"/api/tickets/"+primitive.NewObjectID().Hex(), valid, owner).Status)
+	assert.Equal(t, 404, do(t, "PUT", e.URL+"/api/tickets/nope", valid, owner).Status)
+	assert.Equal(t, 401, do(t, "PUT", e.URL+"/api/tickets/"+id, valid).Status)
+	notOwner := do(t, "PUT", e.URL+"/api/tickets/"+id, valid, user(t, "someone-else"))
+	assert.Equal(t, 401, notOwner.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"Not authorized"}]}`, notOwner.Raw)
+	for _, body := range []string{`{"title":"","price":30}`, `{"title":"t","price":-10}`, `{"title":"t"}`, `not json`} {
+		assert.Equal(t, 400, do(t, "PUT", e.URL+"/api/tickets/"+id, body, owner).Status, body)
+	}
+	r := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, "concert", r.Body["title"], "nothing changed")
+	assert.Equal(t, 0.0, r.Body["version"])
+}
+
+func TestUpdatePersistsAndPublishesTicketUpdated(t *testing.T) {
+	e := newEnv(t)
+	owner := user(t, "owner")
+	id := create(t, e, owner, "concert", 20)["id"].(string)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+
+	r := do(t, "PUT", e.URL+"/api/tickets/"+id, `{"title":"new title","price":"100"}`, owner)
+	require.Equal(t, 200, r.Status, r.Raw)
+	assert.Equal(t, 1.0, r.Body["version"])
+	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, "new title", show.Body["title"])
+	assert.Equal(t, 100.0, show.Body["price"])
+
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, events.TicketUpdated{ID: id, Version: 1, Title: "new title", Price: 100, UserID: "owner"}, ev)
+	assert.NotContains(t, got.Raw(t, 0), "orderId", "no orderId key while unreserved")
+}
+
+func TestReservedTicketCannotBeEdited(t *testing.T) {
+	e := newEnv(t)
+	owner := user(t, "owner")
+	id := create(t, e, owner, "concert", 20)["id"].(string)
+	orderID := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, events.OrderCreated{ID: orderID, Status: events.StatusCreated, UserID: "buyer", ExpiresAt: time.Now().Add(time.Minute), Ticket: events.OrderTicket{ID: id, Price: 20}})
+	require.Eventually(t, func() bool {
+		return do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["orderId"] == orderID
+	}, 5*time.Second, 20*time.Millisecond)
+
+	r := do(t, "PUT", e.URL+"/api/tickets/"+id, `{"title":"new title","price":30}`, owner)
+	assert.Equal(t, 400, r.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"Cannot edit a reserved ticket"}]}`, r.Raw)
+}
+
+func TestConcurrentUpdatesNeverLoseAVersion(t *testing.T) {
+	e := newEnv(t)
+	owner := user(t, "owner")
+	id := create(t, e, owner, "concert", 20)["id"].(string)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	const n = 20
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = do(t, "PUT", e.URL+"/api/tickets/"+id, fmt.Sprintf(`{"title":"title %d","price":%d}`, i, i+1), owner).Status
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		require.Contains(t, []int{200, 409}, s)
+		if s == 200 {
+			ok++
+		}
+	}
+	final := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, float64(ok), final.Body["version"], "one version per successful write")
+	evs := got.Wait(t, ok, 10*time.Second)
+	for i, ev := range evs {
+		assert.Equal(t, int64(i+1), ev.Version, "events carry versions 1..n in order")
+	}
+	last := evs[len(evs)-1]
+	assert.Equal(t, final.Body["title"], last.Title)
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/stan.go"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/outbox"
+)
+
+// queueGroup is tickets' durable queue group.
+const queueGroup = "tickets-service"
+
+// releasedOrdersKept bounds ReleasedOrders.
+const releasedOrdersKept = 10
+
+// listeners applies order events to the reservation lock.
+type listeners struct {
+	tickets *ticketStore
+	relay   *outbox.Relay
+}
+
+// subscribe starts every listener of the service.
+func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.Duration, log *slog.Logger) ([]stan.Subscription, error) {
+	opts := events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait, Logger: log}
+	created, err := events.Listen(ctx, conn, opts, l.orderCreated)
+	if err != nil {
+		return nil, err
+	}
+	cancelled, err := events.Listen(ctx, conn, opts, l.orderCancelled)
+	if err != nil {
+		_ = created.Close()
+		return nil, err
+	}
+	return []stan.Subscription{created, cancelled}, nil
+}
+
+// apply changes the ticket named by an order event and publishes the result.
+// Unknown tickets are an error, so the event is redelivered (its
+// ticket:created may not have been stored yet).
+func (l *listeners) apply(ctx context.Context, ticketID string, change func(*ticket) (bool, error)) error {
+	id, err := primitive.ObjectIDFromHex(ticketID)
+	if err != nil {
+		return fmt.Errorf("ticket id %q: %w", ticketID, err)
+	}
+	t, err := l.tickets.Change(ctx, id, change)
+	if err != nil {
+		return err
+	}
+	// Also after a no-op: an earlier attempt may have stored the change but
+	// not published it yet.
+	return l.relay.Flush(ctx, t.ID)
+}
+
+// orderCreated locks the ticket for the order.
+func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) error {
+	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+		switch {
+		case t.OrderID == e.ID, slices.Contains(t.ReleasedOrders, e.ID):
+			return false, nil // already applied, or already over
+		case t.OrderID != "":
+			// Another order still holds it: its order:cancelled is on its way.
+			return false, fmt.Errorf("ticket %s is reserved by order %s, not %s", t.ID.Hex(), t.OrderID, e.ID)
+		}
+		t.OrderID = e.ID
+		return true, nil
+	})
+}
+
+// orderCancelled releases the ticket if this order holds it.
+func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
+	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+		if slices.Contains(t.ReleasedOrders, e.ID) {
+			return false, nil // already applied
+		}
+		// Remember the order even if it never got to hold the ticket, so a
+		// late order:created for it is not applied.
+		t.ReleasedOrders = append(t.ReleasedOrders, e.ID)
+		if len(t.ReleasedOrders) > releasedOrdersKept {
+			t.ReleasedOrders = t.ReleasedOrders[len(t.ReleasedOrders)-releasedOrdersKept:]
+		}
+		if t.OrderID == e.ID {
+			t.OrderID = ""
+		}
+		return true, nil
+	})
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testkit"
+)
+
+func orderCreated(orderID, ticketID string) events.OrderCreated {
+	return events.OrderCreated{ID: orderID, Version: 0, Status: events.StatusCreated, UserID: "buyer",
+		ExpiresAt: time.Now().Add(15 * time.Minute), Ticket: events.OrderTicket{ID: ticketID, Price: 20}}
+}
+
+func orderCancelled(orderID, ticketID string) events.OrderCancelled {
+	return events.OrderCancelled{ID: orderID, Version: 1, Ticket: events.OrderCancelledTicket{ID: ticketID}}
+}
+
+func TestOrderCreatedReservesTheTicketAndPublishesTicketUpdated(t *testing.T) {
+	e := newEnv(t)
+	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	orderID := primitive.NewObjectID().Hex()
+
+	testkit.Publish(t, e.bus, orderCreated(orderID, id))
+
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, events.TicketUpdated{ID: id, Version: 1, Title: "concert", Price: 20, UserID: "owner", OrderID: orderID}, ev)
+	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, orderID, show.Body["orderId"])
+	assert.Equal(t, 1.0, show.Body["version"])
+	got.Quiet(t, 1, 2*ackWait+200*time.Millisecond) // acked: no redelivery, no second update
+}
+
+func TestRedeliveredOrderCreatedChangesNothingFurther(t *testing.T) {
+	e := newEnv(t)
+	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	ev := orderCreated(primitive.NewObjectID().Hex(), id)
+	testkit.Publish(t, e.bus, ev)
+	testkit.Publish(t, e.bus, ev) // as STAN redelivers after a lost ack
+	got.Wait(t, 1, 5*time.Second)
+	got.Quiet(t, 1, 2*ackWait)
+	assert.Equal(t, 1.0, do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["version"])
+}
+
+func TestOrderCancelledReleasesTheTicket(t *testing.T) {
+	e := newEnv(t)
+	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	orderID := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, orderCreated(orderID, id))
+	testkit.Publish(t, e.bus, orderCancelled(orderID, id))
+
+	evs := got.Wait(t, 2, 5*time.Second)
+	assert.Equal(t, orderID, evs[0].OrderID)
+	assert.Equal(t, events.TicketUpdated{ID: id, Version: 2, Title: "concert", Price: 20, UserID: "owner"}, evs[1])
+	assert.NotContains(t, got.Raw(t, 1), "orderId")
+	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.NotContains(t, show.Body, "orderId")
+	got.Quiet(t, 2, 2*ackWait)
+
+	// The owner may edit it again.
+	assert.Equal(t, 200, do(t, "PUT", e.URL+"/api/tickets/"+id, `{"title":"concert","price":25}`, user(t, "owner")).Status)
+}
+
+func TestEventForUnknownTicketIsNotAckedAndAppliesOnceTheTicketExists(t *testing.T) {
+	e := newEnv(t)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	id := primitive.NewObjectID()
+	orderID := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, orderCreated(orderID, id.Hex()))
+	got.Quiet(t, 0, 500*time.Millisecond)
+
+	// The ticket appears (as if its own write was late); redelivery applies the event.
+	_, err := e.tickets.c.InsertOne(context.Background(), bson.M{"_id": id, "title": "late", "price": 5.0, "userId": "owner", "orderId": "", "version": int64(0)})
+	require.NoError(t, err)
+	ev := got.Wait(t, 1, 4*ackWait)[0]
+	assert.Equal(t, orderID, ev.OrderID)
+}
+
+func TestOrderCreatedArrivingAfterItsCancellationIsNotApplied(t *testing.T) {
+	e := newEnv(t)
+	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
+	orderID := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, orderCancelled(orderID, id))
+	require.Eventually(t, func() bool { return do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["version"] == 1.0 }, 5*time.Second, 20*time.Millisecond)
+	testkit.Publish(t, e.bus, orderCreated(orderID, id))
+	time.Sleep(2 * ackWait)
+	assert.NotContains(t, do(t, "GET", e.URL+"/api/tickets/"+id, "").Body, "orderId", "the ticket stays free")
+}
+
+func TestEventKeptInOutboxWhenTheBusIsDownIsPublishedLater(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	got := testkit.Capture[events.TicketCreated](t, e.bus)
+
+	// Store a ticket as the handler would, but fail to publish: the
+	// relay's connection is closed.
+	s := testkit.NewSTAN(t)
+	dead := s.Connect(t)
+	require.NoError(t, dead.Close())
+	tk, err := e.tickets.Create(ctx, "concert", 20, "owner")
+	require.NoError(t, err)
+	deadRelay := outboxRelay(e, dead)
+	assert.Error(t, deadRelay.Flush(ctx, tk.ID))
+	got.Quiet(t, 0, 300*time.Millisecond)
+
+	// The sweep of a working relay publishes it exactly once.
+	require.NoError(t, e.relay.Sweep(ctx))
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, tk.ID.Hex(), ev.ID)
+	require.NoError(t, e.relay.Sweep(ctx))
+	got.Quiet(t, 1, 300*time.Millisecond)
+}

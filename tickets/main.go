@@ -1,0 +1,79 @@
+// Command tickets is the tickets service: the catalogue, ownership, the
+// reservation lock and their events (DESIGN §2 Tickets, §3).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/validate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "tickets:", err)
+		os.Exit(1)
+	}
+}
+
+// sweepInterval is how often events left in outboxes are retried.
+const sweepInterval = 5 * time.Second
+
+// run serves the tickets API and listens to order events until ctx is done
+// or the bus connection is lost.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := service.NewLogger(stdout, "tickets", cfg.LogLevel)
+
+	db, err := service.ConnectMongo(cfg.MongoURI, "tickets")
+	if err != nil {
+		return err
+	}
+	defer db.Client().Disconnect(context.WithoutCancel(ctx))
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	conn, err := events.Connect(ctx, cfg.NATSURL, cfg.NATSClusterID, cfg.NATSClientID, func(err error) {
+		cancel(fmt.Errorf("NATS Streaming connection lost: %w", err))
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close() // closes subscriptions too; durable positions are kept
+
+	locks := &outbox.Locks{}
+	tickets := newTicketStore(db, locks)
+	relay := outbox.NewRelay(tickets.c, conn, locks, log)
+	l := &listeners{tickets: tickets, relay: relay}
+	if _, err := l.subscribe(ctx, conn, cfg.AckWait, log); err != nil {
+		return err
+	}
+	go relay.Run(ctx, sweepInterval)
+
+	ln, err := service.Listen(cfg.Addr())
+	if err != nil {
+		return err
+	}
+	a := &api{tickets: tickets, relay: relay, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
+	err = service.Serve(ctx, log, ln, routes(a, log,
+		service.MongoCheck(db),
+		service.Check{Name: "nats", Check: events.ReadyCheck(conn)}))
+	if cause := context.Cause(ctx); err == nil && cause != context.Canceled && cause != nil {
+		return cause // the bus was lost: exit non-zero so the service is restarted
+	}
+	return err
+}
