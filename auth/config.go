@@ -1,15 +1,10 @@
 package main
 
-import (
-	"net"
-
-	"ticketing.dev/common/service"
-)
+import "ticketing.dev/common/service"
 
 // config is everything auth reads from its environment.
 type config struct {
-	Host         string // listen host; empty means every interface
-	Port         string
+	HTTP         service.HTTP
 	MongoURI     string
 	JWTKey       string
 	CookieSecure bool
@@ -19,8 +14,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	e := service.NewEnv(getenv)
 	c := config{
-		Host:         e.String("HOST", ""),
-		Port:         e.Port("PORT", "3000"),
+		HTTP:         e.HTTP(),
 		MongoURI:     e.Required("MONGO_URI"),
 		JWTKey:       e.Required("JWT_KEY"),
 		CookieSecure: e.Bool("COOKIE_SECURE", true),
@@ -28,5 +22,3 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	return c, e.Err()
 }
-
-func (c config) Addr() string { return net.JoinHostPort(c.Host, c.Port) }

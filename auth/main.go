@@ -42,7 +42,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ln, err := service.Listen(cfg.Addr())
+	ln, err := service.Listen(cfg.HTTP.Addr())
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -45,35 +44,27 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer db.Client().Disconnect(context.WithoutCancel(ctx))
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	conn, err := events.Connect(ctx, cfg.NATSURL, cfg.NATSClusterID, cfg.NATSClientID, func(err error) {
-		cancel(fmt.Errorf("NATS Streaming connection lost: %w", err))
-	})
+	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
 	if err != nil {
 		return err
 	}
+	defer cancel(nil)
 	defer conn.Close() // closes subscriptions too; durable positions are kept
 
 	locks := &outbox.Locks{}
 	tickets := newTicketStore(db, locks)
 	relay := outbox.NewRelay(tickets.c, conn, locks, log)
 	l := &listeners{tickets: tickets, relay: relay}
-	if _, err := l.subscribe(ctx, conn, cfg.AckWait, log); err != nil {
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait, log); err != nil {
 		return err
 	}
 	go relay.Run(ctx, sweepInterval)
 
-	ln, err := service.Listen(cfg.Addr())
+	ln, err := service.Listen(cfg.HTTP.Addr())
 	if err != nil {
 		return err
 	}
 	a := &api{tickets: tickets, relay: relay, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
-	err = service.Serve(ctx, log, ln, routes(a, log,
-		service.MongoCheck(db),
-		service.Check{Name: "nats", Check: events.ReadyCheck(conn)}))
-	if cause := context.Cause(ctx); err == nil && cause != context.Canceled && cause != nil {
-		return cause // the bus was lost: exit non-zero so the service is restarted
-	}
-	return err
+	err = service.Serve(ctx, log, ln, routes(a, log, service.MongoCheck(db), service.BusCheck(conn)))
+	return service.ExitError(ctx, err)
 }

@@ -1,0 +1,79 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/nats-io/stan.go"
+
+	"ticketing.dev/common/events"
+)
+
+// HTTP is where a service listens.
+type HTTP struct {
+	Host string // empty means every interface
+	Port string
+}
+
+// Addr is host:port for net.Listen.
+func (h HTTP) Addr() string { return net.JoinHostPort(h.Host, h.Port) }
+
+// HTTP reads HOST and PORT (default 3000).
+func (e *Env) HTTP() HTTP {
+	return HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000")}
+}
+
+// NATS is how a service reaches NATS Streaming.
+type NATS struct {
+	URL       string
+	ClusterID string
+	ClientID  string
+	AckWait   time.Duration
+}
+
+// NATS reads NATS_URL, NATS_CLUSTER_ID, NATS_CLIENT_ID (all required) and
+// ACK_WAIT (default events.DefaultAckWait).
+func (e *Env) NATS() NATS {
+	return NATS{
+		URL:       e.Required("NATS_URL"),
+		ClusterID: e.Required("NATS_CLUSTER_ID"),
+		ClientID:  e.Required("NATS_CLIENT_ID"),
+		AckWait:   e.Duration("ACK_WAIT", events.DefaultAckWait),
+	}
+}
+
+// ConnectBus connects to NATS Streaming and returns a context that is
+// cancelled, with the reason as its cause, if the connection is lost for
+// good: the service then stops and ExitError makes it exit non-zero, so its
+// supervisor restarts it with a fresh connection.
+func ConnectBus(ctx context.Context, n NATS) (stan.Conn, context.Context, context.CancelCauseFunc, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	conn, err := events.Connect(ctx, n.URL, n.ClusterID, n.ClientID, func(err error) {
+		cancel(fmt.Errorf("NATS Streaming connection lost: %w", err))
+	})
+	if err != nil {
+		cancel(nil)
+		return nil, nil, nil, err
+	}
+	return conn, ctx, cancel, nil
+}
+
+// BusCheck is a readiness check of the bus connection.
+func BusCheck(conn stan.Conn) Check {
+	return Check{Name: "nats", Check: events.ReadyCheck(conn)}
+}
+
+// ExitError is err, or the reason ctx was cancelled when that was not a
+// plain stop (a lost bus), so that such a stop exits non-zero.
+func ExitError(ctx context.Context, err error) error {
+	if err != nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}

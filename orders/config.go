@@ -1,0 +1,35 @@
+package main
+
+import (
+	"time"
+
+	"ticketing.dev/common/service"
+)
+
+// config is everything orders reads from its environment.
+type config struct {
+	HTTP             service.HTTP
+	NATS             service.NATS
+	MongoURI         string
+	JWTKey           string
+	CookieSecure     bool
+	ExpirationWindow time.Duration
+	LogLevel         string
+}
+
+// defaultExpirationWindow is how long an unpaid order holds its ticket.
+const defaultExpirationWindow = 15 * time.Minute
+
+func loadConfig(getenv func(string) string) (config, error) {
+	e := service.NewEnv(getenv)
+	c := config{
+		HTTP:             e.HTTP(),
+		MongoURI:         e.Required("MONGO_URI"),
+		JWTKey:           e.Required("JWT_KEY"),
+		NATS:             e.NATS(),
+		CookieSecure:     e.Bool("COOKIE_SECURE", true),
+		ExpirationWindow: e.Duration("EXPIRATION_WINDOW", defaultExpirationWindow),
+		LogLevel:         e.String("LOG_LEVEL", "info"),
+	}
+	return c, e.Err()
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/validate"
+)
+
+// api holds what the handlers share.
+type api struct {
+	store    *store
+	relay    *outbox.Relay
+	sessions *session.Manager
+	validate *validate.Validator
+	window   time.Duration
+}
+
+type createRequest struct {
+	TicketID string `json:"ticketId" validate:"required,mongodb" msg:"TicketId must be provided"`
+}
+
+type ticketJSON struct {
+	ID      string  `json:"id"`
+	Title   string  `json:"title"`
+	Price   float64 `json:"price"`
+	Version int64   `json:"version"`
+}
+
+type orderJSON struct {
+	ID        string             `json:"id"`
+	UserID    string             `json:"userId"`
+	Status    events.OrderStatus `json:"status"`
+	ExpiresAt time.Time          `json:"expiresAt"`
+	Version   int64              `json:"version"`
+	Ticket    *ticketJSON        `json:"ticket"`
+}
+
+func toJSON(o order, t ticket, found bool) orderJSON {
+	out := orderJSON{ID: o.ID.Hex(), UserID: o.UserID, Status: o.Status, ExpiresAt: o.ExpiresAt, Version: o.Version}
+	if found {
+		out.Ticket = &ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, Version: t.Version}
+	}
+	return out
+}
+
+func (a *api) create(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.CurrentUser(r.Context())
+	var req createRequest
+	if err := a.validate.Body(w, r, &req); err != nil {
+		return err
+	}
+	id, _ := primitive.ObjectIDFromHex(req.TicketID) // validated above
+	t, err := a.store.Ticket(r.Context(), id)
+	if errors.Is(err, errNoTicket) {
+		return httpapi.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	o, err := a.store.Reserve(r.Context(), t, user.ID, a.window)
+	if errors.Is(err, errReserved) {
+		return httpapi.BadRequest("Ticket is already reserved")
+	}
+	if err != nil {
+		return err
+	}
+	a.relay.FlushLogged(r.Context(), o.ID)
+	httpapi.WriteJSON(w, r, http.StatusCreated, toJSON(o, t, true))
+	return nil
+}
+
+func (a *api) list(w http.ResponseWriter, r *http.Request) error {
+	user, _ := session.CurrentUser(r.Context())
+	orders, err := a.store.OrdersOf(r.Context(), user.ID)
+	if err != nil {
+		return err
+	}
+	ids := make([]primitive.ObjectID, len(orders))
+	for i, o := range orders {
+		ids[i] = o.TicketID
+	}
+	tickets, err := a.store.Tickets(r.Context(), ids)
+	if err != nil {
+		return err
+	}
+	out := make([]orderJSON, len(orders))
+	for i, o := range orders {
+		t, ok := tickets[o.TicketID]
+		out[i] = toJSON(o, t, ok)
+	}
+	httpapi.WriteJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// ownOrder loads the :id order and checks that the caller owns it.
+func (a *api) ownOrder(r *http.Request) (order, error) {
+	id, err := primitive.ObjectIDFromHex(chi.URLParam(r, "id"))
+	if err != nil {
+		return order{}, httpapi.ErrNotFound // a malformed id names no order
+	}
+	o, err := a.store.Order(r.Context(), id)
+	if errors.Is(err, errNoOrder) {
+		return order{}, httpapi.ErrNotFound
+	}
+	if err != nil {
+		return order{}, err
+	}
+	if user, _ := session.CurrentUser(r.Context()); o.UserID != user.ID {
+		return order{}, httpapi.ErrNotAuthorized
+	}
+	return o, nil
+}
+
+func (a *api) show(w http.ResponseWriter, r *http.Request) error {
+	o, err := a.ownOrder(r)
+	if err != nil {
+		return err
+	}
+	t, err := a.store.Ticket(r.Context(), o.TicketID)
+	if err != nil && !errors.Is(err, errNoTicket) {
+		return err
+	}
+	httpapi.WriteJSON(w, r, http.StatusOK, toJSON(o, t, err == nil))
+	return nil
+}
+
+func (a *api) cancel(w http.ResponseWriter, r *http.Request) error {
+	o, err := a.ownOrder(r)
+	if err != nil {
+		return err
+	}
+	_, err = a.store.Change(r.Context(), o.ID, cancelOrder)
+	if errors.Is(err, errStale) {
+		return &httpapi.Error{Status: http.StatusConflict, Details: []httpapi.Detail{{Message: "The order was changed meanwhile; try again"}}}
+	}
+	if err != nil {
+		return err
+	}
+	a.relay.FlushLogged(r.Context(), o.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// cancelOrder cancels an order that is not paid; cancelling a cancelled
+// order again changes nothing.
+func cancelOrder(o *order) (events.Event, error) {
+	switch o.Status {
+	case events.StatusComplete:
+		return nil, httpapi.BadRequest("Cannot cancel a complete order")
+	case events.StatusCancelled:
+		return nil, nil
+	}
+	o.Status = events.StatusCancelled
+	return events.OrderCancelled{}, nil
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testkit"
+)
+
+func TestEveryOrderRouteRequiresAuth(t *testing.T) {
+	e := newEnv(t)
+	id := primitive.NewObjectID().Hex()
+	for _, req := range [][2]string{{"POST", "/api/orders"}, {"GET", "/api/orders"}, {"GET", "/api/orders/" + id}, {"DELETE", "/api/orders/" + id}} {
+		r := do(t, req[0], e.URL+req[1], `{}`)
+		assert.Equal(t, 401, r.Status, req)
+		assert.JSONEq(t, `{"errors":[{"message":"Not authorized"}]}`, r.Raw)
+	}
+}
+
+func TestCreateRejectsInvalidTicketIDWith400(t *testing.T) {
+	e := newEnv(t)
+	for _, body := range []string{`{}`, `{"ticketId":""}`, `{"ticketId":"abc"}`, `{"ticketId":"zzzzzzzzzzzzzzzzzzzzzzzz"}`, `{"ticketId":{"$ne":null}}`, `{"ticketId":123}`, `nope`} {
+		r := do(t, "POST", e.URL+"/api/orders", body, user(t, "u1"))
+		assert.Equal(t, 400, r.Status, body)
+	}
+}
+
+func TestCreateForUnknownTicketIs404(t *testing.T) {
+	e := newEnv(t)
+	r := do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+primitive.NewObjectID().Hex()+`"}`, user(t, "u1"))
+	assert.Equal(t, 404, r.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"Not Found"}]}`, r.Raw)
+}
+
+func TestCreateReservesTheTicketAndPublishesOrderCreated(t *testing.T) {
+	e := newEnv(t)
+	got := testkit.Capture[events.OrderCreated](t, e.bus)
+	tid := seedTicket(t, e, "concert", 20)
+	before := time.Now()
+	o := placeOrder(t, e, user(t, "buyer"), tid)
+
+	assert.Equal(t, "created", o["status"])
+	assert.Equal(t, "buyer", o["userId"])
+	assert.Equal(t, 0.0, o["version"])
+	assert.Equal(t, map[string]any{"id": tid, "title": "concert", "price": 20.0, "version": 0.0}, o["ticket"])
+	exp, err := time.Parse(time.RFC3339, o["expiresAt"].(string))
+	require.NoError(t, err, "expiresAt is ISO-8601")
+	assert.WithinDuration(t, before.Add(window), exp, 5*time.Second)
+
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, o["id"], ev.ID)
+	assert.Equal(t, events.StatusCreated, ev.Status)
+	assert.Equal(t, events.OrderTicket{ID: tid, Price: 20}, ev.Ticket)
+	assert.True(t, ev.ExpiresAt.Equal(exp))
+	assert.ElementsMatch(t, []string{"id", "version", "status", "userId", "expiresAt", "ticket"}, keys(got.Raw(t, 0)))
+	assert.ElementsMatch(t, []string{"id", "price"}, keys(got.Raw(t, 0)["ticket"].(map[string]any)))
+}
+
+func TestReservedTicketCannotBeOrderedAgain(t *testing.T) {
+	e := newEnv(t)
+	tid := seedTicket(t, e, "concert", 20)
+	placeOrder(t, e, user(t, "first"), tid)
+	r := do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "second"))
+	assert.Equal(t, 400, r.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"Ticket is already reserved"}]}`, r.Raw)
+}
+
+func TestConcurrentOrdersForOneTicketNeverDoubleBook(t *testing.T) {
+	e := newEnv(t)
+	const rounds, buyers = 20, 20
+	for round := range rounds {
+		tid := seedTicket(t, e, fmt.Sprintf("ticket %d", round), 10)
+		statuses := make([]int, buyers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range buyers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				statuses[i] = do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, fmt.Sprintf("buyer-%d", i))).Status
+			}()
+		}
+		close(start)
+		wg.Wait()
+		count := map[int]int{}
+		for _, s := range statuses {
+			count[s]++
+		}
+		require.Equal(t, map[int]int{201: 1, 400: buyers - 1}, count, "round %d", round)
+		oid, _ := primitive.ObjectIDFromHex(tid)
+		active, err := e.store.orders.CountDocuments(context.Background(), bson.M{"ticketId": oid, "status": bson.M{"$ne": "cancelled"}})
+		require.NoError(t, err)
+		require.Equal(t, int64(1), active, "round %d: one active order stored", round)
+	}
+}
+
+func TestShowReturnsTheOrderToItsOwnerOnly(t *testing.T) {
+	e := newEnv(t)
+	tid := seedTicket(t, e, "concert", 20)
+	o := placeOrder(t, e, user(t, "owner"), tid)
+	id := o["id"].(string)
+
+	r := do(t, "GET", e.URL+"/api/orders/"+id, "", user(t, "owner"))
+	require.Equal(t, 200, r.Status)
+	assert.Equal(t, o, r.Body)
+	assert.Equal(t, 401, do(t, "GET", e.URL+"/api/orders/"+id, "", user(t, "intruder")).Status)
+	assert.Equal(t, 404, do(t, "GET", e.URL+"/api/orders/"+primitive.NewObjectID().Hex(), "", user(t, "owner")).Status)
+	assert.Equal(t, 404, do(t, "GET", e.URL+"/api/orders/not-an-id", "", user(t, "owner")).Status)
+}
+
+func TestListReturnsOnlyTheCallersOrdersOldestFirst(t *testing.T) {
+	e := newEnv(t)
+	a, b := user(t, "alice"), user(t, "bob")
+	first := placeOrder(t, e, a, seedTicket(t, e, "one", 1))
+	placeOrder(t, e, b, seedTicket(t, e, "bobs", 2))
+	second := placeOrder(t, e, a, seedTicket(t, e, "two", 3))
+
+	r := do(t, "GET", e.URL+"/api/orders", "", a)
+	require.Equal(t, 200, r.Status)
+	require.Len(t, r.List, 2)
+	assert.Equal(t, first["id"], r.List[0]["id"])
+	assert.Equal(t, second["id"], r.List[1]["id"])
+	assert.Equal(t, "two", r.List[1]["ticket"].(map[string]any)["title"])
+	assert.Equal(t, "[]\n", do(t, "GET", e.URL+"/api/orders", "", user(t, "nobody")).Raw)
+}
+
+func TestDeleteCancelsTheOrderAndPublishesOrderCancelled(t *testing.T) {
+	e := newEnv(t)
+	got := testkit.Capture[events.OrderCancelled](t, e.bus)
+	tid := seedTicket(t, e, "concert", 20)
+	owner := user(t, "owner")
+	id := placeOrder(t, e, owner, tid)["id"].(string)
+
+	assert.Equal(t, 404, do(t, "DELETE", e.URL+"/api/orders/"+primitive.NewObjectID().Hex(), "", owner).Status)
+	assert.Equal(t, 401, do(t, "DELETE", e.URL+"/api/orders/"+id, "").Status)
+	assert.Equal(t, 401, do(t, "DELETE", e.URL+"/api/orders/"+id, "", user(t, "intruder")).Status)
+
+	r := do(t, "DELETE", e.URL+"/api/orders/"+id, "", owner)
+	require.Equal(t, 204, r.Status, r.Raw)
+	show := do(t, "GET", e.URL+"/api/orders/"+id, "", owner)
+	assert.Equal(t, "cancelled", show.Body["status"])
+	assert.Equal(t, 1.0, show.Body["version"])
+
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, events.OrderCancelled{ID: id, Version: 1, Ticket: events.OrderCancelledTicket{ID: tid}}, ev)
+	assert.ElementsMatch(t, []string{"id", "version", "ticket"}, keys(got.Raw(t, 0)))
+
+	// Cancelling again changes nothing and publishes nothing.
+	assert.Equal(t, 204, do(t, "DELETE", e.URL+"/api/orders/"+id, "", owner).Status)
+	got.Quiet(t, 1, 300*time.Millisecond)
+}
+
+func TestCancelledOrderFreesTheTicketForANewOrder(t *testing.T) {
+	e := newEnv(t)
+	tid := seedTicket(t, e, "concert", 20)
+	id := placeOrder(t, e, user(t, "first"), tid)["id"].(string)
+	require.Equal(t, 204, do(t, "DELETE", e.URL+"/api/orders/"+id, "", user(t, "first")).Status)
+	placeOrder(t, e, user(t, "second"), tid)
+}
+
+func TestACompleteOrderCannotBeCancelled(t *testing.T) {
+	e := newEnv(t)
+	owner := user(t, "owner")
+	id := placeOrder(t, e, owner, seedTicket(t, e, "concert", 20))["id"].(string)
+	testkit.Publish(t, e.bus, events.PaymentCreated{ID: "p1", OrderID: id, StripeID: "ch_1"})
+	require.Eventually(t, func() bool {
+		return do(t, "GET", e.URL+"/api/orders/"+id, "", owner).Body["status"] == "complete"
+	}, 5*time.Second, 20*time.Millisecond)
+
+	r := do(t, "DELETE", e.URL+"/api/orders/"+id, "", owner)
+	assert.Equal(t, 400, r.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"Cannot cancel a complete order"}]}`, r.Raw)
+	assert.Equal(t, "complete", do(t, "GET", e.URL+"/api/orders/"+id, "", owner).Body["status"])
+}
+
+func TestOrphanReservationFromACrashIsTakenOverAfterItsGrace(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	tid := seedTicket(t, e, "concert", 20)
+	oid, _ := primitive.ObjectIDFromHex(tid)
+	// A reservation whose order was never written (a crash between the two).
+	_, err := e.store.reservations.InsertOne(ctx, reservation{TicketID: oid, OrderID: primitive.NewObjectID(), CreatedAt: time.Now()})
+	require.NoError(t, err)
+	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u1")).Status, "within the grace it may be an order being written")
+
+	_, err = e.store.reservations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-2 * orphanGrace)}})
+	require.NoError(t, err)
+	placeOrder(t, e, user(t, "u1"), tid)
+}

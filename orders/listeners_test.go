@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testkit"
+)
+
+func replicated(t *testing.T, e env, id string) (ticket, bool) {
+	t.Helper()
+	oid, _ := primitive.ObjectIDFromHex(id)
+	tk, err := e.store.Ticket(context.Background(), oid)
+	if err != nil {
+		return ticket{}, false
+	}
+	return tk, true
+}
+
+func TestTicketCreatedIsReplicated(t *testing.T) {
+	e := newEnv(t)
+	id := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, events.TicketCreated{ID: id, Version: 0, Title: "concert", Price: 20, UserID: "u"})
+	require.Eventually(t, func() bool { _, ok := replicated(t, e, id); return ok }, 5*time.Second, 20*time.Millisecond)
+	tk, _ := replicated(t, e, id)
+	assert.Equal(t, ticket{ID: tk.ID, Title: "concert", Price: 20, Version: 0}, tk)
+}
+
+func TestTicketUpdatedIsAppliedAtTheNextVersionOnly(t *testing.T) {
+	e := newEnv(t)
+	id := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, events.TicketCreated{ID: id, Version: 0, Title: "concert", Price: 20, UserID: "u"})
+	testkit.Publish(t, e.bus, events.TicketUpdated{ID: id, Version: 1, Title: "new", Price: 30, UserID: "u"})
+	require.Eventually(t, func() bool { tk, _ := replicated(t, e, id); return tk.Version == 1 }, 5*time.Second, 20*time.Millisecond)
+	tk, _ := replicated(t, e, id)
+	assert.Equal(t, "new", tk.Title)
+	assert.Equal(t, 30.0, tk.Price)
+
+	// A replay of version 1 is acked and changes nothing.
+	testkit.Publish(t, e.bus, events.TicketUpdated{ID: id, Version: 1, Title: "replayed", Price: 1, UserID: "u"})
+	time.Sleep(300 * time.Millisecond)
+	tk, _ = replicated(t, e, id)
+	assert.Equal(t, "new", tk.Title)
+}
+
+func TestOutOfOrderTicketUpdatesEndAppliedInOrder(t *testing.T) {
+	e := newEnv(t)
+	id := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, events.TicketCreated{ID: id, Version: 0, Title: "v0", Price: 10, UserID: "u"})
+	require.Eventually(t, func() bool { _, ok := replicated(t, e, id); return ok }, 5*time.Second, 20*time.Millisecond)
+
+	testkit.Publish(t, e.bus, events.TicketUpdated{ID: id, Version: 2, Title: "v2", Price: 12, UserID: "u"})
+	time.Sleep(300 * time.Millisecond)
+	tk, _ := replicated(t, e, id)
+	assert.Equal(t, int64(0), tk.Version, "a future version waits (not acked)")
+
+	testkit.Publish(t, e.bus, events.TicketUpdated{ID: id, Version: 1, Title: "v1", Price: 11, UserID: "u"})
+	require.Eventually(t, func() bool { tk, _ := replicated(t, e, id); return tk.Version == 2 }, 5*ackWait, 50*time.Millisecond,
+		"v2 is redelivered after v1 is applied")
+	tk, _ = replicated(t, e, id)
+	assert.Equal(t, "v2", tk.Title)
+	assert.Equal(t, 12.0, tk.Price)
+}
+
+func TestExpirationCancelsTheOrderAndPublishesOrderCancelled(t *testing.T) {
+	e := newEnv(t)
+	got := testkit.Capture[events.OrderCancelled](t, e.bus)
+	tid := seedTicket(t, e, "concert", 20)
+	owner := user(t, "owner")
+	id := placeOrder(t, e, owner, tid)["id"].(string)
+
+	testkit.Publish(t, e.bus, events.ExpirationComplete{OrderID: id})
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, events.OrderCancelled{ID: id, Version: 1, Ticket: events.OrderCancelledTicket{ID: tid}}, ev)
+	assert.Equal(t, "cancelled", do(t, "GET", e.URL+"/api/orders/"+id, "", owner).Body["status"])
+	got.Quiet(t, 1, 2*ackWait+200*time.Millisecond) // acked, applied once
+
+	placeOrder(t, e, user(t, "next"), tid) // the ticket is free again
+}
+
+func TestExpirationOfACompleteOrderLeavesItComplete(t *testing.T) {
+	e := newEnv(t)
+	cancelled := testkit.Capture[events.OrderCancelled](t, e.bus)
+	completed := testkit.Capture[events.OrderComplete](t, e.bus)
+	tid := seedTicket(t, e, "concert", 20)
+	owner := user(t, "owner")
+	id := placeOrder(t, e, owner, tid)["id"].(string)
+
+	testkit.Publish(t, e.bus, events.PaymentCreated{ID: "p1", OrderID: id, StripeID: "ch_1"})
+	ev := completed.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, events.OrderComplete{ID: id, Version: 1, Status: events.StatusComplete, Ticket: events.OrderTicket{ID: tid, Price: 20}}, ev)
+	assert.ElementsMatch(t, []string{"id", "version", "status", "ticket"}, keys(completed.Raw(t, 0)))
+
+	testkit.Publish(t, e.bus, events.ExpirationComplete{OrderID: id})
+	cancelled.Quiet(t, 0, 2*ackWait+200*time.Millisecond)
+	o := do(t, "GET", e.URL+"/api/orders/"+id, "", owner)
+	assert.Equal(t, "complete", o.Body["status"])
+	assert.Equal(t, 1.0, o.Body["version"])
+	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "next")).Status, "a sold ticket stays reserved")
+}
+
+func TestPaymentForUnknownOrderIsNotAcked(t *testing.T) {
+	e := newEnv(t)
+	completed := testkit.Capture[events.OrderComplete](t, e.bus)
+	tid := seedTicket(t, e, "concert", 20)
+	oid := primitive.NewObjectID()
+	testkit.Publish(t, e.bus, events.PaymentCreated{ID: "p1", OrderID: oid.Hex(), StripeID: "ch_1"})
+	completed.Quiet(t, 0, 300*time.Millisecond)
+
+	// The order appears (as if its write was late); redelivery completes it.
+	tk, _ := replicated(t, e, tid)
+	o, err := e.store.Reserve(context.Background(), tk, "owner", window)
+	require.NoError(t, err)
+	testkit.Publish(t, e.bus, events.PaymentCreated{ID: "p2", OrderID: o.ID.Hex(), StripeID: "ch_2"})
+	assert.Equal(t, o.ID.Hex(), completed.Wait(t, 1, 5*time.Second)[0].ID)
+	// The first payment's order never appears; it keeps being redelivered,
+	// never acked, and never completes anything.
+	completed.Quiet(t, 1, 2*ackWait)
+}
+
+func TestPaymentForAnOrderThatExpiredMeanwhileStillCompletesIt(t *testing.T) {
+	e := newEnv(t)
+	completed := testkit.Capture[events.OrderComplete](t, e.bus)
+	tid := seedTicket(t, e, "concert", 20)
+	owner := user(t, "owner")
+	id := placeOrder(t, e, owner, tid)["id"].(string)
+	testkit.Publish(t, e.bus, events.ExpirationComplete{OrderID: id})
+	require.Eventually(t, func() bool {
+		return do(t, "GET", e.URL+"/api/orders/"+id, "", owner).Body["status"] == "cancelled"
+	}, 5*time.Second, 20*time.Millisecond)
+
+	testkit.Publish(t, e.bus, events.PaymentCreated{ID: "p1", OrderID: id, StripeID: "ch_1"})
+	assert.Equal(t, int64(2), completed.Wait(t, 1, 5*time.Second)[0].Version)
+	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "next")).Status, "the paid order holds the ticket again")
+}
