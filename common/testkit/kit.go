@@ -17,8 +17,10 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +39,10 @@ type Kit struct {
 	client    *mongo.Client
 	stops     []func()
 	dbSeq     atomic.Int64
+
+	stripeOnce sync.Once
+	stripeURL  string
+	stripeErr  error
 }
 
 // New returns a Kit; nothing starts until a test asks for it.
@@ -142,4 +148,31 @@ func (k *Kit) startFerret() (string, error) {
 		os.RemoveAll(dir)
 	})
 	return f.MongoDBURI(), nil
+}
+
+// StripeMock returns the base URL of a stripe-mock shared by the test
+// binary (stateless, so sharing it is safe), started on first use.
+func (k *Kit) StripeMock(t testing.TB) string {
+	t.Helper()
+	k.stripeOnce.Do(func() {
+		cmd, url, err := stripeMockCommand()
+		if err != nil {
+			k.stripeErr = err
+			return
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			k.stripeErr = fmt.Errorf("starting stripe-mock: %w", err)
+			return
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		k.stops = append(k.stops, func() { _ = cmd.Process.Kill(); <-done })
+		k.stripeURL = url
+		k.stripeErr = waitTCP(strings.TrimPrefix(url, "http://"), 30*time.Second, nil)
+	})
+	if k.stripeErr != nil {
+		t.Fatal(k.stripeErr)
+	}
+	return k.stripeURL
 }

@@ -115,21 +115,34 @@ func pingRedis(c net.Conn) error {
 // a free port and returns its base URL; killed when t ends.
 func NewStripeMock(t testing.TB) string {
 	t.Helper()
+	cmd, url, err := stripeMockCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startChild(t, cmd)
+	if err := waitTCP(strings.TrimPrefix(url, "http://"), 30*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// stripeMockCommand prepares stripe-mock on a free port.
+func stripeMockCommand() (*exec.Cmd, string, error) {
 	// `go tool -n` builds the tool once into the shared cache and prints the
 	// binary's path, so tests do not pay `go run` on every start.
 	out, err := exec.Command("go", "tool", "-n", "stripe-mock").Output()
 	if err != nil {
-		t.Fatalf("locating stripe-mock (go tool -n stripe-mock): %v", err)
+		return nil, "", fmt.Errorf("locating stripe-mock (go tool -n stripe-mock): %w", err)
 	}
 	fields := strings.Fields(string(out))
 	if len(fields) == 0 {
-		t.Fatal("go tool -n stripe-mock printed nothing")
+		return nil, "", errors.New("go tool -n stripe-mock printed nothing")
 	}
-	port := FreePort(t)
-	startChild(t, exec.Command(fields[0], "-http-port", strconv.Itoa(port)))
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if err := waitTCP(addr, 30*time.Second, nil); err != nil {
-		t.Fatal(err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
 	}
-	return "http://" + addr
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return exec.Command(fields[0], "-http-port", strconv.Itoa(port)), fmt.Sprintf("http://127.0.0.1:%d", port), nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +105,16 @@ func TestSessionCookieSignsInTheUserForThatKeyOnly(t *testing.T) {
 	}
 	assert.Equal(t, "id1", whoami("k"))
 	assert.Empty(t, whoami("other"))
+}
+
+func TestKitStripeMockIsSharedAndServes(t *testing.T) {
+	a := kit.StripeMock(t)
+	assert.Equal(t, a, kit.StripeMock(t), "one per test binary")
+	req, _ := http.NewRequest(http.MethodPost, a+"/v1/charges", strings.NewReader("amount=2010&currency=usd&source=tok_visa"))
+	req.SetBasicAuth("sk_test_123", "")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
 }

@@ -126,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 				return nil, err
 			}
 			s.stops = append(s.stops, mock.stop)
-			env["STRIPE_KEY"], env["STRIPE_API_BASE"] = "sk_test_local_stripe_mock", url
+			env["STRIPE_KEY"], env["STRIPE_API_BASE"] = "sk_test_stripemock", url
 		}
 	}
 

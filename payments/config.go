@@ -1,0 +1,30 @@
+package main
+
+import "ticketing.dev/common/service"
+
+// config is everything payments reads from its environment.
+type config struct {
+	HTTP          service.HTTP
+	NATS          service.NATS
+	MongoURI      string
+	JWTKey        string
+	CookieSecure  bool
+	StripeKey     string
+	StripeAPIBase string // another Stripe endpoint, such as stripe-mock
+	LogLevel      string
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	e := service.NewEnv(getenv)
+	c := config{
+		HTTP:          e.HTTP(),
+		MongoURI:      e.Required("MONGO_URI"),
+		JWTKey:        e.Required("JWT_KEY"),
+		NATS:          e.NATS(),
+		StripeKey:     e.Required("STRIPE_KEY"),
+		StripeAPIBase: e.String("STRIPE_API_BASE", ""),
+		CookieSecure:  e.Bool("COOKIE_SECURE", true),
+		LogLevel:      e.String("LOG_LEVEL", "info"),
+	}
+	return c, e.Err()
+}

@@ -1,0 +1,73 @@
+// Command payments is the payments service: Stripe charges that are never
+// taken twice, and payment:created (DESIGN §2 Payments, §3).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/validate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "payments:", err)
+		os.Exit(1)
+	}
+}
+
+// sweepInterval is how often events left in outboxes are retried.
+const sweepInterval = 5 * time.Second
+
+// run serves the payments API and keeps the order replica until ctx is done
+// or the bus connection is lost.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := service.NewLogger(stdout, "payments", cfg.LogLevel)
+
+	db, err := service.ConnectMongo(cfg.MongoURI, "payments")
+	if err != nil {
+		return err
+	}
+	defer db.Client().Disconnect(context.WithoutCancel(ctx))
+
+	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	if err != nil {
+		return err
+	}
+	defer cancel(nil)
+	defer conn.Close() // closes subscriptions too; durable positions are kept
+
+	st := newStore(db)
+	if err := st.ensureIndexes(ctx); err != nil {
+		return err
+	}
+	relay := outbox.NewRelay(st.payments, conn, &outbox.Locks{}, log)
+	l := &listeners{store: st, log: log}
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
+		return err
+	}
+	go relay.Run(ctx, sweepInterval)
+
+	ln, err := service.Listen(cfg.HTTP.Addr())
+	if err != nil {
+		return err
+	}
+	a := &api{store: st, charges: newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase), relay: relay,
+		sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
+	err = service.Serve(ctx, log, ln, routes(a, log, service.MongoCheck(db), service.BusCheck(conn)))
+	return service.ExitError(ctx, err)
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/charge"
+)
+
+// stripeTimeout bounds one charge, retries included; a claim outlives it
+// (claimTimeout) so an abandoned claim is never taken over mid-charge.
+const stripeTimeout = 30 * time.Second
+
+// errDeclined wraps Stripe's definitive refusals (card declined, invalid
+// request): nothing was charged and the message is meant for the user.
+type errDeclined struct{ msg string }
+
+func (e errDeclined) Error() string { return e.msg }
+
+// stripeCharges creates charges through Stripe's API.
+type stripeCharges struct {
+	client charge.Client
+}
+
+// newStripeCharges talks to Stripe, or to base (e.g. stripe-mock) if set.
+func newStripeCharges(key, base string) *stripeCharges {
+	cfg := &stripe.BackendConfig{
+		HTTPClient:        &http.Client{Timeout: stripeTimeout / 2},
+		MaxNetworkRetries: stripe.Int64(1), // retried with the same idempotency key
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+	}
+	if base != "" {
+		cfg.URL = stripe.String(base)
+	}
+	return &stripeCharges{client: charge.Client{B: stripe.GetBackendWithConfig(stripe.APIBackend, cfg), Key: key}}
+}
+
+// Charge charges amount cents (USD) to the token. The idempotency key makes
+// a retried request return the first one's charge instead of a second
+// charge. Definitive refusals are errDeclined; anything else (network,
+// timeout, Stripe 5xx) leaves the outcome unknown.
+func (s *stripeCharges) Charge(ctx context.Context, cents int64, token, idempotencyKey string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, stripeTimeout)
+	defer cancel()
+	params := &stripe.ChargeParams{
+		Amount:   stripe.Int64(cents),
+		Currency: stripe.String(string(stripe.CurrencyUSD)),
+	}
+	params.SetSource(token)
+	params.SetIdempotencyKey(idempotencyKey)
+	params.Context = ctx
+	ch, err := s.client.New(params)
+	var se *stripe.Error
+	if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 && se.HTTPStatusCode != http.StatusTooManyRequests {
+		return "", errDeclined{msg: se.Msg}
+	}
+	if err != nil {
+		return "", fmt.Errorf("charging through Stripe: %w", err)
+	}
+	return ch.ID, nil
+}
