@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/nats-io/stan.go"
+
+	"ticketing.dev/common/events"
+)
+
+// taskExpireOrder is the asynq task type that ends an order's window.
+const taskExpireOrder = "order:expire"
+
+// Scheduling and retry tuning.
+const (
+	// checkInterval is how often asynq moves due tasks to the queue and
+	// looks for work. asynq stores due times in whole seconds, and tasks
+	// are scheduled at the next whole second, so a task fires between 0 s
+	// and about 1 s + checkInterval after its expiresAt, never before.
+	checkInterval = 250 * time.Millisecond
+	// maxRetry bounds publish retries (~1 day with the back-off below).
+	maxRetry = 25
+	// retention keeps a fired task's id in Redis, so an order:created
+	// redelivered after the task ran does not schedule it again.
+	retention = 24 * time.Hour
+)
+
+type expirePayload struct {
+	OrderID string `json:"orderId"`
+}
+
+// taskID makes scheduling idempotent: one task per order.
+func taskID(orderID string) string { return "expire-order-" + orderID }
+
+// scheduler turns order:created into a delayed task in Redis.
+type scheduler struct {
+	client *asynq.Client
+}
+
+// orderCreated schedules the order's expiry; the event is acked only once
+// the task is stored, and a task that already exists counts as success.
+func (s *scheduler) orderCreated(ctx context.Context, e events.OrderCreated) error {
+	payload, err := json.Marshal(expirePayload{OrderID: e.ID})
+	if err != nil {
+		return err
+	}
+	due := e.ExpiresAt.Truncate(time.Second)
+	if due.Before(e.ExpiresAt) {
+		due = due.Add(time.Second) // round up: never fire early
+	}
+	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(taskExpireOrder, payload),
+		asynq.TaskID(taskID(e.ID)), asynq.ProcessAt(due), asynq.MaxRetry(maxRetry), asynq.Retention(retention))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scheduling expiry of order %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// expirer publishes expiration:complete when a task fires; a publish
+// failure fails the task, which asynq retries with back-off.
+type expirer struct {
+	pub *events.Publisher[events.ExpirationComplete]
+	log *slog.Logger
+}
+
+func newExpirer(conn stan.Conn, log *slog.Logger) *expirer {
+	return &expirer{pub: events.NewPublisher[events.ExpirationComplete](conn), log: log}
+}
+
+func (x *expirer) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var p expirePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.OrderID == "" {
+		return fmt.Errorf("bad %s payload %q: %w", taskExpireOrder, t.Payload(), asynq.SkipRetry)
+	}
+	if err := x.pub.Publish(ctx, events.ExpirationComplete{OrderID: p.OrderID}); err != nil {
+		return err
+	}
+	x.log.Info("order expired", "orderId", p.OrderID)
+	return nil
+}
+
+// retryDelay backs off exponentially from 1 s to at most 1 h.
+func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	return time.Duration(math.Min(math.Pow(2, float64(n)), 3600)) * time.Second
+}
+
+// slogAdapter gives asynq a structured logger.
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Debug(args ...any) { a.log.Debug(fmt.Sprint(args...)) }
+func (a slogAdapter) Info(args ...any)  { a.log.Info(fmt.Sprint(args...)) }
+func (a slogAdapter) Warn(args ...any)  { a.log.Warn(fmt.Sprint(args...)) }
+func (a slogAdapter) Error(args ...any) { a.log.Error(fmt.Sprint(args...)) }
+func (a slogAdapter) Fatal(args ...any) { a.log.Error(fmt.Sprint(args...)) }

@@ -1,0 +1,87 @@
+// Command expiration ends unpaid orders: on order:created it schedules a
+// delayed job in Redis (asynq) that publishes expiration:complete at the
+// order's expiresAt. Jobs live in Redis, so they survive restarts.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hibiken/asynq"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "expiration:", err)
+		os.Exit(1)
+	}
+}
+
+// queueGroup is expiration's durable queue group.
+const queueGroup = "expiration-service"
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := service.NewLogger(stdout, "expiration", cfg.LogLevel)
+	redis := asynq.RedisClientOpt{Addr: cfg.RedisAddr()}
+
+	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	if err != nil {
+		return err
+	}
+	defer cancel(nil)
+	defer conn.Close()
+
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	worker, err := startWorker(redis, newExpirer(conn, log), log)
+	if err != nil {
+		return err
+	}
+	// Shutdown lets a running task finish before the bus is closed.
+	defer worker.Shutdown()
+
+	s := &scheduler{client: client}
+	if _, err := events.Listen(ctx, conn, events.ListenerOptions{QueueGroup: queueGroup, AckWait: cfg.NATS.AckWait, Logger: log}, s.orderCreated); err != nil {
+		return err
+	}
+
+	ln, err := service.Listen(cfg.HTTP.Addr())
+	if err != nil {
+		return err
+	}
+	redisCheck := service.Check{Name: "redis", Check: func(context.Context) error { return client.Ping() }}
+	err = service.Serve(ctx, log, ln, routes(log, redisCheck, service.BusCheck(conn)))
+	return service.ExitError(ctx, err)
+}
+
+// startWorker runs the asynq server that fires due expiry tasks.
+func startWorker(redis asynq.RedisConnOpt, h asynq.Handler, log *slog.Logger) (*asynq.Server, error) {
+	worker := asynq.NewServer(redis, asynq.Config{
+		Concurrency:              4,
+		DelayedTaskCheckInterval: checkInterval,
+		TaskCheckInterval:        checkInterval,
+		RetryDelayFunc:           retryDelay,
+		Logger:                   slogAdapter{log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(taskExpireOrder, h)
+	if err := worker.Start(mux); err != nil {
+		return nil, fmt.Errorf("starting job worker: %w", err)
+	}
+	return worker, nil
+}
