@@ -1,0 +1,229 @@
+package main
+
+import (
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// home lists every ticket with its status.
+func (f *frontend) home(w http.ResponseWriter, r *http.Request) {
+	u, err := f.currentUser(r)
+	if err != nil {
+		f.fail(w, r, nil, err)
+		return
+	}
+	var tickets []ticket
+	if _, err := f.tickets.call(r, http.MethodGet, "/api/tickets", nil, &tickets); err != nil {
+		f.fail(w, r, u, err)
+		return
+	}
+	f.render(w, r, http.StatusOK, "home", page{Title: "Available Tickets", User: u, Data: map[string]any{"Tickets": tickets}})
+}
+
+// authForm shows the sign-up or sign-in form.
+func (f *frontend) authForm(mode string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, err := f.currentUser(r)
+		if err != nil {
+			f.fail(w, r, nil, err)
+			return
+		}
+		f.render(w, r, http.StatusOK, "auth", page{Title: authTitle(mode), User: u, Data: map[string]any{"Mode": mode}})
+	}
+}
+
+func authTitle(mode string) string {
+	if mode == "signup" {
+		return "Sign Up"
+	}
+	return "Sign In"
+}
+
+// authSubmit posts the form to auth, relays its session cookie and goes
+// home; the API's errors are shown on the form.
+func (f *frontend) authSubmit(mode string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		email := r.PostFormValue("email")
+		creds := map[string]string{"email": email, "password": r.PostFormValue("password")}
+		h, err := f.auth.call(r, http.MethodPost, "/api/users/"+mode, creds, nil)
+		if msgs := messages(err); msgs != nil {
+			f.render(w, r, http.StatusBadRequest, "auth", page{Title: authTitle(mode), Errors: msgs,
+				Data: map[string]any{"Mode": mode, "Email": email}})
+			return
+		}
+		if err != nil {
+			f.fail(w, r, nil, err)
+			return
+		}
+		relayCookies(w, h)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	}
+}
+
+// signout signs out through auth and goes home.
+func (f *frontend) signout(w http.ResponseWriter, r *http.Request) {
+	h, err := f.auth.call(r, http.MethodPost, "/api/users/signout", struct{}{}, nil)
+	if err != nil {
+		f.fail(w, r, nil, err)
+		return
+	}
+	relayCookies(w, h)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signedIn loads the current user, sending visitors to sign in first.
+func (f *frontend) signedIn(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	u, err := f.currentUser(r)
+	if err != nil {
+		f.fail(w, r, nil, err)
+		return nil, false
+	}
+	if u == nil {
+		http.Redirect(w, r, "/auth/signin", http.StatusSeeOther)
+		return nil, false
+	}
+	return u, true
+}
+
+// newTicketForm shows the sell form.
+func (f *frontend) newTicketForm(w http.ResponseWriter, r *http.Request) {
+	u, ok := f.signedIn(w, r)
+	if !ok {
+		return
+	}
+	f.render(w, r, http.StatusOK, "ticket-new", page{Title: "Create a Ticket", User: u, Data: map[string]any{}})
+}
+
+// normalisePrice shows a typed price with two decimals, as the original's
+// form did on blur; anything else is shown as typed for the API to judge.
+func normalisePrice(s string) string {
+	s = strings.TrimSpace(s)
+	if p, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(p, 0) && !math.IsNaN(p) {
+		return strconv.FormatFloat(p, 'f', 2, 64)
+	}
+	return s
+}
+
+// createTicket sells a ticket.
+func (f *frontend) createTicket(w http.ResponseWriter, r *http.Request) {
+	u, ok := f.signedIn(w, r)
+	if !ok {
+		return
+	}
+	title, price := r.PostFormValue("title"), normalisePrice(r.PostFormValue("price"))
+	_, err := f.tickets.call(r, http.MethodPost, "/api/tickets", map[string]string{"title": title, "price": price}, nil)
+	if msgs := messages(err); msgs != nil {
+		f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: msgs,
+			Data: map[string]any{"TicketTitle": title, "Price": price}})
+		return
+	}
+	if err != nil {
+		f.fail(w, r, u, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// showTicket shows a ticket with its Purchase button.
+func (f *frontend) showTicket(w http.ResponseWriter, r *http.Request) {
+	f.ticketPage(w, r, http.StatusOK, nil)
+}
+
+func (f *frontend) ticketPage(w http.ResponseWriter, r *http.Request, status int, errs []string) {
+	u, err := f.currentUser(r)
+	if err != nil {
+		f.fail(w, r, nil, err)
+		return
+	}
+	var t ticket
+	if _, err := f.tickets.call(r, http.MethodGet, "/api/tickets/"+url.PathEscape(chi.URLParam(r, "id")), nil, &t); err != nil {
+		f.fail(w, r, u, err)
+		return
+	}
+	f.render(w, r, status, "ticket-show", page{Title: t.Title, User: u, Errors: errs, Data: map[string]any{"Ticket": t}})
+}
+
+// purchase orders the ticket and goes to the order's page.
+func (f *frontend) purchase(w http.ResponseWriter, r *http.Request) {
+	u, ok := f.signedIn(w, r)
+	if !ok {
+		return
+	}
+	var o order
+	_, err := f.orders.call(r, http.MethodPost, "/api/orders", map[string]string{"ticketId": chi.URLParam(r, "id")}, &o)
+	if msgs := messages(err); msgs != nil {
+		f.ticketPage(w, r, http.StatusBadRequest, msgs)
+		return
+	}
+	if err != nil {
+		f.fail(w, r, u, err)
+		return
+	}
+	http.Redirect(w, r, "/orders/"+url.PathEscape(o.ID), http.StatusSeeOther)
+}
+
+// listOrders shows the user's orders.
+func (f *frontend) listOrders(w http.ResponseWriter, r *http.Request) {
+	u, ok := f.signedIn(w, r)
+	if !ok {
+		return
+	}
+	var orders []order
+	if _, err := f.orders.call(r, http.MethodGet, "/api/orders", nil, &orders); err != nil {
+		f.fail(w, r, u, err)
+		return
+	}
+	f.render(w, r, http.StatusOK, "orders", page{Title: "My Orders", User: u, Data: map[string]any{"Orders": orders}})
+}
+
+// showOrder shows the time left to pay and the payment form.
+func (f *frontend) showOrder(w http.ResponseWriter, r *http.Request) {
+	f.orderPage(w, r, http.StatusOK, nil)
+}
+
+func (f *frontend) orderPage(w http.ResponseWriter, r *http.Request, status int, errs []string) {
+	u, ok := f.signedIn(w, r)
+	if !ok {
+		return
+	}
+	var o order
+	if _, err := f.orders.call(r, http.MethodGet, "/api/orders/"+url.PathEscape(chi.URLParam(r, "id")), nil, &o); err != nil {
+		f.fail(w, r, u, err)
+		return
+	}
+	secondsLeft := int(math.Ceil(o.ExpiresAt.Sub(f.now()).Seconds()))
+	f.render(w, r, status, "order-show", page{Title: "Order", User: u, Errors: errs, Data: map[string]any{
+		"Order": o, "SecondsLeft": secondsLeft, "Expired": secondsLeft <= 0,
+	}})
+}
+
+// testToken is Stripe's test card token, used by the test-mode form.
+const testToken = "tok_visa"
+
+// pay pays for the order with the test-mode form's token.
+func (f *frontend) pay(w http.ResponseWriter, r *http.Request) {
+	u, ok := f.signedIn(w, r)
+	if !ok {
+		return
+	}
+	token := r.PostFormValue("token")
+	if token == "" {
+		token = testToken
+	}
+	_, err := f.payments.call(r, http.MethodPost, "/api/payments",
+		map[string]string{"token": token, "orderId": chi.URLParam(r, "id")}, nil)
+	if msgs := messages(err); msgs != nil {
+		f.orderPage(w, r, http.StatusBadRequest, msgs)
+		return
+	}
+	if err != nil {
+		f.fail(w, r, u, err)
+		return
+	}
+	http.Redirect(w, r, "/orders", http.StatusSeeOther)
+}

@@ -1,0 +1,40 @@
+// Command client is the web front end: server-rendered pages (html/template
+// and Bootstrap) that call the APIs server-side, behind the same ingress.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"ticketing.dev/common/service"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "client:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := service.NewLogger(stdout, "client", cfg.LogLevel)
+	f, err := newFrontend(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := service.Listen(cfg.HTTP.Addr())
+	if err != nil {
+		return err
+	}
+	return service.Serve(ctx, log, ln, routes(f, log, cfg.CookieSecure))
+}

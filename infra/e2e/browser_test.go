@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// chromiumPath is Debian's chromium, which `make test` installs.
+const chromiumPath = "/usr/bin/chromium"
+
+// person is one user in their own browser (own process and profile, so
+// their own cookies).
+type person struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	name string
+}
+
+func newPerson(t *testing.T, base, name string) *person {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		t.Fatalf("%s is missing: `make test` installs it (apt-get install chromium)", chromiumPath)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first Run starts the browser; it must not carry a timeout.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")))
+	return &person{t: t, ctx: ctx, base: base, name: name}
+}
+
+// do runs steps with a deadline, failing the test on error.
+func (p *person) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	require.NoError(p.t, chromedp.Do(ctx, steps...), p.name)
+}
+
+func (p *person) text(sel string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	require.NoError(p.t, err, "%s: text of %s", p.name, sel)
+	return s
+}
+
+func (p *person) location() string {
+	p.t.Helper()
+	loc, err := chromedp.Run(p.ctx, chromedp.Location())
+	require.NoError(p.t, err)
+	return strings.TrimPrefix(loc, p.base)
+}
+
+// screenshot saves the page to artifacts/<name>.png (gitignored).
+func (p *person) screenshot(name string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 means PNG
+	require.NoError(p.t, err)
+	dir := filepath.Join(repoRoot(p.t), "artifacts")
+	require.NoError(p.t, os.MkdirAll(dir, 0o755))
+	require.NoError(p.t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
+}
+
+func (p *person) signUp(email string) {
+	p.t.Helper()
+	p.do(
+		chromedp.Navigate(p.base+"/auth/signup"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), "password1"),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/signout"]`)),
+	)
+	assert.Equal(p.t, "/", p.location())
+}
+
+// rowOf is the table row of the ticket titled title on the landing page.
+func rowOf(title string) string {
+	return fmt.Sprintf(`//tr[td[normalize-space()=%q]]`, title)
+}
+
+func TestBrowserJourneySellBuyPay(t *testing.T) {
+	s := sharedStack(t)
+	base := s.URL()
+	title := fmt.Sprintf("Browser Gig %d", time.Now().UnixNano()%100000)
+
+	// A sells a ticket and sees it available.
+	a := newPerson(t, base, "seller")
+	a.signUp(uniqueEmail("seller"))
+	a.do(
+		chromedp.Navigate(base+"/tickets/new"),
+		chromedp.WaitVisible(chromedp.CSS("#title")),
+		chromedp.SendKeys(chromedp.CSS("#title"), title),
+		chromedp.SendKeys(chromedp.CSS("#price"), "25"),
+		chromedp.Click(chromedp.CSS("#title")), // leaving the field normalises the price
+	)
+	price, err := chromedp.Run(a.ctx, chromedp.Evaluate[string](`document.getElementById('price').value`))
+	require.NoError(t, err)
+	assert.Equal(t, "25.00", price)
+	a.screenshot("sell-ticket")
+	a.do(
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.Search(rowOf(title))),
+	)
+	assert.Equal(t, "/", a.location())
+	assert.Equal(t, "available", badgeOf(t, a, title))
+	a.screenshot("landing")
+
+	// B buys it, sees the countdown, pays with the test card.
+	b := newPerson(t, base, "buyer")
+	b.signUp(uniqueEmail("buyer"))
+	b.do(
+		chromedp.WaitVisible(chromedp.Search(rowOf(title)+`//a[text()="View"]`)),
+		chromedp.Click(chromedp.Search(rowOf(title)+`//a[text()="View"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form button[type="submit"]`)),
+	)
+	assert.Equal(t, title, b.text("h1"))
+	assert.Contains(t, b.text("h4"), "$25.00")
+	b.do(
+		chromedp.Click(chromedp.Search(`//button[text()="Purchase"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#countdown")),
+	)
+	assert.Regexp(t, `^/orders/[0-9a-f]{24}$`, b.location())
+	assert.Regexp(t, regexp.MustCompile(`^Time left to pay: \d+ seconds$`), b.text("#countdown"))
+	first := b.text("#countdown")
+	time.Sleep(1100 * time.Millisecond)
+	assert.NotEqual(t, first, b.text("#countdown"), "the countdown counts down")
+	b.screenshot("order")
+
+	b.do(
+		chromedp.Click(chromedp.Search(`//button[starts-with(normalize-space(), "Pay with test card")]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[text()="My Orders"]`)),
+	)
+	assert.Equal(t, "/orders", b.location())
+	// Payment reaches orders through the bus; reload as a person would.
+	require.Eventually(t, func() bool {
+		b.do(chromedp.Navigate(base+"/orders"), chromedp.WaitVisible(chromedp.CSS(".list-group")))
+		return strings.Contains(b.text(".list-group"), title) && strings.Contains(b.text(".list-group"), "complete")
+	}, 20*time.Second, 300*time.Millisecond, "My Orders shows the order complete")
+	b.screenshot("my-orders")
+
+	// A sees the ticket reserved.
+	require.Eventually(t, func() bool {
+		a.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.Search(rowOf(title))))
+		return badgeOf(t, a, title) == "reserved"
+	}, 20*time.Second, 300*time.Millisecond)
+	a.screenshot("landing-reserved")
+
+	// Signing out shows the signed-out header.
+	a.do(chromedp.Navigate(base+"/auth/signout"), chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/signin"]`)))
+}
+
+// badgeOf is the status badge of title's row on the landing page. CSS
+// cannot match on text, so the row is found by XPath and marked first.
+func badgeOf(t *testing.T, p *person, title string) string {
+	t.Helper()
+	found, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+		document.querySelectorAll('[data-probe]').forEach(e => e.removeAttribute('data-probe'));
+		const row = document.evaluate(%q, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+		if (row) row.setAttribute('data-probe', '1');
+		return !!row;
+	})()`, rowOf(title))))
+	require.NoError(t, err)
+	require.True(t, found, "no row for %q", title)
+	return p.text(`tr[data-probe] .badge`)
+}
