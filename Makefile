@@ -30,12 +30,16 @@ run: deps
 test: deps
 	$(GO) test $(TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
-## lint: gofmt, go vet and staticcheck on every module
+## lint: gofmt, go vet, staticcheck and tidy module files on every module
 lint:
 	@unformatted=$$(gofmt -l $(MODULES)); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(addsuffix /...,$(addprefix ./,$(MODULES)))
 	$(GO) tool staticcheck $(addsuffix /...,$(addprefix ./,$(MODULES)))
+	@# Each module must build on its own (its image does): tidy go.mod/go.sum.
+	@for m in $(MODULES); do \
+		(cd $$m && GOWORK=off $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod/go.sum not tidy; run: cd $$m && GOWORK=off go mod tidy"; exit 1; }; \
+	done
 
 ## build: each service as its own module (as its container image builds it)
 build:

@@ -1,0 +1,244 @@
+package manifests
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+var root = filepath.Join("..", "..")
+
+// required is collected once: it builds and runs every service.
+var required map[string][]string
+
+func TestMain(m *testing.M) {
+	s, err := Load(root)
+	if err == nil {
+		bin, err2 := os.MkdirTemp("", "manifests-bin-")
+		if err2 == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			required, err = RequiredEnv(ctx, root, bin, apps(s))
+			cancel()
+			os.RemoveAll(bin)
+		} else {
+			err = err2
+		}
+	}
+	if err != nil {
+		println("collecting the services' required variables:", err.Error())
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// load gives a fresh Set, so a test can break its own copy.
+func load(t *testing.T) *Set {
+	t.Helper()
+	s, err := Load(root)
+	require.NoError(t, err)
+	s.RequiredEnv = required
+	return s
+}
+
+func TestManifestsPassEveryCheck(t *testing.T) {
+	s := load(t)
+	for _, c := range Checks() {
+		t.Run(c.Name, func(t *testing.T) { assert.NoError(t, c.Run(s)) })
+	}
+}
+
+func TestRequiredEnvComesFromTheServicesThemselves(t *testing.T) {
+	assert.ElementsMatch(t, []string{"MONGO_URI", "JWT_KEY"}, required["auth"])
+	assert.ElementsMatch(t, []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "STRIPE_KEY"}, required["payments"])
+	assert.ElementsMatch(t, []string{"NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "REDIS_HOST"}, required["expiration"])
+	assert.Empty(t, required["client"])
+	assert.Len(t, required, 6)
+}
+
+func TestEveryWorkloadAndServiceIsThere(t *testing.T) {
+	s := load(t)
+	names := map[string]bool{}
+	for _, o := range s.Objects {
+		switch v := o.Obj.(type) {
+		case *appsv1.Deployment:
+			names["Deployment/"+v.Name] = true
+		case *appsv1.StatefulSet:
+			names["StatefulSet/"+v.Name] = true
+			assert.NotEmpty(t, v.Spec.VolumeClaimTemplates, "%s keeps its data on a PersistentVolumeClaim", v.Name)
+		case *corev1.Service:
+			names["Service/"+v.Name] = true
+		case *networkingv1.Ingress:
+			names["Ingress/"+v.Name] = true
+		}
+	}
+	for _, app := range []string{"auth", "tickets", "orders", "payments", "expiration", "client"} {
+		assert.True(t, names["Deployment/"+app+"-depl"], app)
+		assert.True(t, names["Service/"+app+"-srv"], app)
+	}
+	for _, db := range []string{"auth", "tickets", "orders", "payments"} {
+		assert.True(t, names["StatefulSet/"+db+"-mongo-depl"], db)
+		assert.True(t, names["Service/"+db+"-mongo-srv"], db)
+	}
+	for _, n := range []string{"StatefulSet/expiration-redis-depl", "Service/expiration-redis-srv", "StatefulSet/nats-depl", "Service/nats-srv", "Ingress/ingress-service"} {
+		assert.True(t, names[n], n)
+	}
+}
+
+func TestStrictDecodingRejectsUnknownFieldsAndWrongTypes(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, root, dir)
+	for name, broken := range map[string]string{
+		"misspelt field": "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  selectr: {app: x}\n",
+		"wrong type":     "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: \"three thousand\"}]\n",
+		"old apiVersion": "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: x}\n",
+		"unlisted kind":  "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(dir, "infra", "k8s", "zz-broken.yaml")
+			require.NoError(t, os.WriteFile(file, []byte(broken), 0o644))
+			defer os.Remove(file)
+			_, err := Load(dir)
+			assert.Error(t, err)
+		})
+	}
+	_, err := Load(dir)
+	assert.NoError(t, err, "the unbroken copy loads")
+}
+
+// copyTree copies what Load reads.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	for _, pattern := range []string{"infra/k8s/*.yaml", "skaffold.yaml", "go.work", "*/Dockerfile", "*/routes.go"} {
+		files, err := filepath.Glob(filepath.Join(from, pattern))
+		require.NoError(t, err)
+		for _, f := range files {
+			rel, _ := filepath.Rel(from, f)
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(to, rel)), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(to, rel), b, 0o644))
+		}
+	}
+}
+
+func deployment(s *Set, name string) *appsv1.Deployment {
+	for _, o := range s.Objects {
+		if d, ok := o.Obj.(*appsv1.Deployment); ok && d.Name == name {
+			return d
+		}
+	}
+	return nil
+}
+
+func service(s *Set, name string) *corev1.Service {
+	for _, o := range s.Objects {
+		if v, ok := o.Obj.(*corev1.Service); ok && v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+func withoutEnv(c *corev1.Container, name string) {
+	var kept []corev1.EnvVar
+	for _, e := range c.Env {
+		if e.Name != name {
+			kept = append(kept, e)
+		}
+	}
+	c.Env = kept
+}
+
+func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
+	f := false
+	cases := []struct {
+		check string
+		want  string
+		brk   func(s *Set)
+	}{
+		{"service selectors match workloads", "selects no workload", func(s *Set) {
+			service(s, "auth-srv").Spec.Selector = map[string]string{"app": "atuh"}
+		}},
+		{"service selectors match workloads", "does not open", func(s *Set) {
+			service(s, "tickets-srv").Spec.Ports[0].TargetPort.IntVal = 3001
+		}},
+		{"ingress backends exist", "no service auth-service", func(s *Set) {
+			s.ingresses()[0].Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "auth-service"
+		}},
+		{"ingress backends exist", "has no port 80", func(s *Set) {
+			s.ingresses()[0].Spec.Rules[0].HTTP.Paths[1].Backend.Service.Port.Number = 80
+		}},
+		{"required env is set", "payments requires STRIPE_KEY", func(s *Set) {
+			withoutEnv(&deployment(s, "payments-depl").Spec.Template.Spec.Containers[0], "STRIPE_KEY")
+		}},
+		{"required env is set", "NATS_CLIENT_ID must come from metadata.name", func(s *Set) {
+			c := &deployment(s, "orders-depl").Spec.Template.Spec.Containers[0]
+			withoutEnv(c, "NATS_CLIENT_ID")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "NATS_CLIENT_ID", Value: "orders"})
+		}},
+		{"only the documented secrets", "not documented", func(s *Set) {
+			c := &deployment(s, "auth-depl").Spec.Template.Spec.Containers[0]
+			for i := range c.Env {
+				if c.Env[i].Name == "JWT_KEY" {
+					c.Env[i].ValueFrom.SecretKeyRef.Name = "jwt"
+				}
+			}
+		}},
+		{"probes match what the service serves", "probe asks /health", func(s *Set) {
+			deployment(s, "client-depl").Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/health"
+		}},
+		{"probes match what the service serves", "routes.go does not serve /readyz", func(s *Set) {
+			s.Routes["auth"] = strings.ReplaceAll(s.Routes["auth"], `r.Get("/readyz"`, `r.Get("/ready"`)
+		}},
+		{"skaffold artifacts are deployed and built", "not used by any manifest", func(s *Set) {
+			deployment(s, "client-depl").Spec.Template.Spec.Containers[0].Image = "someone/client"
+		}},
+		{"skaffold artifacts are deployed and built", "does not EXPOSE 3000", func(s *Set) {
+			s.Dockerfiles["auth/Dockerfile"] = strings.ReplaceAll(s.Dockerfiles["auth/Dockerfile"], "EXPOSE 3000", "EXPOSE 8080")
+		}},
+		{"skaffold artifacts are deployed and built", "go.work's toolchain", func(s *Set) {
+			s.Toolchain = "1.99.0"
+		}},
+		{"skaffold artifacts are deployed and built", "push must be false", func(s *Set) {
+			t := true
+			s.Skaffold.Build.Local.Push = &t
+		}},
+		{"containers are hardened and bounded", "may run as root", func(s *Set) {
+			deployment(s, "tickets-depl").Spec.Template.Spec.Containers[0].SecurityContext.RunAsNonRoot = &f
+		}},
+		{"containers are hardened and bounded", "no memory limit", func(s *Set) {
+			delete(deployment(s, "expiration-depl").Spec.Template.Spec.Containers[0].Resources.Limits, corev1.ResourceMemory)
+		}},
+		{"containers are hardened and bounded", "writable root filesystem", func(s *Set) {
+			deployment(s, "orders-depl").Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = &f
+		}},
+		{"recommended labels", "has no label app.kubernetes.io/part-of", func(s *Set) {
+			delete(deployment(s, "auth-depl").Labels, "app.kubernetes.io/part-of")
+		}},
+	}
+	byName := map[string]Check{}
+	for _, c := range Checks() {
+		byName[c.Name] = c
+	}
+	for _, c := range cases {
+		t.Run(c.check+"/"+c.want, func(t *testing.T) {
+			s := load(t)
+			check, ok := byName[c.check]
+			require.True(t, ok, c.check)
+			require.NoError(t, check.Run(s), "the unbroken copy passes")
+			c.brk(s)
+			err := check.Run(s)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
