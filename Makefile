@@ -13,7 +13,7 @@ GO ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
 BIN := bin
 
-.PHONY: all run test lint build deps clean
+.PHONY: all run test lint build deps clean bench
 
 all: lint build test
 
@@ -40,6 +40,11 @@ lint:
 	@for m in $(MODULES); do \
 		(cd $$m && GOWORK=off $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod/go.sum not tidy; run: cd $$m && GOWORK=off go mod tidy"; exit 1; }; \
 	done
+
+## bench: load, latency and footprint figures (docs/BENCHMARKS.md); BENCH_FLAGS="-d 5s -cpuprofile prof"
+bench: deps
+	$(GO) build -o $(BIN)/bench ./infra/cmd/bench
+	$(BIN)/bench $(BENCH_FLAGS)
 
 ## build: each service as its own module (as its container image builds it)
 build:

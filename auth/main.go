@@ -42,14 +42,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ln, err := service.Listen(cfg.HTTP.Addr())
-	if err != nil {
-		return err
-	}
 	api := &api{
 		users:    users,
 		sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
 		validate: validate.New(),
 	}
-	return service.Serve(ctx, log, ln, routes(api, log, service.MongoCheck(db)))
+	return service.ServeHTTP(ctx, log, cfg.HTTP, routes(api, log, service.MongoCheck(db)))
 }

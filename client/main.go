@@ -32,9 +32,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ln, err := service.Listen(cfg.HTTP.Addr())
-	if err != nil {
-		return err
-	}
-	return service.Serve(ctx, log, ln, routes(f, log, cfg.CookieSecure))
+	return service.ServeHTTP(ctx, log, cfg.HTTP, routes(f, log, cfg.CookieSecure))
 }

@@ -59,12 +59,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 
-	ln, err := service.Listen(cfg.HTTP.Addr())
-	if err != nil {
-		return err
-	}
 	redisCheck := service.Check{Name: "redis", Check: func(context.Context) error { return client.Ping() }}
-	err = service.Serve(ctx, log, ln, routes(log, redisCheck, service.BusCheck(conn)))
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, routes(log, redisCheck, service.BusCheck(conn)))
 	return service.ExitError(ctx, err)
 }
 

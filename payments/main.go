@@ -62,12 +62,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	go relay.Run(ctx, sweepInterval)
 
-	ln, err := service.Listen(cfg.HTTP.Addr())
-	if err != nil {
-		return err
-	}
 	a := &api{store: st, charges: newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase), relay: relay,
 		sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
-	err = service.Serve(ctx, log, ln, routes(a, log, service.MongoCheck(db), service.BusCheck(conn)))
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, routes(a, log, service.MongoCheck(db), service.BusCheck(conn)))
 	return service.ExitError(ctx, err)
 }

@@ -18,6 +18,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/stan.go"
@@ -71,6 +72,9 @@ type Relay struct {
 	conn  stan.Conn
 	locks *Locks
 	log   *slog.Logger
+	// dirty is set when a flush failed: only then is a sweep (a scan of the
+	// whole collection on FerretDB) needed before the next safety-net sweep.
+	dirty atomic.Bool
 }
 
 // NewRelay returns a relay for coll, sharing the writers' locks.
@@ -82,14 +86,19 @@ func NewRelay(coll *mongo.Collection, conn stan.Conn, locks *Locks, log *slog.Lo
 const publishTimeout = 5 * time.Second
 
 // Flush publishes the document's pending entries in order, removing each
-// once the bus has stored it.
-func (r *Relay) Flush(ctx context.Context, id primitive.ObjectID) error {
+// once the bus has stored it. A failure leaves them for the next sweep.
+func (r *Relay) Flush(ctx context.Context, id primitive.ObjectID) (err error) {
+	defer func() {
+		if err != nil {
+			r.dirty.Store(true)
+		}
+	}()
 	unlock := r.locks.Lock(id)
 	defer unlock()
 	var doc struct {
 		Outbox []Entry `bson:"outbox"`
 	}
-	err := r.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: Field, Value: 1}})).Decode(&doc)
+	err = r.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(bson.D{{Key: Field, Value: 1}})).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil
 	}
@@ -140,13 +149,22 @@ func (r *Relay) Sweep(ctx context.Context) error {
 	return nil
 }
 
-// Run sweeps at start and then every interval until ctx is done.
+// safetyNetEvery is how many intervals may pass without a sweep when no
+// flush failed (a crash between a write and its flush leaves no trace in
+// this process, so the sweep still runs now and then).
+const safetyNetEvery = 12
+
+// Run sweeps at start, then every interval after a flush failed, and every
+// safetyNetEvery intervals anyway, until ctx is done.
 func (r *Relay) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
-		if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("outbox sweep failed; retrying", "err", err)
+	for tick := 0; ; tick++ {
+		if tick%safetyNetEvery == 0 || r.dirty.Swap(false) {
+			if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+				r.dirty.Store(true)
+				r.log.Warn("outbox sweep failed; retrying", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

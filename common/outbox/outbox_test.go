@@ -73,3 +73,35 @@ func TestSweepPublishesWhatAFailedFlushLeftBehind(t *testing.T) {
 	require.NoError(t, outbox.NewRelay(coll, s.Connect(t), locks, log).Sweep(ctx))
 	assert.Equal(t, int64(1), got.Wait(t, 1, 5*time.Second)[0].Version)
 }
+
+func TestRunSweepsSoonAfterAFailedFlushAndNowAndThenOtherwise(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	coll := kit.Mongo(t).Collection("docs")
+	s := testkit.NewSTAN(t)
+	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
+	locks := &outbox.Locks{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	relay := outbox.NewRelay(coll, s.Connect(t), locks, log)
+	const interval = 50 * time.Millisecond
+	go relay.Run(ctx, interval)
+	time.Sleep(2 * interval) // past the sweep at start
+
+	// A write whose flush failed (here: its request was cancelled): the
+	// next interval's sweep publishes it.
+	failed := primitive.NewObjectID()
+	_, err := coll.InsertOne(ctx, bson.M{"_id": failed, outbox.Field: []outbox.Entry{entry(t, 1)}})
+	require.NoError(t, err)
+	cancelled, cancelNow := context.WithCancel(ctx)
+	cancelNow()
+	require.Error(t, relay.Flush(cancelled, failed))
+	start := time.Now()
+	got.Wait(t, 1, 2*time.Second)
+	assert.Less(t, time.Since(start), 5*interval, "swept within an interval or two")
+
+	// A write left by a crash (no failed flush in this process): the
+	// safety-net sweep publishes it within safetyNetEvery intervals.
+	_, err = coll.InsertOne(ctx, bson.M{"_id": primitive.NewObjectID(), outbox.Field: []outbox.Entry{entry(t, 2)}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), got.Wait(t, 2, 13*interval+time.Second)[1].Version)
+}

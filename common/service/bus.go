@@ -16,14 +16,17 @@ import (
 type HTTP struct {
 	Host string // empty means every interface
 	Port string
+	// PprofAddr, when set, serves net/http/pprof there (keep it on
+	// loopback): for profiling, never through the ingress.
+	PprofAddr string
 }
 
 // Addr is host:port for net.Listen.
 func (h HTTP) Addr() string { return net.JoinHostPort(h.Host, h.Port) }
 
-// HTTP reads HOST and PORT (default 3000).
+// HTTP reads HOST, PORT (default 3000) and PPROF_ADDR (default off).
 func (e *Env) HTTP() HTTP {
-	return HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000")}
+	return HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000"), PprofAddr: e.String("PPROF_ADDR", "")}
 }
 
 // NATS is how a service reaches NATS Streaming.

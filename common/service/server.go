@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 )
 
@@ -22,6 +23,32 @@ func Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	return ln, nil
+}
+
+// ServeHTTP listens where cfg says and serves h until ctx is done (see
+// Serve), with pprof on cfg.PprofAddr when that is set.
+func ServeHTTP(ctx context.Context, log *slog.Logger, cfg HTTP, h http.Handler) error {
+	ln, err := Listen(cfg.Addr())
+	if err != nil {
+		return err
+	}
+	if cfg.PprofAddr != "" {
+		pl, err := Listen(cfg.PprofAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("PPROF_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(pl) }()
+		defer srv.Close()
+		log.Info("pprof listening", "addr", pl.Addr().String())
+	}
+	return Serve(ctx, log, ln, h)
 }
 
 // Serve serves h on ln until ctx is done, then stops taking connections and

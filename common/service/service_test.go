@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +147,38 @@ func TestWithDatabaseReplacesThePathAndKeepsOptions(t *testing.T) {
 	assert.Equal(t, "mongodb://h:1/auth", service.WithDatabase("mongodb://h:1/", "auth"))
 	assert.Equal(t, "mongodb://h:1/auth", service.WithDatabase("mongodb://h:1", "auth"))
 	assert.Equal(t, "mongodb://u:p@h:1,h2:2/auth?replicaSet=rs", service.WithDatabase("mongodb://u:p@h:1,h2:2/admin?replicaSet=rs", "auth"))
+}
+
+func TestServeHTTPServesPprofOnlyWhenAsked(t *testing.T) {
+	pprofAddr := "127.0.0.1:" + freePort(t)
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- service.ServeHTTP(ctx, service.NewLogger(io.Discard, "test", "info"),
+			service.HTTP{Host: "127.0.0.1", Port: port, PprofAddr: pprofAddr}, http.NotFoundHandler())
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 5*time.Second, 20*time.Millisecond)
+	resp, err := http.Get("http://127.0.0.1:" + port + "/debug/pprof/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 404, resp.StatusCode, "not on the service's own port")
+	cancel()
+	require.NoError(t, <-done)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := service.Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, port, _ := strings.Cut(ln.Addr().String(), ":")
+	return port
 }

@@ -23,7 +23,10 @@ type Config struct {
 	StripeKey        string // STRIPE_KEY: a real key skips stripe-mock
 	ExpirationWindow string // EXPIRATION_WINDOW, passed to orders
 	LogLevel         string // LOG_LEVEL, passed to the services
-	Out              io.Writer
+	// ServiceEnv adds variables to one service's environment ("K=V"), for
+	// tools such as the benchmark that turn on pprof in one service.
+	ServiceEnv map[string][]string
+	Out        io.Writer
 }
 
 // ConfigFromEnv reads the stack's variables with their defaults.

@@ -28,10 +28,11 @@ type process struct {
 	env  func() []string // called per start: each run gets a fresh NATS client id
 	con  *console
 
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	restarts int
-	done     chan struct{}
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	startedAt time.Time
+	restarts  int
+	done      chan struct{}
 }
 
 // supervise runs the process, restarting it after a crash, until ctx ends.
@@ -50,7 +51,7 @@ func (p *process) supervise(ctx context.Context) {
 			p.con.printf("%s could not start: %v", p.name, err)
 		} else {
 			p.mu.Lock()
-			p.cmd = cmd
+			p.cmd, p.startedAt = cmd, start
 			p.mu.Unlock()
 			err := cmd.Wait()
 			if ctx.Err() != nil {
@@ -92,6 +93,16 @@ func (p *process) signal(sig os.Signal) error {
 		return fmt.Errorf("%s is not running", p.name)
 	}
 	return p.cmd.Process.Signal(sig)
+}
+
+// started is when the running process was started, and its pid.
+func (p *process) started() (time.Time, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return time.Time{}, 0
+	}
+	return p.startedAt, p.cmd.Process.Pid
 }
 
 // pid is the running process's id, 0 when none.

@@ -1,0 +1,171 @@
+// Command bench is `make bench`: it starts the local stack on free ports,
+// seeds it, drives each scenario through the ingress at fixed concurrency
+// for a fixed time, measures the ceilings that bound them in the same run,
+// prints a table and rewrites the figures in docs/BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"ticketing.dev/infra/bench"
+	"ticketing.dev/infra/stack"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// primary is the service each scenario mostly exercises, for profiles.
+var primary = map[string]string{
+	"GET /api/tickets/:id":                        "tickets",
+	"GET /api/tickets":                            "tickets",
+	"GET /api/users/currentuser":                  "auth",
+	"POST /api/tickets":                           "tickets",
+	"purchase flow (order → pay → complete)":      "orders",
+	"event propagation (order → ticket reserved)": "tickets",
+	"event propagation, 1 client":                 "tickets",
+	"POST /api/users/signup (bcrypt)":             "auth",
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	conc := fs.Int("c", 32, "concurrent clients")
+	dur := fs.Duration("d", 15*time.Second, "duration of each scenario")
+	doc := fs.String("doc", "docs/BENCHMARKS.md", "file whose figures to rewrite (empty: none)")
+	profiles := fs.String("cpuprofile", "", "folder for a CPU profile of each scenario's main service")
+	only := fs.String("only", "", "run only the scenarios whose name contains this")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	data, err := os.MkdirTemp("", "bench-data-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+
+	logf := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
+	cfg, err := stack.ConfigFromEnv(func(k string) string {
+		switch k {
+		case "DATA_DIR":
+			return data
+		case "INGRESS_ADDR", "NATS_ADDR":
+			return "127.0.0.1:0"
+		case "EXPIRATION_WINDOW":
+			return "30s" // unpaid orders of the propagation scenario expire during the run
+		case "LOG_LEVEL":
+			return "warn"
+		}
+		return ""
+	}, root, io.Discard)
+	if err != nil {
+		return err
+	}
+	pprofAddrs := map[string]string{}
+	if *profiles != "" {
+		if err := os.MkdirAll(*profiles, 0o755); err != nil {
+			return err
+		}
+		cfg.ServiceEnv = map[string][]string{}
+		for i, svc := range []string{"auth", "tickets", "orders", "payments"} {
+			pprofAddrs[svc] = fmt.Sprintf("127.0.0.1:%d", 16060+i)
+			cfg.ServiceEnv[svc] = []string{"PPROF_ADDR=" + pprofAddrs[svc]}
+		}
+	}
+
+	logf("starting the local stack")
+	st, err := stack.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+
+	opt := bench.Options{Concurrency: *conc, Duration: *dur, Users: 10, Tickets: 100, Log: logf, Only: *only}
+	if *profiles != "" {
+		opt.Around = func(scenario string) func() {
+			svc := primary[scenario]
+			file := filepath.Join(*profiles, strings.NewReplacer(" ", "_", "/", "_", ":", "", "(", "", ")", "", "→", "to").Replace(scenario)+"."+svc+".pprof")
+			// The stack's own process hosts FerretDB, NATS Streaming and the
+			// ingress: profile it too.
+			self, err := os.Create(strings.TrimSuffix(file, "."+svc+".pprof") + ".stack.pprof")
+			if err == nil {
+				if err := pprof.StartCPUProfile(self); err != nil {
+					self.Close()
+					self = nil
+				}
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				secs := max(int(opt.Duration.Seconds())-1, 1)
+				if err := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddrs[svc], secs), file); err != nil {
+					logf("profile of %s: %v", svc, err)
+				}
+			}()
+			return func() {
+				<-done
+				if self != nil {
+					pprof.StopCPUProfile()
+					self.Close()
+				}
+			}
+		}
+	}
+	logf("seeding %d users and %d tickets", opt.Users, opt.Tickets)
+	suite, err := bench.NewSuite(ctx, st, opt)
+	if err != nil {
+		return err
+	}
+	report, err := suite.Run(ctx)
+	if err != nil {
+		return err
+	}
+	table := report.Markdown()
+	fmt.Fprintln(stdout)
+	fmt.Fprint(stdout, table)
+	if *doc == "" {
+		return nil
+	}
+	old, err := os.ReadFile(*doc)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.WriteFile(*doc, []byte(bench.Rewrite(string(old), table)), 0o644)
+}
+
+func fetch(url, file string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
