@@ -4,25 +4,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "auth:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("auth", run) }
 
 // run serves the auth API until ctx is done.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {

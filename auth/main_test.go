@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
@@ -63,35 +60,13 @@ func newTestServer(t *testing.T) testServer {
 	return testServer{URL: srv.URL, logs: logs}
 }
 
-type response struct {
-	Status  int
-	Body    map[string]any
-	Raw     string
-	Cookies []*http.Cookie
-}
-
-// do sends a JSON request with optional cookies.
+// do sends a request to the service under test (see testkit.Do).
 func do(t *testing.T, method, url, body string, cookies ...*http.Cookie) response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := response{Status: resp.StatusCode, Raw: string(raw), Cookies: resp.Cookies()}
-	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return testkit.Do(t, method, url, body, cookies...)
 }
+
+type response = testkit.Response
 
 func sessionCookie(t *testing.T, r response) *http.Cookie {
 	t.Helper()

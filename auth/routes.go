@@ -4,22 +4,13 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
-
 	"ticketing.dev/common/httpapi"
 	"ticketing.dev/common/service"
 )
 
 // routes lists every route auth serves.
 func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
-	r := chi.NewRouter()
-	r.Use(httpapi.Middleware(log), middleware.StripSlashes, a.sessions.Middleware)
-	r.NotFound(httpapi.NotFound)
-	r.MethodNotAllowed(httpapi.NotFound)
-
-	r.Get("/healthz", service.Healthz)
-	r.Get("/readyz", service.Readyz(ready...))
+	r := service.NewRouter(log, ready, a.sessions.Middleware)
 
 	r.Method(http.MethodPost, "/api/users/signup", httpapi.HandlerFunc(a.signup))
 	r.Method(http.MethodPost, "/api/users/signin", httpapi.HandlerFunc(a.signin))

@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/hibiken/asynq"
 
@@ -18,14 +15,7 @@ import (
 	"ticketing.dev/common/service"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "expiration:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("expiration", run) }
 
 // queueGroup is expiration's durable queue group.
 const queueGroup = "expiration-service"

@@ -61,8 +61,8 @@ func TestCreateReservesTheTicketAndPublishesOrderCreated(t *testing.T) {
 	assert.Equal(t, events.StatusCreated, ev.Status)
 	assert.Equal(t, events.OrderTicket{ID: tid, Price: 20}, ev.Ticket)
 	assert.True(t, ev.ExpiresAt.Equal(exp))
-	assert.ElementsMatch(t, []string{"id", "version", "status", "userId", "expiresAt", "ticket"}, keys(got.Raw(t, 0)))
-	assert.ElementsMatch(t, []string{"id", "price"}, keys(got.Raw(t, 0)["ticket"].(map[string]any)))
+	assert.ElementsMatch(t, []string{"id", "version", "status", "userId", "expiresAt", "ticket"}, testkit.Keys(got.Raw(t, 0)))
+	assert.ElementsMatch(t, []string{"id", "price"}, testkit.Keys(got.Raw(t, 0)["ticket"].(map[string]any)))
 }
 
 func TestReservedTicketCannotBeOrderedAgain(t *testing.T) {
@@ -153,7 +153,7 @@ func TestDeleteCancelsTheOrderAndPublishesOrderCancelled(t *testing.T) {
 
 	ev := got.Wait(t, 1, 5*time.Second)[0]
 	assert.Equal(t, events.OrderCancelled{ID: id, Version: 1, Ticket: events.OrderCancelledTicket{ID: tid}}, ev)
-	assert.ElementsMatch(t, []string{"id", "version", "ticket"}, keys(got.Raw(t, 0)))
+	assert.ElementsMatch(t, []string{"id", "version", "ticket"}, testkit.Keys(got.Raw(t, 0)))
 
 	// Cancelling again changes nothing and publishes nothing.
 	assert.Equal(t, 204, do(t, "DELETE", e.URL+"/api/orders/"+id, "", owner).Status)

@@ -27,23 +27,12 @@ type listeners struct {
 
 func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.Duration) ([]stan.Subscription, error) {
 	opts := events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait, Logger: l.log}
-	var subs []stan.Subscription
-	for _, listen := range []func() (stan.Subscription, error){
+	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketUpdated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.expirationComplete) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.paymentCreated) },
-	} {
-		sub, err := listen()
-		if err != nil {
-			for _, s := range subs {
-				_ = s.Close()
-			}
-			return nil, err
-		}
-		subs = append(subs, sub)
-	}
-	return subs, nil
+	)
 }
 
 func (l *listeners) ticketCreated(ctx context.Context, e events.TicketCreated) error {

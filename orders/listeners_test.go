@@ -95,7 +95,7 @@ func TestExpirationOfACompleteOrderLeavesItComplete(t *testing.T) {
 	testkit.Publish(t, e.bus, events.PaymentCreated{ID: "p1", OrderID: id, StripeID: "ch_1"})
 	ev := completed.Wait(t, 1, 5*time.Second)[0]
 	assert.Equal(t, events.OrderComplete{ID: id, Version: 1, Status: events.StatusComplete, Ticket: events.OrderTicket{ID: tid, Price: 20}}, ev)
-	assert.ElementsMatch(t, []string{"id", "version", "status", "ticket"}, keys(completed.Raw(t, 0)))
+	assert.ElementsMatch(t, []string{"id", "version", "status", "ticket"}, testkit.Keys(completed.Raw(t, 0)))
 
 	testkit.Publish(t, e.bus, events.ExpirationComplete{OrderID: id})
 	cancelled.Quiet(t, 0, 2*ackWait+200*time.Millisecond)

@@ -4,11 +4,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"ticketing.dev/common/outbox"
@@ -17,14 +13,7 @@ import (
 	"ticketing.dev/common/validate"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "orders:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("orders", run) }
 
 // sweepInterval is how often events left in outboxes are retried.
 const sweepInterval = 5 * time.Second

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -71,38 +69,13 @@ func seedTicket(t *testing.T, e env, title string, price float64) string {
 	return id.Hex()
 }
 
-type response struct {
-	Status int
-	Body   map[string]any
-	List   []map[string]any
-	Raw    string
-}
-
+// do sends a request to the service under test (see testkit.Do).
 func do(t *testing.T, method, url, body string, cookies ...*http.Cookie) response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := response{Status: resp.StatusCode, Raw: string(raw)}
-	if strings.HasPrefix(r.Raw, "[") {
-		require.NoError(t, json.Unmarshal(raw, &r.List))
-	} else {
-		_ = json.Unmarshal(raw, &r.Body)
-	}
-	return r
+	return testkit.Do(t, method, url, body, cookies...)
 }
+
+type response = testkit.Response
 
 // order places an order for the ticket as the user, expecting 201.
 func placeOrder(t *testing.T, e env, buyer *http.Cookie, ticketID string) map[string]any {
@@ -110,14 +83,6 @@ func placeOrder(t *testing.T, e env, buyer *http.Cookie, ticketID string) map[st
 	r := do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+ticketID+`"}`, buyer)
 	require.Equal(t, 201, r.Status, r.Raw)
 	return r.Body
-}
-
-func keys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 func eventTicketCreated(id string) events.TicketCreated {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"ticketing.dev/common/httpapi"
 	"ticketing.dev/common/service"
@@ -14,13 +13,7 @@ import (
 
 // routes lists every route orders serves. Every order route needs a user.
 func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
-	r := chi.NewRouter()
-	r.Use(httpapi.Middleware(log), middleware.StripSlashes, a.sessions.Middleware)
-	r.NotFound(httpapi.NotFound)
-	r.MethodNotAllowed(httpapi.NotFound)
-
-	r.Get("/healthz", service.Healthz)
-	r.Get("/readyz", service.Readyz(ready...))
+	r := service.NewRouter(log, ready, a.sessions.Middleware)
 
 	r.Group(func(r chi.Router) {
 		r.Use(session.RequireAuth)

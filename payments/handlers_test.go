@@ -98,7 +98,7 @@ func TestValidPaymentChargesStripeStoresAndPublishes(t *testing.T) {
 
 	ev := got.Wait(t, 1, 5*time.Second)[0]
 	assert.Equal(t, events.PaymentCreated{ID: paymentID, OrderID: id, StripeID: stored[0].StripeID}, ev)
-	assert.ElementsMatch(t, []string{"id", "orderId", "stripeId"}, keys(got.Raw(t, 0)))
+	assert.ElementsMatch(t, []string{"id", "orderId", "stripeId"}, testkit.Keys(got.Raw(t, 0)))
 }
 
 func TestAmountIsExactIntegerCents(t *testing.T) {

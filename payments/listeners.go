@@ -24,22 +24,11 @@ type listeners struct {
 
 func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.Duration) ([]stan.Subscription, error) {
 	opts := events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait, Logger: l.log}
-	var subs []stan.Subscription
-	for _, listen := range []func() (stan.Subscription, error){
+	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderComplete) },
-	} {
-		sub, err := listen()
-		if err != nil {
-			for _, s := range subs {
-				_ = s.Close()
-			}
-			return nil, err
-		}
-		subs = append(subs, sub)
-	}
-	return subs, nil
+	)
 }
 
 func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) error {

@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,40 +133,16 @@ func seedOrder(t *testing.T, e env, userID string, price float64, status events.
 	return id.Hex()
 }
 
-type response struct {
-	Status int
-	Body   map[string]any
-	Raw    string
-}
-
 func pay(t *testing.T, e env, orderID, token string, cookies ...*http.Cookie) response {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"orderId": orderID, "token": token})
 	return do(t, "POST", e.URL+"/api/payments", string(b), cookies...)
 }
 
+// do sends a request to the service under test (see testkit.Do).
 func do(t *testing.T, method, url, body string, cookies ...*http.Cookie) response {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := response{Status: resp.StatusCode, Raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return testkit.Do(t, method, url, body, cookies...)
 }
 
-func keys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
+type response = testkit.Response

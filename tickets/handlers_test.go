@@ -66,15 +66,7 @@ func TestCreateStoresTheTicketAndPublishesTicketCreated(t *testing.T) {
 	ev := got.Wait(t, 1, 5*time.Second)[0]
 	assert.Equal(t, events.TicketCreated{ID: id.Hex(), Version: 0, Title: "concert", Price: 20, UserID: "u1"}, ev)
 	keys := got.Raw(t, 0)
-	assert.ElementsMatch(t, []string{"id", "version", "title", "price", "userId"}, mapKeys(keys))
-}
-
-func mapKeys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
+	assert.ElementsMatch(t, []string{"id", "version", "title", "price", "userId"}, testkit.Keys(keys))
 }
 
 func TestPriceMayBeANumericStringAndIsKeptInWholeCents(t *testing.T) {

@@ -29,16 +29,10 @@ type listeners struct {
 // subscribe starts every listener of the service.
 func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.Duration, log *slog.Logger) ([]stan.Subscription, error) {
 	opts := events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait, Logger: log}
-	created, err := events.Listen(ctx, conn, opts, l.orderCreated)
-	if err != nil {
-		return nil, err
-	}
-	cancelled, err := events.Listen(ctx, conn, opts, l.orderCancelled)
-	if err != nil {
-		_ = created.Close()
-		return nil, err
-	}
-	return []stan.Subscription{created, cancelled}, nil
+	return events.Subscriptions(
+		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
+		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },
+	)
 }
 
 // apply changes the ticket named by an order event and publishes the result.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,38 +60,13 @@ func user(t *testing.T, id string) *http.Cookie {
 	return testkit.SessionCookie(t, jwtKey, id, id+"@test.com")
 }
 
-type response struct {
-	Status int
-	Body   map[string]any
-	List   []map[string]any
-	Raw    string
-}
-
+// do sends a request to the service under test (see testkit.Do).
 func do(t *testing.T, method, url, body string, cookies ...*http.Cookie) response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	r := response{Status: resp.StatusCode, Raw: string(raw)}
-	if strings.HasPrefix(r.Raw, "[") {
-		require.NoError(t, json.Unmarshal(raw, &r.List))
-	} else {
-		_ = json.Unmarshal(raw, &r.Body)
-	}
-	return r
+	return testkit.Do(t, method, url, body, cookies...)
 }
+
+type response = testkit.Response
 
 // create lists a ticket as the user and returns its JSON.
 func create(t *testing.T, e env, owner *http.Cookie, title string, price float64) map[string]any {

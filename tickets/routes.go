@@ -4,9 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
-
 	"ticketing.dev/common/httpapi"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -14,13 +11,7 @@ import (
 
 // routes lists every route tickets serves.
 func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
-	r := chi.NewRouter()
-	r.Use(httpapi.Middleware(log), middleware.StripSlashes, a.sessions.Middleware)
-	r.NotFound(httpapi.NotFound)
-	r.MethodNotAllowed(httpapi.NotFound)
-
-	r.Get("/healthz", service.Healthz)
-	r.Get("/readyz", service.Readyz(ready...))
+	r := service.NewRouter(log, ready, a.sessions.Middleware)
 
 	r.Method(http.MethodGet, "/api/tickets", httpapi.HandlerFunc(a.list))
 	r.Method(http.MethodGet, "/api/tickets/{id}", httpapi.HandlerFunc(a.show))

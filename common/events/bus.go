@@ -188,3 +188,21 @@ func ack(log *slog.Logger, m *stan.Msg) {
 		log.Warn("ack failed; the event will be redelivered", "err", err)
 	}
 }
+
+// Subscriptions starts several listeners (each a call of Listen) and
+// returns their subscriptions; if one fails, those already started are
+// closed and its error is returned.
+func Subscriptions(listens ...func() (stan.Subscription, error)) ([]stan.Subscription, error) {
+	subs := make([]stan.Subscription, 0, len(listens))
+	for _, listen := range listens {
+		sub, err := listen()
+		if err != nil {
+			for _, s := range subs {
+				_ = s.Close()
+			}
+			return nil, err
+		}
+		subs = append(subs, sub)
+	}
+	return subs, nil
+}

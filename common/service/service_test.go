@@ -182,3 +182,20 @@ func freePort(t *testing.T) string {
 	_, port, _ := strings.Cut(ln.Addr().String(), ":")
 	return port
 }
+
+func TestNewRouterServesHealthAnd404Envelopes(t *testing.T) {
+	down := service.Check{Name: "db", Check: func(context.Context) error { return errors.New("down") }}
+	r := service.NewRouter(service.NewLogger(io.Discard, "test", "info"), []service.Check{down})
+	r.Get("/api/thing", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("thing")) })
+	base := httpServer(t, r)
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/api/thing": 200, "/api/thing/": 200, "/nope": 404} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, path)
+		if want == 404 {
+			assert.JSONEq(t, `{"errors":[{"message":"Not Found"}]}`, string(body))
+		}
+	}
+}

@@ -219,12 +219,18 @@ func checkProbes(s *Set) error {
 			case p.probe.HTTPGet.Port.String() != port:
 				errs = append(errs, fmt.Errorf("%s %s probe asks port %s, but it listens on %s", app, p.kind, p.probe.HTTPGet.Port.String(), port))
 			}
-			if !strings.Contains(s.Routes[app], fmt.Sprintf("r.Get(%q", p.path)) {
+			if !servesProbe(s.Routes[app], p.path) {
 				errs = append(errs, fmt.Errorf("%s/routes.go does not serve %s", app, p.path))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// servesProbe reports whether a routes.go serves path: itself, or through
+// service.NewRouter, which serves /healthz and /readyz (its own tests say so).
+func servesProbe(routes, path string) bool {
+	return strings.Contains(routes, fmt.Sprintf("r.Get(%q", path)) || strings.Contains(routes, "service.NewRouter(")
 }
 
 var (

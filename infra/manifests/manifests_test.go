@@ -196,8 +196,11 @@ func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 		{"probes match what the service serves", "probe asks /health", func(s *Set) {
 			deployment(s, "client-depl").Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/health"
 		}},
-		{"probes match what the service serves", "routes.go does not serve /readyz", func(s *Set) {
-			s.Routes["auth"] = strings.ReplaceAll(s.Routes["auth"], `r.Get("/readyz"`, `r.Get("/ready"`)
+		{"probes match what the service serves", "auth/routes.go does not serve /readyz", func(s *Set) {
+			s.Routes["auth"] = strings.ReplaceAll(s.Routes["auth"], "service.NewRouter(", "chi.NewRouter(")
+		}},
+		{"probes match what the service serves", "client/routes.go does not serve /readyz", func(s *Set) {
+			s.Routes["client"] = strings.ReplaceAll(s.Routes["client"], `r.Get("/readyz"`, `r.Get("/ready"`)
 		}},
 		{"skaffold artifacts are deployed and built", "not used by any manifest", func(s *Set) {
 			deployment(s, "client-depl").Spec.Template.Spec.Containers[0].Image = "someone/client"
