@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +100,27 @@ func TestUnwritableDataDirFailsWithAClearMessage(t *testing.T) {
 	_, err := stack.Start(context.Background(), testConfig(t, file+"/data", &syncBuffer{}, nil))
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "DATA_DIR "+file+"/data cannot be created"), err.Error())
+}
+
+func TestServiceThatDoesNotCompileFailsWithTheCompilerOutput(t *testing.T) {
+	// A repository whose only service has a type error.
+	root := t.TempDir()
+	write := func(rel, content string) {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(root, rel), []byte(content), 0o644))
+	}
+	manifest, err := os.ReadFile(filepath.Join(repoRoot(t), "infra", "k8s", "ingress-srv.yaml"))
+	require.NoError(t, err)
+	write("infra/k8s/ingress-srv.yaml", string(manifest))
+	write("go.work", "go 1.26.0\n\nuse ./auth\n")
+	write("auth/go.mod", "module example.test/auth\n\ngo 1.26.0\n")
+	write("auth/main.go", "package main\n\nfunc main() { var n int = \"not a number\"; _ = n }\n")
+
+	cfg := testConfig(t, t.TempDir(), &syncBuffer{}, nil)
+	cfg.Root, cfg.BinDir = root, t.TempDir()
+	_, err = stack.Start(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "building services failed")
+	assert.Contains(t, err.Error(), "main.go:3", "the compiler's own output, with file and line")
+	assert.Contains(t, err.Error(), "cannot use \"not a number\"")
 }
