@@ -31,7 +31,6 @@ type process struct {
 	mu        sync.Mutex
 	cmd       *exec.Cmd
 	startedAt time.Time
-	restarts  int
 	done      chan struct{}
 }
 
@@ -68,9 +67,6 @@ func (p *process) supervise(ctx context.Context) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, maxBackoff)
-		p.mu.Lock()
-		p.restarts++
-		p.mu.Unlock()
 	}
 }
 
@@ -103,16 +99,6 @@ func (p *process) started() (time.Time, int) {
 		return time.Time{}, 0
 	}
 	return p.startedAt, p.cmd.Process.Pid
-}
-
-// pid is the running process's id, 0 when none.
-func (p *process) pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.Process == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
 }
 
 // stop asks the process to finish (SIGTERM), then kills it after the grace

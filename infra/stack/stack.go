@@ -250,7 +250,8 @@ func (s *Stack) Kill(name string) error {
 // PID is the process id of a service's current process, 0 if none.
 func (s *Stack) PID(name string) int {
 	if p, ok := s.procs[name]; ok {
-		return p.pid()
+		_, pid := p.started()
+		return pid
 	}
 	return 0
 }
