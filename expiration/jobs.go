@@ -24,7 +24,7 @@ const (
 	// looks for work. asynq stores due times in whole seconds, and tasks
 	// are scheduled at the next whole second, so a task fires between 0 s
 	// and about 1 s + checkInterval after its expiresAt, never before.
-	checkInterval = 250 * time.Millisecond
+	checkInterval = 100 * time.Millisecond
 	// maxRetry bounds publish retries (~1 day with the back-off below).
 	maxRetry = 25
 	// retention keeps a fired task's id in Redis, so an order:created
