@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -30,6 +31,8 @@ func Checks() []Check {
 		{"skaffold artifacts are deployed and built", checkSkaffold},
 		{"containers are hardened and bounded", checkHardening},
 		{"recommended labels", checkLabels},
+		{"services run replicated", checkReplicas},
+		{"one disruption budget per service", checkDisruptionBudgets},
 	}
 }
 
@@ -371,4 +374,135 @@ func checkLabels(s *Set) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// minServiceReplicas is how many pods each service runs, so that one can be
+// lost or drained while the other serves (DESIGN §5: every guarantee holds
+// at two replicas).
+const minServiceReplicas = 2
+
+// checkReplicas: each service runs as a Deployment of at least
+// minServiceReplicas pods; the StatefulSets (MongoDB, NATS Streaming, Redis)
+// run one, since none is set up as a cluster and a second pod would be a
+// second, separate store behind the same Service. In a replicated workload
+// every NATS_CLIENT_ID is the pod's own name: STAN drops a client whose id
+// another connection takes over.
+func checkReplicas(s *Set) error {
+	var errs []error
+	for _, app := range apps(s) {
+		w, _, ok := s.appContainer(app)
+		if !ok {
+			continue // reported by checkRequiredEnv
+		}
+		if w.kind != "Deployment" {
+			errs = append(errs, fmt.Errorf("%s runs as %s %s, want a Deployment", app, w.kind, w.name))
+		}
+		if w.replicas < minServiceReplicas {
+			errs = append(errs, fmt.Errorf("%s %s runs %d replica(s), want at least %d", w.kind, w.name, w.replicas, minServiceReplicas))
+		}
+	}
+	for _, w := range s.workloads() {
+		if w.kind == "StatefulSet" && w.replicas != 1 {
+			errs = append(errs, fmt.Errorf("StatefulSet %s runs %d replicas, want 1: it is not set up as a cluster", w.name, w.replicas))
+		}
+		if w.replicas < 2 {
+			continue
+		}
+		for _, c := range append(w.pod.Spec.InitContainers, w.pod.Spec.Containers...) {
+			for _, e := range c.Env {
+				if e.Name == "NATS_CLIENT_ID" && (e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name") {
+					errs = append(errs, fmt.Errorf("%s %s runs %d replicas but container %s's NATS_CLIENT_ID does not come from metadata.name, so they would share it", w.kind, w.name, w.replicas, c.Name))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkDisruptionBudgets: every PodDisruptionBudget selects the pods of
+// exactly one workload and lets a voluntary disruption take at least one of
+// them but not all (a budget that allows none blocks every node drain);
+// every service's Deployment is covered by exactly one budget (the eviction
+// API refuses a pod that two budgets select).
+func checkDisruptionBudgets(s *Set) error {
+	var errs []error
+	covered := map[string][]string{} // workload name → the budgets selecting its pods
+	for _, pdb := range s.disruptionBudgets() {
+		if pdb.Spec.Selector == nil {
+			errs = append(errs, fmt.Errorf("PodDisruptionBudget %s has no selector, so it selects no pods", pdb.Name))
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("PodDisruptionBudget %s: %w", pdb.Name, err))
+			continue
+		}
+		var matched []workload
+		for _, w := range s.workloads() {
+			if sel.Matches(labels.Set(w.pod.Labels)) {
+				matched = append(matched, w)
+				covered[w.name] = append(covered[w.name], pdb.Name)
+			}
+		}
+		switch {
+		case len(matched) == 0:
+			errs = append(errs, fmt.Errorf("PodDisruptionBudget %s selects no workload (selector %s)", pdb.Name, sel))
+			continue
+		case len(matched) > 1:
+			var names []string
+			for _, w := range matched {
+				names = append(names, w.name)
+			}
+			errs = append(errs, fmt.Errorf("PodDisruptionBudget %s selects the pods of %d workloads (%s), want one", pdb.Name, len(matched), strings.Join(names, ", ")))
+			continue
+		}
+		if err := budgetAllowsOneEviction(pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable, matched[0].replicas); err != nil {
+			errs = append(errs, fmt.Errorf("PodDisruptionBudget %s over %s %s: %w", pdb.Name, matched[0].kind, matched[0].name, err))
+		}
+	}
+	for _, app := range apps(s) {
+		w, _, ok := s.appContainer(app)
+		if !ok {
+			continue // reported by checkRequiredEnv
+		}
+		switch n := len(covered[w.name]); {
+		case n == 0:
+			errs = append(errs, fmt.Errorf("%s %s has no PodDisruptionBudget", w.kind, w.name))
+		case n > 1:
+			errs = append(errs, fmt.Errorf("%s %s is selected by %d PodDisruptionBudgets (%s): the eviction API refuses its pods", w.kind, w.name, n, strings.Join(covered[w.name], ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// budgetAllowsOneEviction reports whether a budget over replicas pods keeps
+// at least one available and lets at least one go, rounding percentages up
+// as the disruption controller does.
+func budgetAllowsOneEviction(minAvailable, maxUnavailable *intstr.IntOrString, replicas int32) error {
+	var available int
+	switch {
+	case minAvailable != nil && maxUnavailable != nil:
+		return errors.New("sets both minAvailable and maxUnavailable")
+	case minAvailable != nil:
+		n, err := intstr.GetScaledValueFromIntOrPercent(minAvailable, int(replicas), true)
+		if err != nil {
+			return fmt.Errorf("minAvailable: %w", err)
+		}
+		available = n
+	case maxUnavailable != nil:
+		n, err := intstr.GetScaledValueFromIntOrPercent(maxUnavailable, int(replicas), true)
+		if err != nil {
+			return fmt.Errorf("maxUnavailable: %w", err)
+		}
+		available = int(replicas) - n
+	default:
+		return errors.New("sets neither minAvailable nor maxUnavailable")
+	}
+	switch {
+	case available < 1:
+		return fmt.Errorf("keeps %d of %d pods available, want at least 1", available, replicas)
+	case available >= int(replicas):
+		return fmt.Errorf("keeps %d of %d pods available, so no pod may ever be evicted", available, replicas)
+	}
+	return nil
 }

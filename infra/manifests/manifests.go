@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -31,6 +32,7 @@ var allowedKinds = map[schema.GroupVersionKind]bool{
 	{Group: "", Version: "v1", Kind: "Service"}:                        true,
 	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}:       true,
 	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"}: true,
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}:      true,
 }
 
 // Object is one decoded manifest document.
@@ -180,6 +182,7 @@ func apps(s *Set) []string {
 type workload struct {
 	file, kind, name string
 	labels           map[string]string
+	replicas         int32 // as the API server defaults it: 1 when unset
 	pod              corev1.PodTemplateSpec
 }
 
@@ -188,12 +191,19 @@ func (s *Set) workloads() []workload {
 	for _, o := range s.Objects {
 		switch w := o.Obj.(type) {
 		case *appsv1.Deployment:
-			out = append(out, workload{o.File, "Deployment", w.Name, w.Labels, w.Spec.Template})
+			out = append(out, workload{o.File, "Deployment", w.Name, w.Labels, replicas(w.Spec.Replicas), w.Spec.Template})
 		case *appsv1.StatefulSet:
-			out = append(out, workload{o.File, "StatefulSet", w.Name, w.Labels, w.Spec.Template})
+			out = append(out, workload{o.File, "StatefulSet", w.Name, w.Labels, replicas(w.Spec.Replicas), w.Spec.Template})
 		}
 	}
 	return out
+}
+
+func replicas(n *int32) int32 {
+	if n == nil {
+		return 1
+	}
+	return *n
 }
 
 func (s *Set) services() []*corev1.Service {
@@ -201,6 +211,16 @@ func (s *Set) services() []*corev1.Service {
 	for _, o := range s.Objects {
 		if svc, ok := o.Obj.(*corev1.Service); ok {
 			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+func (s *Set) disruptionBudgets() []*policyv1.PodDisruptionBudget {
+	var out []*policyv1.PodDisruptionBudget
+	for _, o := range s.Objects {
+		if pdb, ok := o.Obj.(*policyv1.PodDisruptionBudget); ok {
+			out = append(out, pdb)
 		}
 	}
 	return out

@@ -13,6 +13,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 var root = filepath.Join("..", "..")
@@ -78,11 +80,14 @@ func TestEveryWorkloadAndServiceIsThere(t *testing.T) {
 			names["Service/"+v.Name] = true
 		case *networkingv1.Ingress:
 			names["Ingress/"+v.Name] = true
+		case *policyv1.PodDisruptionBudget:
+			names["PodDisruptionBudget/"+v.Name] = true
 		}
 	}
 	for _, app := range []string{"auth", "tickets", "orders", "payments", "expiration", "client"} {
 		assert.True(t, names["Deployment/"+app+"-depl"], app)
 		assert.True(t, names["Service/"+app+"-srv"], app)
+		assert.True(t, names["PodDisruptionBudget/"+app+"-pdb"], app)
 	}
 	for _, db := range []string{"auth", "tickets", "orders", "payments"} {
 		assert.True(t, names["StatefulSet/"+db+"-mongo-depl"], db)
@@ -97,10 +102,12 @@ func TestStrictDecodingRejectsUnknownFieldsAndWrongTypes(t *testing.T) {
 	dir := t.TempDir()
 	copyTree(t, root, dir)
 	for name, broken := range map[string]string{
-		"misspelt field": "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  selectr: {app: x}\n",
-		"wrong type":     "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: \"three thousand\"}]\n",
-		"old apiVersion": "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: x}\n",
-		"unlisted kind":  "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n",
+		"misspelt field":     "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  selectr: {app: x}\n",
+		"wrong type":         "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: \"three thousand\"}]\n",
+		"old apiVersion":     "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: x}\n",
+		"unlisted kind":      "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n",
+		"old PDB apiVersion": "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: x}\nspec:\n  minAvailable: 1\n",
+		"misspelt PDB field": "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\nspec:\n  minAvailble: 1\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join(dir, "infra", "k8s", "zz-broken.yaml")
@@ -146,6 +153,37 @@ func service(s *Set, name string) *corev1.Service {
 		}
 	}
 	return nil
+}
+
+func statefulSet(s *Set, name string) *appsv1.StatefulSet {
+	for _, o := range s.Objects {
+		if v, ok := o.Obj.(*appsv1.StatefulSet); ok && v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+func disruptionBudget(s *Set, name string) *policyv1.PodDisruptionBudget {
+	for _, o := range s.Objects {
+		if v, ok := o.Obj.(*policyv1.PodDisruptionBudget); ok && v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// withoutDisruptionBudget drops one; if there is none, the check it should
+// break passes and the case fails.
+func withoutDisruptionBudget(s *Set, name string) {
+	var kept []Object
+	for _, o := range s.Objects {
+		if v, ok := o.Obj.(*policyv1.PodDisruptionBudget); ok && v.Name == name {
+			continue
+		}
+		kept = append(kept, o)
+	}
+	s.Objects = kept
 }
 
 func withoutEnv(c *corev1.Container, name string) {
@@ -226,6 +264,51 @@ func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 		}},
 		{"recommended labels", "has no label app.kubernetes.io/part-of", func(s *Set) {
 			delete(deployment(s, "auth-depl").Labels, "app.kubernetes.io/part-of")
+		}},
+		{"services run replicated", "Deployment auth-depl runs 1 replica(s), want at least 2", func(s *Set) {
+			one := int32(1)
+			deployment(s, "auth-depl").Spec.Replicas = &one
+		}},
+		{"services run replicated", "Deployment tickets-depl runs 1 replica(s)", func(s *Set) {
+			deployment(s, "tickets-depl").Spec.Replicas = nil // the API server's default is 1
+		}},
+		{"services run replicated", "StatefulSet orders-mongo-depl runs 2 replicas, want 1", func(s *Set) {
+			two := int32(2)
+			statefulSet(s, "orders-mongo-depl").Spec.Replicas = &two
+		}},
+		{"services run replicated", "payments-depl runs 2 replicas but container payments's NATS_CLIENT_ID does not come from metadata.name", func(s *Set) {
+			c := &deployment(s, "payments-depl").Spec.Template.Spec.Containers[0]
+			withoutEnv(c, "NATS_CLIENT_ID")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "NATS_CLIENT_ID", Value: "payments"})
+		}},
+		{"one disruption budget per service", "Deployment orders-depl has no PodDisruptionBudget", func(s *Set) {
+			withoutDisruptionBudget(s, "orders-pdb")
+		}},
+		{"one disruption budget per service", "PodDisruptionBudget auth-pdb selects no workload", func(s *Set) {
+			disruptionBudget(s, "auth-pdb").Spec.Selector.MatchLabels = map[string]string{"app": "atuh"}
+		}},
+		{"one disruption budget per service", "Deployment auth-depl has no PodDisruptionBudget", func(s *Set) {
+			disruptionBudget(s, "auth-pdb").Spec.Selector.MatchLabels = map[string]string{"app": "atuh"}
+		}},
+		{"one disruption budget per service", "PodDisruptionBudget client-pdb has no selector", func(s *Set) {
+			disruptionBudget(s, "client-pdb").Spec.Selector = nil
+		}},
+		{"one disruption budget per service", "PodDisruptionBudget tickets-pdb selects the pods of 4 workloads", func(s *Set) {
+			disruptionBudget(s, "tickets-pdb").Spec.Selector.MatchLabels = map[string]string{"app.kubernetes.io/component": "api"}
+		}},
+		{"one disruption budget per service", "Deployment expiration-depl is selected by 2 PodDisruptionBudgets (expiration-pdb, expiration-pdb-2)", func(s *Set) {
+			extra := disruptionBudget(s, "expiration-pdb").DeepCopy()
+			extra.Name = "expiration-pdb-2"
+			s.Objects = append(s.Objects, Object{File: "expiration-depl.yaml", Obj: extra})
+		}},
+		{"one disruption budget per service", "keeps 2 of 2 pods available, so no pod may ever be evicted", func(s *Set) {
+			two := intstr.FromInt32(2)
+			disruptionBudget(s, "payments-pdb").Spec.MinAvailable = &two
+		}},
+		{"one disruption budget per service", "keeps 0 of 2 pods available", func(s *Set) {
+			all := intstr.FromString("100%")
+			pdb := disruptionBudget(s, "orders-pdb")
+			pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable = nil, &all
 		}},
 	}
 	byName := map[string]Check{}
