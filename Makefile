@@ -19,7 +19,7 @@ all: lint build test
 
 ## deps: system packages the tests and the local run need (Debian, as root)
 deps:
-	@infra/scripts/ensure-packages.sh redis-server:redis-server chromium:chromium
+	@infra/scripts/ensure-packages.sh redis-server:redis-server "/usr/lib/postgresql/*/bin/postgres:postgresql" chromium:chromium
 
 ## run: the whole app on this machine until Ctrl-C (see README "Running locally")
 run: deps

@@ -13,9 +13,8 @@ package testkit
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,10 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"ticketing.dev/common/docdb"
 	"ticketing.dev/common/service"
 )
 
@@ -37,6 +36,7 @@ type Kit struct {
 	mongoErr  error
 	mongoURI  string // server URI, no database
 	client    *mongo.Client
+	engine    *docdb.Engine // nil with TEST_MONGO_URI
 	stops     []func()
 	dbSeq     atomic.Int64
 
@@ -65,8 +65,8 @@ type DB struct {
 }
 
 // Mongo returns a new empty database for t, dropped when t ends. The server
-// is embedded FerretDB (SQLite files in a temporary folder), started on first
-// use, unless TEST_MONGO_URI names a real MongoDB.
+// is embedded FerretDB on a private PostgreSQL (package docdb), started on
+// first use, unless TEST_MONGO_URI names a real MongoDB.
 func (k *Kit) Mongo(t testing.TB) DB {
 	t.Helper()
 	k.mongoOnce.Do(k.startMongo)
@@ -120,34 +120,37 @@ func (k *Kit) startMongo() {
 	k.stops = append(k.stops, func() { _ = client.Disconnect(context.Background()) })
 }
 
-// startFerret runs FerretDB in-process on a free loopback port.
+// startFerret runs the local engine (FerretDB on a private PostgreSQL
+// cluster in a temporary folder), once per test binary.
 func (k *Kit) startFerret() (string, error) {
-	dir, err := os.MkdirTemp("", "testkit-ferretdb-")
+	dir, err := os.MkdirTemp("", "testkit-docdb-")
 	if err != nil {
 		return "", err
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	e, err := docdb.Start(context.Background(), docdb.Config{Dir: filepath.Join(dir, "pg")})
 	if err != nil {
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("ferretdb: %w", err)
+		return "", fmt.Errorf("starting the test database engine: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(ctx)
-	}()
+	k.engine = e
 	k.stops = append(k.stops, func() {
-		cancel()
-		<-done
+		e.Stop()
 		os.RemoveAll(dir)
 	})
-	return f.MongoDBURI(), nil
+	return e.URI(), nil
+}
+
+// SyncIndexes gives new collections their GIN indexes now rather than at
+// the engine's next tick (a no-op on TEST_MONGO_URI, whose server indexes
+// by itself).
+func (k *Kit) SyncIndexes(t testing.TB) {
+	t.Helper()
+	if k.engine == nil {
+		return
+	}
+	if err := k.engine.SyncIndexes(context.Background()); err != nil {
+		t.Fatalf("syncing GIN indexes: %v", err)
+	}
 }
 
 // StripeMock returns the base URL of a stripe-mock shared by the test

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ensure-packages.sh CMD:PACKAGE ... — makes sure each command exists,
-# installing its Debian package when missing. As root it uses apt-get; as
+# installing its Debian package when missing. CMD may be a path pattern
+# (/usr/lib/postgresql/*/bin/postgres) for binaries that are not on PATH. As root it uses apt-get; as
 # anyone else it names the command to run and fails.
 set -euo pipefail
 
@@ -8,7 +9,11 @@ missing=()
 for pair in "$@"; do
 	cmd=${pair%%:*}
 	pkg=${pair#*:}
-	command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+	if [[ $cmd == */* ]]; then
+		compgen -G "$cmd" >/dev/null || missing+=("$pkg")
+	else
+		command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+	fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"os"
@@ -17,9 +18,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	stand "github.com/nats-io/nats-streaming-server/server"
 	"github.com/nats-io/nats-streaming-server/stores"
+
+	"ticketing.dev/common/docdb"
 )
 
 // checkDataDir makes sure DATA_DIR exists and is writable.
@@ -93,31 +95,48 @@ func build(ctx context.Context, root, binDir string, services []string) error {
 	return nil
 }
 
-// startFerret runs FerretDB in-process with its SQLite files under dir.
-func startFerret(dir string, log *slog.Logger) (uri string, stop func(), err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// startEngine runs the MongoDB-wire engine (FerretDB on a private
+// PostgreSQL cluster under dir, package docdb).
+func startEngine(ctx context.Context, root, dir string, con *console) (uri string, stop func(), err error) {
+	if err := ensurePackage(root, "/usr/lib/postgresql/*/bin/postgres:postgresql"); err != nil {
 		return "", nil, err
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", nil, err
+	cfg := docdb.Config{
+		Dir:         dir,
+		Durable:     true,
+		Logger:      slog.New(slog.NewTextHandler(con.writer("ferretdb"), &slog.HandlerOptions{Level: slog.LevelError})),
+		PostgresLog: con.writer("postgres"),
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
-		Logger:    log,
-	})
-	if err != nil {
-		return "", nil, fmt.Errorf("starting FerretDB: %w", err)
+	e, err := docdb.Start(ctx, cfg)
+	if errors.Is(err, docdb.ErrUnreachable) {
+		// PostgreSQL runs as the postgres user, which cannot enter a
+		// DATA_DIR under a private folder such as /root: keep the cluster
+		// in a stable place named after DATA_DIR instead.
+		abs, _ := filepath.Abs(dir)
+		cfg.Dir = filepath.Join("/var/tmp", fmt.Sprintf("ticketing-postgres-%08x", fnv32(abs)))
+		con.printf("the postgres user cannot reach %s; keeping the PostgreSQL cluster in %s", dir, cfg.Dir)
+		e, err = docdb.Start(ctx, cfg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(ctx)
-	}()
-	return f.MongoDBURI(), func() { cancel(); <-done }, nil
+	if err != nil {
+		return "", nil, fmt.Errorf("starting the database engine: %w", err)
+	}
+	return e.URI(), e.Stop, nil
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// ensurePackage installs a missing Debian package (CMD:PACKAGE, as
+// infra/scripts/ensure-packages.sh takes it); a no-op when it is there.
+func ensurePackage(root, spec string) error {
+	cmd := exec.Command(filepath.Join(root, "infra", "scripts", "ensure-packages.sh"), spec)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s is needed: %s", spec[strings.LastIndex(spec, ":")+1:], strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // startSTAN runs NATS Streaming in-process with a file store under dir.
@@ -195,11 +214,8 @@ func waitTCP(c *child, addr string, timeout time.Duration) error {
 // startRedis runs redis-server with append-only persistence under dir,
 // installing Debian's package first when missing (as root).
 func startRedis(root string, con *console, dir string) (*child, string, error) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		cmd := exec.Command(filepath.Join(root, "infra", "scripts", "ensure-packages.sh"), "redis-server:redis-server")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, "", fmt.Errorf("redis-server is needed: %s", strings.TrimSpace(string(out)))
-		}
+	if err := ensurePackage(root, "redis-server:redis-server"); err != nil {
+		return nil, "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err

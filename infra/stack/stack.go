@@ -89,8 +89,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	mongoURI := cfg.MongoURL
 	if mongoURI == "" {
-		uri, stop, err := startFerret(filepath.Join(cfg.DataDir, "mongo"),
-			slog.New(slog.NewTextHandler(con.writer("ferretdb"), &slog.HandlerOptions{Level: slog.LevelError})))
+		uri, stop, err := startEngine(ctx, cfg.Root, filepath.Join(cfg.DataDir, "postgres"), con)
 		if err != nil {
 			return nil, err
 		}
