@@ -10,7 +10,6 @@ import (
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/httpapi"
-	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
@@ -18,7 +17,6 @@ import (
 // api holds what the handlers share.
 type api struct {
 	store    *store
-	relay    *outbox.Relay
 	sessions *session.Manager
 	validate *validate.Validator
 	window   time.Duration
@@ -73,7 +71,6 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.relay.FlushLogged(r.Context(), o.ID)
 	httpapi.WriteJSON(w, r, http.StatusCreated, toJSON(o, t, true))
 	return nil
 }
@@ -145,7 +142,6 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.relay.FlushLogged(r.Context(), o.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/testkit"
 )
 
@@ -74,8 +75,9 @@ func TestReservedTicketCannotBeOrderedAgain(t *testing.T) {
 	assert.JSONEq(t, `{"errors":[{"message":"Ticket is already reserved"}]}`, r.Raw)
 }
 
-func TestConcurrentOrdersForOneTicketNeverDoubleBook(t *testing.T) {
+func TestConcurrentOrdersForOneTicketOverTwoProcessesNeverDoubleBook(t *testing.T) {
 	e := newEnv(t)
+	twinURL, _ := e.process(t)
 	const rounds, buyers = 20, 20
 	for round := range rounds {
 		tid := seedTicket(t, e, fmt.Sprintf("ticket %d", round), 10)
@@ -87,7 +89,8 @@ func TestConcurrentOrdersForOneTicketNeverDoubleBook(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				statuses[i] = do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, fmt.Sprintf("buyer-%d", i))).Status
+				base := []string{e.URL, twinURL}[i%2]
+				statuses[i] = do(t, "POST", base+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, fmt.Sprintf("buyer-%d", i))).Status
 			}()
 		}
 		close(start)
@@ -98,7 +101,7 @@ func TestConcurrentOrdersForOneTicketNeverDoubleBook(t *testing.T) {
 		}
 		require.Equal(t, map[int]int{201: 1, 400: buyers - 1}, count, "round %d", round)
 		oid, _ := primitive.ObjectIDFromHex(tid)
-		active, err := e.store.orders.CountDocuments(context.Background(), bson.M{"ticketId": oid, "status": bson.M{"$ne": "cancelled"}})
+		active, err := e.store.ordersColl.CountDocuments(context.Background(), bson.M{"ticketId": oid, "status": bson.M{"$ne": "cancelled"}})
 		require.NoError(t, err)
 		require.Equal(t, int64(1), active, "round %d: one active order stored", round)
 	}
@@ -189,11 +192,30 @@ func TestOrphanReservationFromACrashIsTakenOverAfterItsGrace(t *testing.T) {
 	tid := seedTicket(t, e, "concert", 20)
 	oid, _ := primitive.ObjectIDFromHex(tid)
 	// A reservation whose order was never written (a crash between the two).
-	_, err := e.store.reservations.InsertOne(ctx, reservation{TicketID: oid, OrderID: primitive.NewObjectID(), CreatedAt: time.Now()})
+	orphan := reservation{Key: slotKey(oid, 0), TicketID: oid, OrderID: primitive.NewObjectID(), CreatedAt: time.Now()}
+	_, err := e.store.reservations.InsertOne(ctx, orphan)
 	require.NoError(t, err)
 	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u1")).Status, "within the grace it may be an order being written")
 
-	_, err = e.store.reservations.UpdateOne(ctx, bson.M{"_id": oid}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-2 * orphanGrace)}})
+	_, err = e.store.reservations.UpdateOne(ctx, bson.M{"_id": orphan.Key}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-2 * orphanGrace)}})
 	require.NoError(t, err)
 	placeOrder(t, e, user(t, "u1"), tid)
+	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u2")).Status, "the next slot is held now")
+}
+
+func TestAReservationWhoseOrderIsClaimedButNotYetWrittenStillHoldsTheTicket(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	tid := seedTicket(t, e, "concert", 20)
+	oid, _ := primitive.ObjectIDFromHex(tid)
+	holder := order{ID: primitive.NewObjectID(), UserID: "u0", Status: events.StatusCreated, TicketID: oid, Price: 20}
+	_, err := e.store.reservations.InsertOne(ctx, reservation{Key: slotKey(oid, 0), TicketID: oid, OrderID: holder.ID,
+		CreatedAt: time.Now().Add(-2 * orphanGrace)})
+	require.NoError(t, err)
+	// Its order's version 0 is claimed in the log; the document is not
+	// written yet (a writer that stalled, or died, right after the claim).
+	_, err = e.db.Collection(outbox.Collection).InsertOne(ctx, outbox.Record{Key: "order/" + holder.ID.Hex() + "/0",
+		Aggregate: "order/" + holder.ID.Hex(), At: time.Now()})
+	require.NoError(t, err)
+	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u1")).Status)
 }

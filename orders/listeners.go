@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
-	"ticketing.dev/common/outbox"
 )
 
 // queueGroup is orders' durable queue group.
@@ -21,7 +19,6 @@ const queueGroup = "orders-service"
 // lifecycle on expiration and payment.
 type listeners struct {
 	store *store
-	relay *outbox.Relay
 	log   *slog.Logger
 }
 
@@ -51,25 +48,18 @@ func (l *listeners) applyTicket(ctx context.Context, id, title string, price flo
 	if err != nil {
 		return fmt.Errorf("ticket id %q: %w", id, err)
 	}
-	_, err = l.store.ApplyTicket(ctx, ticket{ID: oid, Title: title, Price: price, Version: version})
-	if errors.Is(err, errStale) {
-		return fmt.Errorf("ticket %s version %d arrived before its predecessor", id, version)
-	}
-	return err
+	return l.store.ApplyTicket(ctx, ticket{ID: oid, Title: title, Price: price, Version: version})
 }
 
-// change applies a lifecycle change to an order and publishes its event.
+// change applies a lifecycle change to an order (its event goes out with
+// it).
 func (l *listeners) change(ctx context.Context, orderID string, change func(*order) (events.Event, error)) error {
 	id, err := primitive.ObjectIDFromHex(orderID)
 	if err != nil {
 		return fmt.Errorf("order id %q: %w", orderID, err)
 	}
-	if _, err := l.store.Change(ctx, id, change); err != nil {
-		return err
-	}
-	// Also after a no-op: an earlier attempt may have stored the change
-	// but not published it.
-	return l.relay.Flush(ctx, id)
+	_, err = l.store.Change(ctx, id, change)
+	return err
 }
 
 // expirationComplete cancels the order unless it was paid.
@@ -83,25 +73,18 @@ func (l *listeners) expirationComplete(ctx context.Context, e events.ExpirationC
 	})
 }
 
-// paymentCreated completes the order. A payment that lands on an order
-// cancelled meanwhile (it expired while the charge was under way) still
-// completes it if its ticket can be taken back; otherwise the customer paid
-// for a ticket someone else now holds, which needs a refund.
+// paymentCreated completes the order if it is still open. An order that
+// was cancelled or expired first stays cancelled: its ticket may be someone
+// else's by now, and payments refunds the charge when it sees the order
+// cancelled (DESIGN §2a: nobody pays without a ticket).
 func (l *listeners) paymentCreated(ctx context.Context, e events.PaymentCreated) error {
 	return l.change(ctx, e.OrderID, func(o *order) (events.Event, error) {
-		switch o.Status {
-		case events.StatusComplete:
+		if o.Status == events.StatusCancelled {
+			l.log.Info("payment for an order cancelled first; payments refunds it",
+				"orderId", e.OrderID, "paymentId", e.ID)
+		}
+		if !o.active() || o.Status == events.StatusComplete {
 			return nil, nil
-		case events.StatusCancelled:
-			err := l.store.Reclaim(ctx, *o)
-			if errors.Is(err, errReserved) {
-				l.log.Error("payment for a cancelled order whose ticket is taken: refund needed",
-					"orderId", e.OrderID, "paymentId", e.ID, "stripeId", e.StripeID)
-				return nil, nil
-			}
-			if err != nil {
-				return nil, err
-			}
 		}
 		o.Status = events.StatusComplete
 		return events.OrderComplete{}, nil

@@ -5,7 +5,12 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/nats-io/stan.go"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
@@ -15,8 +20,9 @@ import (
 
 func main() { service.Main("orders", run) }
 
-// sweepInterval is how often events left in outboxes are retried.
-const sweepInterval = 5 * time.Second
+// sweepInterval is how often the relay looks for events left pending by a
+// failed publish or a crashed process (an indexed lookup, cheap).
+const sweepInterval = time.Second
 
 // run serves the orders API and listens to ticket, expiration and payment
 // events until ctx is done or the bus connection is lost.
@@ -40,20 +46,32 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer cancel(nil)
 	defer conn.Close() // closes subscriptions too; durable positions are kept
 
-	locks := &outbox.Locks{}
-	st := newStore(db, locks)
-	if err := st.ensureIndexes(ctx); err != nil {
+	h, stop, err := wire(ctx, db, conn, log, cfg)
+	if err != nil {
 		return err
 	}
-	relay := outbox.NewRelay(st.orders, conn, locks, log)
-	l := &listeners{store: st, relay: relay, log: log}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
-		return err
-	}
-	go relay.Run(ctx, sweepInterval)
-
-	a := &api{store: st, relay: relay, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
-		validate: validate.New(), window: cfg.ExpirationWindow}
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, routes(a, log, service.MongoCheck(db), service.BusCheck(conn)))
+	defer stop()
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
 	return service.ExitError(ctx, err)
+}
+
+// wire builds the service on its database and bus: the outbox log and its
+// relay (running until stop), the listeners and the routes.
+func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config) (http.Handler, func(), error) {
+	olog := outbox.NewLog(db, conn, log)
+	if err := olog.EnsureIndexes(ctx); err != nil {
+		return nil, nil, err
+	}
+	st := newStore(db, olog)
+	if err := st.ensureIndexes(ctx); err != nil {
+		return nil, nil, err
+	}
+	l := &listeners{store: st, log: log}
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
+		return nil, nil, err
+	}
+	stop := olog.Start(ctx, sweepInterval)
+	a := &api{store: st, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
+		validate: validate.New(), window: cfg.ExpirationWindow}
+	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -12,13 +11,12 @@ import (
 	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/testkit"
-	"ticketing.dev/common/validate"
 )
 
 var kit = testkit.New()
@@ -33,27 +31,30 @@ const (
 
 type env struct {
 	URL   string
-	bus   stan.Conn
+	db    testkit.DB
+	stan  *testkit.STAN
+	bus   stan.Conn // the test's own connection, to publish and capture
 	store *store
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	conn := s.Connect(t)
+	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t)}
+	e.bus = e.stan.Connect(t)
+	e.URL, e.store = e.process(t)
+	return e
+}
+
+// process starts one more process of the service on the env's database
+// and bus (testkit.StartService) and returns its URL and a store on its
+// database whose relay never runs.
+func (e env) process(t *testing.T) (string, *store) {
+	t.Helper()
 	log := service.NewLogger(io.Discard, "orders", "info")
-	locks := &outbox.Locks{}
-	st := newStore(db.Database, locks)
-	require.NoError(t, st.ensureIndexes(context.Background()))
-	relay := outbox.NewRelay(st.orders, conn, locks, log)
-	l := &listeners{store: st, relay: relay, log: log}
-	_, err := l.subscribe(context.Background(), conn, ackWait)
-	require.NoError(t, err)
-	a := &api{store: st, relay: relay, sessions: session.NewManager(jwtKey, true), validate: validate.New(), window: window}
-	srv := httptest.NewServer(routes(a, log, service.MongoCheck(db.Database)))
-	t.Cleanup(srv.Close)
-	return env{URL: srv.URL, bus: s.Connect(t), store: st}
+	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, ExpirationWindow: window, NATS: service.NATS{AckWait: ackWait}})
+	})
+	return url, newStore(db, outbox.NewLog(db, nil, log))
 }
 
 func user(t *testing.T, id string) *http.Cookie {
@@ -64,7 +65,7 @@ func user(t *testing.T, id string) *http.Cookie {
 func seedTicket(t *testing.T, e env, title string, price float64) string {
 	t.Helper()
 	id := primitive.NewObjectID()
-	_, err := e.store.ApplyTicket(context.Background(), ticket{ID: id, Title: title, Price: price})
+	err := e.store.ApplyTicket(context.Background(), ticket{ID: id, Title: title, Price: price})
 	require.NoError(t, err)
 	return id.Hex()
 }

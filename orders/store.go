@@ -19,7 +19,8 @@ var (
 	errNoOrder  = errors.New("no such order")
 	errNoTicket = errors.New("no such ticket")
 	errReserved = errors.New("ticket is already reserved")
-	errStale    = errors.New("order was changed concurrently")
+	// errStale: the order kept changing under this write; it was refused.
+	errStale = outbox.ErrConflict
 )
 
 // ticket is the replica of a ticket, kept from ticket:created/updated.
@@ -41,79 +42,95 @@ type order struct {
 	Version   int64              `bson:"version"`
 }
 
+func orderVersion(o *order) int64 { return o.Version }
+
 // active reports whether the order holds its ticket.
 func (o order) active() bool { return o.Status != events.StatusCancelled }
 
-// reservation is the lock that makes double booking impossible: its _id is
-// the ticket's id, so the database's unique _id admits at most one per
-// ticket, however many orders race for it (DESIGN §6: concurrent inserts
-// under a unique index are correct even on FerretDB).
+// reservation is what makes double booking impossible. A ticket's
+// reservations are numbered slots, "<ticket id>/<n>", inserted under the
+// unique _id and never deleted: slot n+1 is only ever inserted by someone
+// who saw the order holding slot n over, so of any number of buyers racing
+// for a free ticket exactly one gets its slot (DESIGN §6: an insert under a
+// unique key is atomic on every engine).
 type reservation struct {
-	TicketID  primitive.ObjectID `bson:"_id"`
+	Key       string             `bson:"_id"`
+	TicketID  primitive.ObjectID `bson:"ticketId"`
+	Slot      int64              `bson:"slot"`
 	OrderID   primitive.ObjectID `bson:"orderId"`
+	UserID    string             `bson:"userId"`
 	CreatedAt time.Time          `bson:"createdAt"`
+	// Abandoned: its order could not be stored; the slot is over.
+	Abandoned bool `bson:"abandoned,omitempty"`
+}
+
+func slotKey(ticketID primitive.ObjectID, slot int64) string {
+	return fmt.Sprintf("%s/%d", ticketID.Hex(), slot)
 }
 
 // orphanGrace is how long a reservation may exist without its order before
-// it is taken to be left over from a crash between the two inserts.
+// it is taken to be left over from a crash between the two writes.
 const orphanGrace = 30 * time.Second
 
 // store holds orders, the ticket replica and reservations.
 type store struct {
-	orders       *mongo.Collection
-	tickets      *mongo.Collection
+	orders       *outbox.Aggregates
+	tickets      *outbox.Aggregates
+	ordersColl   *mongo.Collection
 	reservations *mongo.Collection
-	locks        *outbox.Locks
-	now          func() time.Time
+	// slots remembers each ticket's latest slot, so a reservation starts
+	// there instead of at 0. Only a hint: a stale one costs a lookup.
+	slots *mongo.Collection
+	now   func() time.Time
 }
 
-func newStore(db *mongo.Database, locks *outbox.Locks) *store {
+func newStore(db *mongo.Database, log *outbox.Log) *store {
+	orders := db.Collection("orders")
 	return &store{
-		orders:       db.Collection("orders"),
-		tickets:      db.Collection("tickets"),
+		orders:       log.Aggregates("order", orders),
+		tickets:      log.Aggregates("ticket", db.Collection("tickets")),
+		ordersColl:   orders,
 		reservations: db.Collection("reservations"),
-		locks:        locks,
+		slots:        db.Collection("reservationSlots"),
 		now:          time.Now,
 	}
 }
 
 // ensureIndexes creates the index the list query uses.
 func (s *store) ensureIndexes(ctx context.Context) error {
-	_, err := s.orders.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}})
+	_, err := s.ordersColl.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}})
 	if err != nil {
 		return fmt.Errorf("creating orders index: %w", err)
 	}
 	return nil
 }
 
-var noOutbox = options.FindOne().SetProjection(bson.D{{Key: outbox.Field, Value: 0}})
-
 // Ticket returns a replicated ticket or errNoTicket.
 func (s *store) Ticket(ctx context.Context, id primitive.ObjectID) (ticket, error) {
 	var t ticket
-	err := s.tickets.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&t)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := s.tickets.Get(ctx, id, &t)
+	if errors.Is(err, outbox.ErrNotFound) {
 		return ticket{}, errNoTicket
 	}
-	if err != nil {
-		return ticket{}, fmt.Errorf("finding ticket: %w", err)
-	}
-	return t, nil
+	return t, err
 }
 
-// Tickets returns the replicated tickets with the given ids, by id.
+// Tickets returns the replicated tickets with the given ids, by id: one
+// lookup by _id each ($in is not pushed down to the engine).
 func (s *store) Tickets(ctx context.Context, ids []primitive.ObjectID) (map[primitive.ObjectID]ticket, error) {
-	cur, err := s.tickets.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	if err != nil {
-		return nil, fmt.Errorf("finding tickets: %w", err)
-	}
-	var ts []ticket
-	if err := cur.All(ctx, &ts); err != nil {
-		return nil, fmt.Errorf("finding tickets: %w", err)
-	}
-	out := make(map[primitive.ObjectID]ticket, len(ts))
-	for _, t := range ts {
-		out[t.ID] = t
+	out := make(map[primitive.ObjectID]ticket, len(ids))
+	for _, id := range ids {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		t, err := s.Ticket(ctx, id)
+		if errors.Is(err, errNoTicket) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = t
 	}
 	return out, nil
 }
@@ -121,20 +138,16 @@ func (s *store) Tickets(ctx context.Context, ids []primitive.ObjectID) (map[prim
 // Order returns one order or errNoOrder.
 func (s *store) Order(ctx context.Context, id primitive.ObjectID) (order, error) {
 	var o order
-	err := s.orders.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, noOutbox).Decode(&o)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := s.orders.Get(ctx, id, &o)
+	if errors.Is(err, outbox.ErrNotFound) {
 		return order{}, errNoOrder
 	}
-	if err != nil {
-		return order{}, fmt.Errorf("finding order: %w", err)
-	}
-	return o, nil
+	return o, err
 }
 
 // OrdersOf returns a user's orders, oldest first.
 func (s *store) OrdersOf(ctx context.Context, userID string) ([]order, error) {
-	cur, err := s.orders.Find(ctx, bson.D{{Key: "userId", Value: userID}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: outbox.Field, Value: 0}}))
+	cur, err := s.ordersColl.Find(ctx, bson.D{{Key: "userId", Value: userID}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("listing orders: %w", err)
 	}
@@ -146,120 +159,122 @@ func (s *store) OrdersOf(ctx context.Context, userID string) ([]order, error) {
 }
 
 // Reserve creates an order for the ticket, or returns errReserved when an
-// active order holds it. The reservation is claimed first, so of many
-// concurrent attempts exactly one gets past the unique _id.
+// active order holds it.
 func (s *store) Reserve(ctx context.Context, t ticket, userID string, window time.Duration) (order, error) {
 	now := s.now()
 	o := order{
 		ID: primitive.NewObjectID(), UserID: userID, Status: events.StatusCreated,
 		ExpiresAt: now.Add(window).UTC().Truncate(time.Millisecond), TicketID: t.ID, Price: t.Price,
 	}
-	if err := s.claim(ctx, t.ID, o.ID, now); err != nil {
-		return order{}, err
-	}
-	entry, err := outbox.NewEntry(o.createdEvent())
+	res, err := s.claim(ctx, o, now)
 	if err != nil {
 		return order{}, err
 	}
-	doc := bson.D{
-		{Key: "_id", Value: o.ID}, {Key: "userId", Value: o.UserID}, {Key: "status", Value: o.Status},
-		{Key: "expiresAt", Value: o.ExpiresAt}, {Key: "ticketId", Value: o.TicketID}, {Key: "price", Value: o.Price},
-		{Key: "version", Value: o.Version}, {Key: outbox.Field, Value: []outbox.Entry{entry}},
-	}
-	if _, err := s.orders.InsertOne(ctx, doc); err != nil {
-		s.release(context.WithoutCancel(ctx), t.ID, o.ID)
-		return order{}, fmt.Errorf("inserting order: %w", err)
+	if err := s.orders.Commit(ctx, o.ID, 0, o, o.createdEvent()); err != nil {
+		// Free the slot at once rather than after orphanGrace.
+		_, _ = s.reservations.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: res.Key}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "abandoned", Value: true}}}})
+		return order{}, fmt.Errorf("storing order: %w", err)
 	}
 	return o, nil
 }
 
-// claim inserts the ticket's reservation for orderID. When one exists, it is
-// taken over only if it is stale: its order was cancelled, or it never got
-// its order (a crash between the two inserts) and is older than orphanGrace.
-func (s *store) claim(ctx context.Context, ticketID, orderID primitive.ObjectID, now time.Time) error {
-	for range 2 {
-		_, err := s.reservations.InsertOne(ctx, reservation{TicketID: ticketID, OrderID: orderID, CreatedAt: now})
+// claim inserts the next free slot of the ticket for o, or returns
+// errReserved when the order holding the current slot is still active.
+func (s *store) claim(ctx context.Context, o order, now time.Time) (reservation, error) {
+	slot := s.slotHint(ctx, o.TicketID)
+	for {
+		r := reservation{Key: slotKey(o.TicketID, slot), TicketID: o.TicketID, Slot: slot, OrderID: o.ID, UserID: o.UserID, CreatedAt: now}
+		_, err := s.reservations.InsertOne(ctx, r)
 		if err == nil {
-			return nil
+			s.setSlotHint(ctx, o.TicketID, slot)
+			return r, nil
 		}
 		if !mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("reserving ticket: %w", err)
+			return reservation{}, fmt.Errorf("reserving ticket: %w", err)
 		}
 		var held reservation
-		err = s.reservations.FindOne(ctx, bson.D{{Key: "_id", Value: ticketID}}).Decode(&held)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue // released meanwhile: try again
+		if err := s.reservations.FindOne(ctx, bson.D{{Key: "_id", Value: r.Key}}).Decode(&held); err != nil {
+			return reservation{}, fmt.Errorf("reading reservation: %w", err)
 		}
+		live, err := s.live(ctx, held, now)
 		if err != nil {
-			return fmt.Errorf("reading reservation: %w", err)
+			return reservation{}, err
 		}
-		holder, err := s.Order(ctx, held.OrderID)
-		switch {
-		case err == nil && holder.active():
-			return errReserved
-		case errors.Is(err, errNoOrder) && now.Sub(held.CreatedAt) < orphanGrace:
-			return errReserved // its order is being written right now
-		case err != nil && !errors.Is(err, errNoOrder):
-			return err
+		if live {
+			return reservation{}, errReserved
 		}
-		s.release(ctx, ticketID, held.OrderID)
+		slot++
 	}
-	return errReserved
 }
 
-// release deletes the ticket's reservation if orderID holds it.
-func (s *store) release(ctx context.Context, ticketID, orderID primitive.ObjectID) {
-	_, _ = s.reservations.DeleteOne(ctx, bson.D{{Key: "_id", Value: ticketID}, {Key: "orderId", Value: orderID}})
+// live reports whether a reservation still holds its ticket: its order is
+// active, or is being written right now.
+func (s *store) live(ctx context.Context, r reservation, now time.Time) (bool, error) {
+	if r.Abandoned {
+		return false, nil
+	}
+	o, err := s.Order(ctx, r.OrderID)
+	if err == nil {
+		return o.active(), nil
+	}
+	if !errors.Is(err, errNoOrder) {
+		return false, err
+	}
+	// No order document: claimed and about to be written, or left by a
+	// crash between the reservation and the order.
+	claimed, err := s.orders.Claimed(ctx, r.OrderID, 0)
+	if err != nil || claimed {
+		return claimed, err
+	}
+	return now.Sub(r.CreatedAt) < orphanGrace, nil
 }
 
-// Change reads an order under its lock, lets change modify it (or refuse,
-// or report nothing to do), and saves it as the next version together with
-// the event change returns. A cancelled order's reservation is released
-// after the save; a stale cancelled order's is also found by claim.
+func (s *store) slotHint(ctx context.Context, ticketID primitive.ObjectID) int64 {
+	var h struct {
+		Slot int64 `bson:"slot"`
+	}
+	_ = s.slots.FindOne(ctx, bson.D{{Key: "_id", Value: ticketID}}).Decode(&h)
+	return h.Slot
+}
+
+func (s *store) setSlotHint(ctx context.Context, ticketID primitive.ObjectID, slot int64) {
+	if slot == 0 {
+		return
+	}
+	_, _ = s.slots.UpdateOne(ctx, bson.D{{Key: "_id", Value: ticketID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "slot", Value: slot}}}}, options.Update().SetUpsert(true))
+}
+
+// Change reads an order, lets change modify it (or refuse, or report
+// nothing to do with a nil event), and commits it as the next version
+// together with its event; a concurrent writer that claimed the version
+// first makes it read again, so of racing transitions (pay, cancel,
+// expire) exactly one applies to each version.
 func (s *store) Change(ctx context.Context, id primitive.ObjectID, change func(*order) (events.Event, error)) (order, error) {
-	unlock := s.locks.Lock(id)
-	defer unlock()
-	o, err := s.Order(ctx, id)
-	if err != nil {
-		return order{}, err
+	o, err := outbox.Change(ctx, s.orders, id, orderVersion, func(o *order, next int64) (events.Event, error) {
+		ev, err := change(o)
+		if err != nil || ev == nil {
+			return nil, err
+		}
+		o.Version = next
+		return eventFor(ev, *o)
+	})
+	if errors.Is(err, outbox.ErrNotFound) {
+		return order{}, errNoOrder
 	}
-	read := o.Version
-	ev, err := change(&o)
-	if err != nil || ev == nil {
-		return o, err
-	}
-	o.Version = read + 1
-	entry, err := entryFor(ev, o)
-	if err != nil {
-		return order{}, err
-	}
-	res, err := s.orders.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: o.ID}, {Key: "version", Value: read}},
-		bson.D{
-			{Key: "$set", Value: bson.D{{Key: "status", Value: o.Status}, {Key: "version", Value: o.Version}}},
-			{Key: "$push", Value: bson.D{{Key: outbox.Field, Value: entry}}},
-		})
-	if err != nil {
-		return order{}, fmt.Errorf("updating order: %w", err)
-	}
-	if res.MatchedCount == 0 {
-		return order{}, errStale
-	}
-	if o.Status == events.StatusCancelled {
-		s.release(ctx, o.TicketID, o.ID)
-	}
-	return o, nil
+	return o, err
 }
 
-// entryFor encodes the event a change produced, now carrying the new version.
-func entryFor(ev events.Event, o order) (outbox.Entry, error) {
+// eventFor fills the event a change produced with the order as changed.
+func eventFor(ev events.Event, o order) (events.Event, error) {
 	switch ev.(type) {
 	case events.OrderCancelled:
-		return outbox.NewEntry(events.OrderCancelled{ID: o.ID.Hex(), Version: o.Version, Ticket: events.OrderCancelledTicket{ID: o.TicketID.Hex()}})
+		return events.OrderCancelled{ID: o.ID.Hex(), Version: o.Version, Ticket: events.OrderCancelledTicket{ID: o.TicketID.Hex()}}, nil
 	case events.OrderComplete:
-		return outbox.NewEntry(events.OrderComplete{ID: o.ID.Hex(), Version: o.Version, Status: o.Status, Ticket: events.OrderTicket{ID: o.TicketID.Hex(), Price: o.Price}})
+		return events.OrderComplete{ID: o.ID.Hex(), Version: o.Version, Status: o.Status, Ticket: events.OrderTicket{ID: o.TicketID.Hex(), Price: o.Price}}, nil
 	default:
-		return outbox.Entry{}, fmt.Errorf("orders does not publish %s on change", ev.Subject())
+		return nil, fmt.Errorf("orders does not publish %s on change", ev.Subject())
 	}
 }
 
@@ -268,37 +283,8 @@ func (o order) createdEvent() events.OrderCreated {
 		ExpiresAt: o.ExpiresAt, Ticket: events.OrderTicket{ID: o.TicketID.Hex(), Price: o.Price}}
 }
 
-// Reclaim takes the ticket's reservation back for a paid order that had
-// been cancelled meanwhile; errReserved if another order holds it now.
-func (s *store) Reclaim(ctx context.Context, o order) error {
-	return s.claim(ctx, o.TicketID, o.ID, s.now())
-}
-
-// ApplyTicket stores a replicated ticket version. A version that is not
-// the next one is refused (errStale) unless it is already applied.
-func (s *store) ApplyTicket(ctx context.Context, t ticket) (applied bool, err error) {
-	if t.Version == 0 {
-		_, err := s.tickets.InsertOne(ctx, t)
-		if mongo.IsDuplicateKeyError(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("inserting ticket: %w", err)
-		}
-		return true, nil
-	}
-	res, err := s.tickets.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: t.ID}, {Key: "version", Value: t.Version - 1}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: t.Title}, {Key: "price", Value: t.Price}, {Key: "version", Value: t.Version}}}})
-	if err != nil {
-		return false, fmt.Errorf("updating ticket: %w", err)
-	}
-	if res.MatchedCount == 1 {
-		return true, nil
-	}
-	stored, err := s.Ticket(ctx, t.ID)
-	if err == nil && stored.Version >= t.Version {
-		return false, nil // already applied
-	}
-	return false, errStale
+// ApplyTicket stores a replicated ticket version: once, and only right
+// after its predecessor (outbox.ErrNotYet otherwise).
+func (s *store) ApplyTicket(ctx context.Context, t ticket) error {
+	return s.tickets.Apply(ctx, t.ID, t.Version, t)
 }

@@ -1,6 +1,10 @@
 package main
 
-import "ticketing.dev/common/service"
+import (
+	"time"
+
+	"ticketing.dev/common/service"
+)
 
 // config is everything payments reads from its environment.
 type config struct {
@@ -11,7 +15,10 @@ type config struct {
 	CookieSecure  bool
 	StripeKey     string
 	StripeAPIBase string // another Stripe endpoint, such as stripe-mock
-	LogLevel      string
+	// ConfirmWait bounds how long a payment waits for orders to confirm
+	// the order (or report it cancelled, and the charge is refunded).
+	ConfirmWait time.Duration
+	LogLevel    string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -23,6 +30,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		NATS:          e.NATS(),
 		StripeKey:     e.Required("STRIPE_KEY"),
 		StripeAPIBase: e.String("STRIPE_API_BASE", ""),
+		ConfirmWait:   e.Duration("PAYMENT_CONFIRM_WAIT", 10*time.Second),
 		CookieSecure:  e.Bool("COOKIE_SECURE", true),
 		LogLevel:      e.String("LOG_LEVEL", "info"),
 	}

@@ -1,30 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
-	"ticketing.dev/common/events"
 	"ticketing.dev/common/httpapi"
-	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
 
-// charger takes money: Stripe in production, Stripe's API shape anywhere.
-type charger interface {
-	Charge(ctx context.Context, cents int64, token, idempotencyKey string) (chargeID string, err error)
-}
-
 // api holds what the handlers share.
 type api struct {
-	store    *store
-	charges  charger
-	relay    *outbox.Relay
+	payer    *payer
 	sessions *session.Manager
 	validate *validate.Validator
 }
@@ -41,52 +30,28 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	orderID, _ := primitive.ObjectIDFromHex(req.OrderID) // validated above
-	o, err := a.store.Order(r.Context(), orderID)
+	p, err := a.payer.Pay(r.Context(), user.ID, orderID, req.Token)
+	var declined errDeclined
 	switch {
 	case errors.Is(err, errNoOrder):
 		return httpapi.ErrNotFound
-	case err != nil:
-		return err
-	case o.UserID != user.ID:
+	case errors.Is(err, errNotOwner):
 		return httpapi.ErrNotAuthorized
-	case o.Status == events.StatusCancelled:
+	case errors.Is(err, errCancelled):
 		return httpapi.BadRequest("Cannot pay for a cancelled order")
-	case o.Status == events.StatusComplete:
-		return httpapi.BadRequest("Order has already been paid")
-	}
-
-	p, err := a.store.Claim(r.Context(), o.ID)
-	switch {
+	case errors.Is(err, errRefunded):
+		return httpapi.BadRequest("Cannot pay for a cancelled order: it was cancelled or expired while paying, and the charge was refunded")
 	case errors.Is(err, errPaid):
 		return httpapi.BadRequest("Order has already been paid")
 	case errors.Is(err, errInProgress):
 		return httpapi.BadRequest("A payment for this order is already in progress")
-	case err != nil:
-		return err
-	}
-
-	cents := validate.Price(o.Price).Cents()
-	key := fmt.Sprintf("order-%s-attempt-%d", o.ID.Hex(), o.Attempt)
-	chargeID, err := a.charges.Charge(r.Context(), cents, req.Token, key)
-	var declined errDeclined
-	switch {
 	case errors.As(err, &declined):
-		a.store.Abandon(r.Context(), p)
-		if err := a.store.NextAttempt(r.Context(), o.ID); err != nil {
-			return err
-		}
 		return httpapi.BadRequest(declined.msg)
-	case err != nil:
-		// The outcome is unknown; the next attempt reuses the key, so if
-		// this charge went through Stripe returns it instead of charging again.
-		a.store.Abandon(r.Context(), p)
+	case errors.Is(err, errUnknownOutcome):
 		return httpapi.Unavailable(http.StatusBadGateway, "The payment provider could not be reached; please try again", err)
-	}
-
-	if err := a.store.Succeed(r.Context(), p, chargeID); err != nil {
+	case err != nil:
 		return err
 	}
-	a.relay.FlushLogged(r.Context(), p.ID)
 	httpapi.WriteJSON(w, r, http.StatusCreated, map[string]any{"success": true, "id": p.ID.Hex()})
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 func storedPayments(t *testing.T, e env, orderID string) []payment {
 	t.Helper()
 	oid, _ := primitive.ObjectIDFromHex(orderID)
-	cur, err := e.store.payments.Find(context.Background(), bson.M{"orderId": oid})
+	cur, err := e.store.paymentsColl.Find(context.Background(), bson.M{"orderId": oid})
 	require.NoError(t, err)
 	var out []payment
 	require.NoError(t, cur.All(context.Background(), &out))
@@ -111,8 +111,9 @@ func TestAmountIsExactIntegerCents(t *testing.T) {
 	}
 }
 
-func TestConcurrentPaymentsForOneOrderChargeOnce(t *testing.T) {
+func TestConcurrentPaymentsOverTwoProcessesChargeOnce(t *testing.T) {
 	e := newEnv(t)
+	twinURL, _ := e.process(t)
 	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
 	const n = 10
 	statuses := make([]int, n)
@@ -123,7 +124,9 @@ func TestConcurrentPaymentsForOneOrderChargeOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			statuses[i] = pay(t, e, id, "tok_visa", user(t, "owner")).Status
+			base := []string{e.URL, twinURL}[i%2]
+			b := `{"orderId":"` + id + `","token":"tok_visa"}`
+			statuses[i] = do(t, "POST", base+"/api/payments", b, user(t, "owner")).Status
 		}()
 	}
 	close(start)
@@ -219,12 +222,12 @@ func TestAbandonedClaimFromACrashIsTakenOver(t *testing.T) {
 	e := newEnv(t)
 	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
 	oid, _ := primitive.ObjectIDFromHex(id)
-	_, err := e.store.payments.InsertOne(ctx, payment{ID: primitive.NewObjectID(), OrderID: oid, Status: paymentPending, CreatedAt: time.Now()})
+	_, err := e.store.paymentsColl.InsertOne(ctx, payment{ID: primitive.NewObjectID(), OrderID: oid, Status: paymentPending, CreatedAt: time.Now()})
 	require.NoError(t, err)
 	r := pay(t, e, id, "tok_visa", user(t, "owner"))
 	assert.Equal(t, 400, r.Status, "a live claim means a charge may be under way")
 
-	_, err = e.store.payments.UpdateOne(ctx, bson.M{"orderId": oid}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-2 * claimTimeout)}})
+	_, err = e.store.paymentsColl.UpdateOne(ctx, bson.M{"orderId": oid}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-2 * claimTimeout)}})
 	require.NoError(t, err)
 	require.Equal(t, 201, pay(t, e, id, "tok_visa", user(t, "owner")).Status)
 	assert.Len(t, storedPayments(t, e, id), 1)

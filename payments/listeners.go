@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,9 +15,11 @@ import (
 // queueGroup is payments' durable queue group.
 const queueGroup = "payments-service"
 
-// listeners keeps the order replica.
+// listeners keeps the order replica, and refunds a payment whose order
+// turns out cancelled.
 type listeners struct {
 	store *store
+	payer *payer
 	log   *slog.Logger
 }
 
@@ -36,25 +37,46 @@ func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) err
 	if err != nil {
 		return fmt.Errorf("order id %q: %w", e.ID, err)
 	}
-	return l.store.CreateOrder(ctx, order{ID: id, UserID: e.UserID, Status: e.Status, Price: e.Ticket.Price, Version: e.Version})
+	return l.store.ApplyOrder(ctx, order{ID: id, UserID: e.UserID, Status: e.Status, Price: e.Ticket.Price, Version: e.Version})
 }
 
+// orderCancelled applies the cancellation and refunds a payment that was
+// made for the order anyway (it was cancelled or expired while paying):
+// nobody pays without a ticket.
 func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
-	return l.status(ctx, e.ID, e.Version, events.StatusCancelled)
+	id, err := l.status(ctx, e.ID, e.Version, events.StatusCancelled)
+	if err != nil {
+		return err
+	}
+	paid, found, err := l.store.PaymentOf(ctx, id)
+	if err != nil || !found || paid.Status != paymentSucceeded {
+		return err
+	}
+	if _, err := l.payer.Refund(ctx, paid); err != nil {
+		return err
+	}
+	l.log.Info("refunded a payment for an order cancelled first", "orderId", e.ID, "paymentId", paid.ID.Hex())
+	return nil
 }
 
 func (l *listeners) orderComplete(ctx context.Context, e events.OrderComplete) error {
-	return l.status(ctx, e.ID, e.Version, events.StatusComplete)
+	_, err := l.status(ctx, e.ID, e.Version, events.StatusComplete)
+	return err
 }
 
-func (l *listeners) status(ctx context.Context, orderID string, version int64, status events.OrderStatus) error {
+// status applies the order's status at version (once, in order).
+func (l *listeners) status(ctx context.Context, orderID string, version int64, status events.OrderStatus) (primitive.ObjectID, error) {
 	id, err := primitive.ObjectIDFromHex(orderID)
 	if err != nil {
-		return fmt.Errorf("order id %q: %w", orderID, err)
+		return id, fmt.Errorf("order id %q: %w", orderID, err)
 	}
-	err = l.store.ApplyStatus(ctx, id, version, status)
-	if errors.Is(err, errStale) {
-		return fmt.Errorf("order %s version %d: %w", orderID, version, err)
+	o, err := l.store.Order(ctx, id)
+	if err != nil {
+		return id, fmt.Errorf("order %s version %d: %w", orderID, version, err)
 	}
-	return err
+	if o.Version >= version {
+		return id, nil // applied already
+	}
+	o.Status, o.Version = status, version
+	return id, l.store.ApplyOrder(ctx, o)
 }

@@ -5,7 +5,12 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/nats-io/stan.go"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
@@ -15,8 +20,9 @@ import (
 
 func main() { service.Main("payments", run) }
 
-// sweepInterval is how often events left in outboxes are retried.
-const sweepInterval = 5 * time.Second
+// sweepInterval is how often the relay looks for events left pending by a
+// failed publish or a crashed process (an indexed lookup, cheap).
+const sweepInterval = time.Second
 
 // run serves the payments API and keeps the order replica until ctx is done
 // or the bus connection is lost.
@@ -40,19 +46,33 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer cancel(nil)
 	defer conn.Close() // closes subscriptions too; durable positions are kept
 
-	st := newStore(db)
-	if err := st.ensureIndexes(ctx); err != nil {
+	h, stop, err := wire(ctx, db, conn, log, cfg, newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase))
+	if err != nil {
 		return err
 	}
-	relay := outbox.NewRelay(st.payments, conn, &outbox.Locks{}, log)
-	l := &listeners{store: st, log: log}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
-		return err
-	}
-	go relay.Run(ctx, sweepInterval)
-
-	a := &api{store: st, charges: newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase), relay: relay,
-		sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, routes(a, log, service.MongoCheck(db), service.BusCheck(conn)))
+	defer stop()
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
 	return service.ExitError(ctx, err)
+}
+
+// wire builds the service on its database, bus and payment provider: the
+// outbox log and its relay (running until stop), the listeners and the
+// routes.
+func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, charges charger) (http.Handler, func(), error) {
+	olog := outbox.NewLog(db, conn, log)
+	if err := olog.EnsureIndexes(ctx); err != nil {
+		return nil, nil, err
+	}
+	st := newStore(db, olog)
+	if err := st.ensureIndexes(ctx); err != nil {
+		return nil, nil, err
+	}
+	p := &payer{store: st, charges: charges, confirmWait: cfg.ConfirmWait, log: log}
+	l := &listeners{store: st, payer: p, log: log}
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
+		return nil, nil, err
+	}
+	stop := olog.Start(ctx, sweepInterval)
+	a := &api{payer: p, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
+	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -17,13 +17,12 @@ import (
 	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/testkit"
-	"ticketing.dev/common/validate"
 )
 
 var kit = testkit.New()
@@ -35,7 +34,7 @@ const (
 	ackWait = time.Second
 )
 
-// chargeRequest is what reached Stripe.
+// chargeRequest is a charge or refund request that reached Stripe.
 type chargeRequest struct {
 	Form           url.Values
 	IdempotencyKey string
@@ -49,6 +48,7 @@ type stripeRecorder struct {
 
 	mu       sync.Mutex
 	requests []chargeRequest
+	refunds_ []chargeRequest
 	answer   func(w http.ResponseWriter) bool // true: answered instead of Stripe
 }
 
@@ -63,8 +63,11 @@ func newStripeRecorder(t *testing.T) *stripeRecorder {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
 		rec.mu.Lock()
-		if r.URL.Path == "/v1/charges" {
+		switch r.URL.Path {
+		case "/v1/charges":
 			rec.requests = append(rec.requests, chargeRequest{Form: form, IdempotencyKey: r.Header.Get("Idempotency-Key")})
+		case "/v1/refunds":
+			rec.refunds_ = append(rec.refunds_, chargeRequest{Form: form, IdempotencyKey: r.Header.Get("Idempotency-Key")})
 		}
 		answer := rec.answer
 		rec.mu.Unlock()
@@ -84,6 +87,12 @@ func (s *stripeRecorder) charges() []chargeRequest {
 	return append([]chargeRequest(nil), s.requests...)
 }
 
+func (s *stripeRecorder) refunds() []chargeRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]chargeRequest(nil), s.refunds_...)
+}
+
 func (s *stripeRecorder) answerWith(f func(w http.ResponseWriter) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,33 +101,41 @@ func (s *stripeRecorder) answerWith(f func(w http.ResponseWriter) bool) {
 
 type env struct {
 	URL    string
-	bus    stan.Conn
+	db     testkit.DB
+	stan   *testkit.STAN
+	bus    stan.Conn // the test's own connection, to publish and capture
 	store  *store
 	stripe *stripeRecorder
+	// confirmWait is how long a payment waits for orders' decision. No
+	// orders service runs here: tests play its part by publishing order
+	// events, and most let the payment stand after a short wait.
+	confirmWait time.Duration
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	return newEnvWithStripe(t, newStripeRecorder(t))
+	return newEnvWith(t, newStripeRecorder(t), 100*time.Millisecond)
 }
 
-func newEnvWithStripe(t *testing.T, rec *stripeRecorder) env {
+func newEnvWith(t *testing.T, rec *stripeRecorder, confirmWait time.Duration) env {
 	t.Helper()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	conn := s.Connect(t)
+	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t), stripe: rec, confirmWait: confirmWait}
+	e.bus = e.stan.Connect(t)
+	e.URL, e.store = e.process(t)
+	return e
+}
+
+// process starts one more process of the service on the env's database
+// and bus (testkit.StartService) and returns its URL and a store on its
+// database.
+func (e env) process(t *testing.T) (string, *store) {
+	t.Helper()
 	log := service.NewLogger(io.Discard, "payments", "info")
-	st := newStore(db.Database)
-	require.NoError(t, st.ensureIndexes(context.Background()))
-	relay := outbox.NewRelay(st.payments, conn, &outbox.Locks{}, log)
-	l := &listeners{store: st, log: log}
-	_, err := l.subscribe(context.Background(), conn, ackWait)
-	require.NoError(t, err)
-	a := &api{store: st, charges: newStripeCharges("sk_test_123", rec.URL), relay: relay,
-		sessions: session.NewManager(jwtKey, true), validate: validate.New()}
-	srv := httptest.NewServer(routes(a, log, service.MongoCheck(db.Database)))
-	t.Cleanup(srv.Close)
-	return env{URL: srv.URL, bus: s.Connect(t), store: st, stripe: rec}
+	cfg := config{JWTKey: jwtKey, CookieSecure: true, ConfirmWait: e.confirmWait, NATS: service.NATS{AckWait: ackWait}}
+	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+		return wire(ctx, db, conn, log, cfg, newStripeCharges("sk_test_123", e.stripe.URL))
+	})
+	return url, newStore(db, outbox.NewLog(db, nil, log))
 }
 
 func user(t *testing.T, id string) *http.Cookie {
@@ -129,7 +146,7 @@ func user(t *testing.T, id string) *http.Cookie {
 func seedOrder(t *testing.T, e env, userID string, price float64, status events.OrderStatus) string {
 	t.Helper()
 	id := primitive.NewObjectID()
-	require.NoError(t, e.store.CreateOrder(context.Background(), order{ID: id, UserID: userID, Status: status, Price: price}))
+	require.NoError(t, e.store.ApplyOrder(context.Background(), order{ID: id, UserID: userID, Status: status, Price: price}))
 	return id.Hex()
 }
 

@@ -17,37 +17,38 @@ import (
 
 var (
 	errNoOrder    = errors.New("no such order")
-	errStale      = errors.New("order version arrived before its predecessor")
 	errPaid       = errors.New("order already paid")
 	errInProgress = errors.New("a payment for this order is in progress")
 )
 
-// order is the replica of an order, kept from order events. Attempt counts
-// definitive charge failures, so each new try gets a new idempotency key.
+// order is the replica of an order, kept from order events.
 type order struct {
 	ID      primitive.ObjectID `bson:"_id"`
 	UserID  string             `bson:"userId"`
 	Status  events.OrderStatus `bson:"status"`
 	Price   float64            `bson:"price"`
 	Version int64              `bson:"version"`
-	Attempt int64              `bson:"attempt"`
 }
 
 // Payment states: a claim is pending while Stripe is being called.
 const (
 	paymentPending   = "pending"
 	paymentSucceeded = "succeeded"
+	paymentRefunded  = "refunded"
 )
 
 // payment is one order's payment. The unique index on orderId is what
 // makes a second concurrent payment for the order impossible: its claim
-// cannot be inserted (DESIGN §6).
+// cannot be inserted (DESIGN §6). Its later states are versions claimed in
+// the outbox log: succeeded (1, announced by payment:created), refunded (2).
 type payment struct {
 	ID        primitive.ObjectID `bson:"_id"`
 	OrderID   primitive.ObjectID `bson:"orderId"`
 	StripeID  string             `bson:"stripeId"`
+	RefundID  string             `bson:"refundId,omitempty"`
 	Status    string             `bson:"status"`
 	CreatedAt time.Time          `bson:"createdAt"`
+	Version   int64              `bson:"version"`
 }
 
 // claimTimeout is how long a pending claim blocks other attempts; longer
@@ -55,17 +56,29 @@ type payment struct {
 const claimTimeout = 2 * stripeTimeout
 
 type store struct {
-	orders   *mongo.Collection
-	payments *mongo.Collection
+	orders       *outbox.Aggregates
+	payments     *outbox.Aggregates
+	paymentsColl *mongo.Collection
+	// attempts counts an order's definitive charge failures, so each new
+	// try gets a new idempotency key. Only the holder of the order's
+	// payment claim writes it.
+	attempts *mongo.Collection
 	now      func() time.Time
 }
 
-func newStore(db *mongo.Database) *store {
-	return &store{orders: db.Collection("orders"), payments: db.Collection("payments"), now: time.Now}
+func newStore(db *mongo.Database, log *outbox.Log) *store {
+	payments := db.Collection("payments")
+	return &store{
+		orders:       log.Aggregates("order", db.Collection("orders")),
+		payments:     log.Aggregates("payment", payments),
+		paymentsColl: payments,
+		attempts:     db.Collection("attempts"),
+		now:          time.Now,
+	}
 }
 
 func (s *store) ensureIndexes(ctx context.Context) error {
-	_, err := s.payments.Indexes().CreateOne(ctx, mongo.IndexModel{
+	_, err := s.paymentsColl.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "orderId", Value: 1}},
 		Options: options.Index().SetUnique(true).SetName("orderId_unique"),
 	})
@@ -78,14 +91,24 @@ func (s *store) ensureIndexes(ctx context.Context) error {
 // Order returns a replicated order or errNoOrder.
 func (s *store) Order(ctx context.Context, id primitive.ObjectID) (order, error) {
 	var o order
-	err := s.orders.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&o)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := s.orders.Get(ctx, id, &o)
+	if errors.Is(err, outbox.ErrNotFound) {
 		return order{}, errNoOrder
 	}
-	if err != nil {
-		return order{}, fmt.Errorf("finding order: %w", err)
+	return o, err
+}
+
+// PaymentOf returns the order's payment; found is false when it has none.
+func (s *store) PaymentOf(ctx context.Context, orderID primitive.ObjectID) (payment, bool, error) {
+	var p payment
+	err := s.paymentsColl.FindOne(ctx, bson.D{{Key: "orderId", Value: orderID}}).Decode(&p)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return payment{}, false, nil
 	}
-	return o, nil
+	if err != nil {
+		return payment{}, false, fmt.Errorf("reading payment: %w", err)
+	}
+	return p, true, nil
 }
 
 // Claim inserts a pending payment for the order: errPaid if it is paid,
@@ -93,21 +116,20 @@ func (s *store) Order(ctx context.Context, id primitive.ObjectID) (order, error)
 func (s *store) Claim(ctx context.Context, orderID primitive.ObjectID) (payment, error) {
 	p := payment{ID: primitive.NewObjectID(), OrderID: orderID, Status: paymentPending, CreatedAt: s.now()}
 	for range 2 {
-		_, err := s.payments.InsertOne(ctx, p)
+		_, err := s.paymentsColl.InsertOne(ctx, p)
 		if err == nil {
 			return p, nil
 		}
 		if !mongo.IsDuplicateKeyError(err) {
 			return payment{}, fmt.Errorf("claiming payment: %w", err)
 		}
-		var held payment
-		err = s.payments.FindOne(ctx, bson.D{{Key: "orderId", Value: orderID}}).Decode(&held)
+		held, found, err := s.PaymentOf(ctx, orderID)
 		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
-			continue // abandoned meanwhile: try again
 		case err != nil:
-			return payment{}, fmt.Errorf("reading payment: %w", err)
-		case held.Status == paymentSucceeded:
+			return payment{}, err
+		case !found:
+			continue // abandoned meanwhile: try again
+		case held.Status != paymentPending:
 			return payment{}, errPaid
 		case s.now().Sub(held.CreatedAt) < claimTimeout:
 			return payment{}, errInProgress
@@ -119,60 +141,62 @@ func (s *store) Claim(ctx context.Context, orderID primitive.ObjectID) (payment,
 	return payment{}, errInProgress
 }
 
-// Abandon deletes a pending claim so the order can be paid again.
+// Abandon deletes a pending claim (by its own _id, so never another
+// attempt's) so the order can be paid again.
 func (s *store) Abandon(ctx context.Context, p payment) {
-	_, _ = s.payments.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: paymentPending}})
+	_, _ = s.paymentsColl.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: paymentPending}})
 }
 
-// Succeed records the charge and, in the same write, the payment:created
-// event for the outbox relay.
-func (s *store) Succeed(ctx context.Context, p payment, stripeID string) error {
-	entry, err := outbox.NewEntry(events.PaymentCreated{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: stripeID})
-	if err != nil {
-		return err
+// Attempt is the order's current attempt number.
+func (s *store) Attempt(ctx context.Context, orderID primitive.ObjectID) (int64, error) {
+	var a struct {
+		N int64 `bson:"n"`
 	}
-	_, err = s.payments.UpdateOne(ctx, bson.D{{Key: "_id", Value: p.ID}},
-		bson.D{
-			{Key: "$set", Value: bson.D{{Key: "stripeId", Value: stripeID}, {Key: "status", Value: paymentSucceeded}}},
-			{Key: "$push", Value: bson.D{{Key: outbox.Field, Value: entry}}},
-		})
+	err := s.attempts.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&a)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, fmt.Errorf("reading attempt: %w", err)
+	}
+	return a.N, nil
+}
+
+// NextAttempt moves the order to attempt n after a definitive failure, so
+// the user can retry with another card under a new idempotency key. Called
+// while holding the order's claim.
+func (s *store) NextAttempt(ctx context.Context, orderID primitive.ObjectID, n int64) error {
+	_, err := s.attempts.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: n}}}}, options.Update().SetUpsert(true))
 	if err != nil {
-		return fmt.Errorf("recording payment: %w", err)
+		return fmt.Errorf("recording attempt: %w", err)
 	}
 	return nil
 }
 
-// NextAttempt moves the order to a new idempotency key after a definitive
-// failure, so the user can retry with another card.
-func (s *store) NextAttempt(ctx context.Context, orderID primitive.ObjectID) error {
-	_, err := s.orders.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "attempt", Value: 1}}}})
-	return err
-}
-
-// CreateOrder stores a replicated order at version 0 (once).
-func (s *store) CreateOrder(ctx context.Context, o order) error {
-	_, err := s.orders.InsertOne(ctx, o)
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("inserting order: %w", err)
+// Succeed records the charge, with its payment:created event.
+func (s *store) Succeed(ctx context.Context, p payment, stripeID string) (payment, error) {
+	p.StripeID, p.Status, p.Version = stripeID, paymentSucceeded, 1
+	ev := events.PaymentCreated{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: stripeID}
+	if err := s.payments.Commit(ctx, p.ID, 1, p, ev); err != nil {
+		return payment{}, fmt.Errorf("recording payment: %w", err)
 	}
-	return nil
+	return p, nil
 }
 
-// ApplyStatus sets the status of the order at version; only the next
-// version applies, an older one is dropped, a future one is errStale.
-func (s *store) ApplyStatus(ctx context.Context, id primitive.ObjectID, version int64, status events.OrderStatus) error {
-	res, err := s.orders.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version - 1}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: status}, {Key: "version", Value: version}}}})
+// Refunded records a refund of a succeeded payment; recording it twice
+// (two processes refunding the same charge) is not an error.
+func (s *store) Refunded(ctx context.Context, p payment, refundID string) (payment, error) {
+	p.RefundID, p.Status, p.Version = refundID, paymentRefunded, 2
+	err := s.payments.Commit(ctx, p.ID, 2, p, nil)
+	if errors.Is(err, outbox.ErrConflict) {
+		return p, nil
+	}
 	if err != nil {
-		return fmt.Errorf("updating order: %w", err)
+		return payment{}, fmt.Errorf("recording refund: %w", err)
 	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	stored, err := s.Order(ctx, id)
-	if err == nil && stored.Version >= version {
-		return nil // already applied
-	}
-	return errStale
+	return p, nil
+}
+
+// ApplyOrder stores a replicated order version: once, and only right
+// after its predecessor (outbox.ErrNotYet otherwise).
+func (s *store) ApplyOrder(ctx context.Context, o order) error {
+	return s.orders.Apply(ctx, o.ID, o.Version, o)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/charge"
+	"github.com/stripe/stripe-go/v76/refund"
 )
 
 // stripeTimeout bounds one charge, retries included; a claim outlives it
@@ -21,9 +22,10 @@ type errDeclined struct{ msg string }
 
 func (e errDeclined) Error() string { return e.msg }
 
-// stripeCharges creates charges through Stripe's API.
+// stripeCharges creates charges and refunds through Stripe's API.
 type stripeCharges struct {
-	client charge.Client
+	client  charge.Client
+	refunds refund.Client
 }
 
 // newStripeCharges talks to Stripe, or to base (e.g. stripe-mock) if set.
@@ -36,7 +38,8 @@ func newStripeCharges(key, base string) *stripeCharges {
 	if base != "" {
 		cfg.URL = stripe.String(base)
 	}
-	return &stripeCharges{client: charge.Client{B: stripe.GetBackendWithConfig(stripe.APIBackend, cfg), Key: key}}
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
+	return &stripeCharges{client: charge.Client{B: backend, Key: key}, refunds: refund.Client{B: backend, Key: key}}
 }
 
 // Charge charges amount cents (USD) to the token. The idempotency key makes
@@ -62,4 +65,19 @@ func (s *stripeCharges) Charge(ctx context.Context, cents int64, token, idempote
 		return "", fmt.Errorf("charging through Stripe: %w", err)
 	}
 	return ch.ID, nil
+}
+
+// Refund gives the whole charge back. The idempotency key makes a retry
+// (after a timeout, or by another process) return the first refund.
+func (s *stripeCharges) Refund(ctx context.Context, chargeID, idempotencyKey string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, stripeTimeout)
+	defer cancel()
+	params := &stripe.RefundParams{Charge: stripe.String(chargeID)}
+	params.SetIdempotencyKey(idempotencyKey)
+	params.Context = ctx
+	r, err := s.refunds.New(params)
+	if err != nil {
+		return "", fmt.Errorf("refunding through Stripe: %w", err)
+	}
+	return r.ID, nil
 }

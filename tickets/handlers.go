@@ -8,7 +8,6 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/httpapi"
-	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
@@ -16,7 +15,6 @@ import (
 // api holds what the handlers share.
 type api struct {
 	tickets  *ticketStore
-	relay    *outbox.Relay
 	sessions *session.Manager
 	validate *validate.Validator
 }
@@ -58,7 +56,6 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.relay.FlushLogged(r.Context(), t.ID)
 	httpapi.WriteJSON(w, r, http.StatusCreated, toJSON(t))
 	return nil
 }
@@ -130,7 +127,6 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	a.relay.FlushLogged(r.Context(), t.ID)
 	httpapi.WriteJSON(w, r, http.StatusOK, toJSON(t))
 	return nil
 }

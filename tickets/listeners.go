@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
-	"ticketing.dev/common/outbox"
 )
 
 // queueGroup is tickets' durable queue group.
@@ -23,7 +22,6 @@ const releasedOrdersKept = 10
 // listeners applies order events to the reservation lock.
 type listeners struct {
 	tickets *ticketStore
-	relay   *outbox.Relay
 }
 
 // subscribe starts every listener of the service.
@@ -35,21 +33,16 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.
 	)
 }
 
-// apply changes the ticket named by an order event and publishes the result.
-// Unknown tickets are an error, so the event is redelivered (its
-// ticket:created may not have been stored yet).
+// apply changes the ticket named by an order event (its event goes out
+// with the change). Unknown tickets are an error, so the event is
+// redelivered (its ticket:created may not have been stored yet).
 func (l *listeners) apply(ctx context.Context, ticketID string, change func(*ticket) (bool, error)) error {
 	id, err := primitive.ObjectIDFromHex(ticketID)
 	if err != nil {
 		return fmt.Errorf("ticket id %q: %w", ticketID, err)
 	}
-	t, err := l.tickets.Change(ctx, id, change)
-	if err != nil {
-		return err
-	}
-	// Also after a no-op: an earlier attempt may have stored the change but
-	// not published it yet.
-	return l.relay.Flush(ctx, t.ID)
+	_, err = l.tickets.Change(ctx, id, change)
+	return err
 }
 
 // orderCreated locks the ticket for the order.

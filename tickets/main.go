@@ -5,7 +5,12 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/nats-io/stan.go"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
@@ -15,8 +20,9 @@ import (
 
 func main() { service.Main("tickets", run) }
 
-// sweepInterval is how often events left in outboxes are retried.
-const sweepInterval = 5 * time.Second
+// sweepInterval is how often the relay looks for events left pending by a
+// failed publish or a crashed process (an indexed lookup, cheap).
+const sweepInterval = time.Second
 
 // run serves the tickets API and listens to order events until ctx is done
 // or the bus connection is lost.
@@ -40,16 +46,28 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer cancel(nil)
 	defer conn.Close() // closes subscriptions too; durable positions are kept
 
-	locks := &outbox.Locks{}
-	tickets := newTicketStore(db, locks)
-	relay := outbox.NewRelay(tickets.c, conn, locks, log)
-	l := &listeners{tickets: tickets, relay: relay}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait, log); err != nil {
+	h, stop, err := wire(ctx, db, conn, log, cfg)
+	if err != nil {
 		return err
 	}
-	go relay.Run(ctx, sweepInterval)
-
-	a := &api{tickets: tickets, relay: relay, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, routes(a, log, service.MongoCheck(db), service.BusCheck(conn)))
+	defer stop()
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
 	return service.ExitError(ctx, err)
+}
+
+// wire builds the service on its database and bus: the outbox log and its
+// relay (running until stop), the listeners and the routes.
+func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config) (http.Handler, func(), error) {
+	olog := outbox.NewLog(db, conn, log)
+	if err := olog.EnsureIndexes(ctx); err != nil {
+		return nil, nil, err
+	}
+	tickets := newTicketStore(db, olog)
+	l := &listeners{tickets: tickets}
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait, log); err != nil {
+		return nil, nil, err
+	}
+	stop := olog.Start(ctx, sweepInterval)
+	a := &api{tickets: tickets, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
+	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -5,19 +5,17 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/testkit"
-	"ticketing.dev/common/validate"
 )
 
 var kit = testkit.New()
@@ -32,27 +30,30 @@ const ackWait = time.Second
 // env is the service wired as run wires it, on a fresh database and bus.
 type env struct {
 	URL     string
+	db      testkit.DB
+	stan    *testkit.STAN
 	bus     stan.Conn // the test's own connection, to publish and capture
 	tickets *ticketStore
-	relay   *outbox.Relay
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	conn := s.Connect(t)
+	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t)}
+	e.bus = e.stan.Connect(t)
+	e.URL, e.tickets = e.process(t)
+	return e
+}
+
+// process starts one more process of the service on the env's database
+// and bus (testkit.StartService) and returns its URL and a store on its
+// database whose relay never runs, as if that process had just died.
+func (e env) process(t *testing.T) (string, *ticketStore) {
+	t.Helper()
 	log := service.NewLogger(io.Discard, "tickets", "info")
-	locks := &outbox.Locks{}
-	tickets := newTicketStore(db.Database, locks)
-	relay := outbox.NewRelay(tickets.c, conn, locks, log)
-	l := &listeners{tickets: tickets, relay: relay}
-	_, err := l.subscribe(context.Background(), conn, ackWait, log)
-	require.NoError(t, err)
-	a := &api{tickets: tickets, relay: relay, sessions: session.NewManager(jwtKey, true), validate: validate.New()}
-	srv := httptest.NewServer(routes(a, log, service.MongoCheck(db.Database)))
-	t.Cleanup(srv.Close)
-	return env{URL: srv.URL, bus: s.Connect(t), tickets: tickets, relay: relay}
+	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}})
+	})
+	return url, newTicketStore(db, outbox.NewLog(db, nil, log))
 }
 
 // user is a signed-in user's cookie.
@@ -75,9 +76,4 @@ func create(t *testing.T, e env, owner *http.Cookie, title string, price float64
 	r := do(t, "POST", e.URL+"/api/tickets", string(b), owner)
 	require.Equal(t, 201, r.Status, r.Raw)
 	return r.Body
-}
-
-// outboxRelay is a relay for the env's tickets on another connection.
-func outboxRelay(e env, conn stan.Conn) *outbox.Relay {
-	return outbox.NewRelay(e.tickets.c, conn, e.tickets.locks, service.NewLogger(io.Discard, "tickets", "info"))
 }

@@ -2,34 +2,39 @@ package main
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"ticketing.dev/common/outbox"
 )
 
-func TestStaleSaveIsRefusedAndVersionsCountWrites(t *testing.T) {
+func TestChangesFromTwoProcessesCountEveryWriteAndLoseNone(t *testing.T) {
 	ctx := context.Background()
-	s := newTicketStore(kit.Mongo(t).Database, &outbox.Locks{})
-	created, err := s.Create(ctx, "concert", 5, "u1")
+	e := newEnv(t)
+	_, twin := e.process(t)
+	created, err := e.tickets.Create(ctx, "concert", 5, "u1")
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), created.Version)
 
-	first, _ := s.Get(ctx, created.ID)
-	second, _ := s.Get(ctx, created.ID)
-
-	first.Price, first.Version = 10, 1
-	require.NoError(t, s.save(ctx, first, 0))
-	second.Price, second.Version = 15, 1
-	assert.ErrorIs(t, s.save(ctx, second, 0), errStale, "a write based on version 0 after version 1 exists")
-
-	got, _ := s.Get(ctx, created.ID)
-	assert.Equal(t, 10.0, got.Price, "the stale write did not overwrite")
-	assert.Equal(t, int64(1), got.Version)
-
-	got, err = s.Change(ctx, created.ID, func(t *ticket) (bool, error) { t.Title = "again"; return true, nil })
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		s := []*ticketStore{e.tickets, twin}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Change(ctx, created.ID, func(t *ticket) (bool, error) { t.Price++; return true, nil })
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	got, err := e.tickets.Get(ctx, created.ID)
 	require.NoError(t, err)
-	assert.Equal(t, int64(2), got.Version)
+	assert.Equal(t, int64(n), got.Version)
+	assert.Equal(t, 5.0+n, got.Price, "every change built on the one before")
+
+	unchanged, err := twin.Change(ctx, created.ID, func(*ticket) (bool, error) { return false, nil })
+	require.NoError(t, err)
+	assert.Equal(t, int64(n), unchanged.Version, "a change that changes nothing writes nothing")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"time"
 
@@ -129,13 +130,22 @@ type ListenerOptions struct {
 	AckWait time.Duration
 	// Logger receives handler failures; nil discards them.
 	Logger *slog.Logger
+	// Workers is how many events are handled at once (default
+	// DefaultWorkers); events with the same Key go to the same worker, so
+	// each ticket's or order's events are still handled in order.
+	Workers int
 }
+
+// DefaultWorkers lets a listener keep up with dozens of clients while each
+// aggregate's events stay in order.
+const DefaultWorkers = 16
 
 // Listen subscribes handle to E's subject as a durable queue subscription
 // with manual acks, starting from all available messages. A payload that
 // cannot be decoded can never succeed, so it is logged and acked rather than
-// redelivered forever. Handlers run on the subscription's goroutine, one
-// message at a time; ctx is passed to each handler call.
+// redelivered forever. Handlers run on opts.Workers goroutines, events of
+// one key on one of them; they stop when ctx is done, and ctx is passed to
+// each handler call.
 //
 // Closing the returned subscription (or the connection) keeps the durable
 // group's position; Unsubscribe would delete it.
@@ -154,33 +164,69 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 	subject := SubjectOf[E]()
 	log = log.With("subject", subject, "queueGroup", opts.QueueGroup)
 
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	type delivery struct {
+		m *stan.Msg
+		e E
+	}
+	queues := make([]chan delivery, workers)
+	for i := range queues {
+		queues[i] = make(chan delivery, inflightPerWorker)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return // un-acked: redelivered to the group
+				case d := <-queues[i]:
+					handleOne(ctx, log, subject, d.m, d.e, handle)
+				}
+			}
+		}()
+	}
 	onMsg := func(m *stan.Msg) {
-		log := log.With("sequence", m.Sequence, "redelivered", m.Redelivered)
 		var e E
 		if err := json.Unmarshal(m.Data, &e); err != nil {
-			log.Error("dropping undecodable event", "err", err)
+			log.Error("dropping undecodable event", "sequence", m.Sequence, "err", err)
 			ack(log, m)
 			return
 		}
-		hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
-			Subject: subject, Sequence: m.Sequence, Redelivered: m.Redelivered, Data: m.Data,
-		})
-		if err := handle(hctx, e); err != nil {
-			log.Warn("event not handled; it will be redelivered", "err", err)
-			return
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(e.Key()))
+		select {
+		case queues[h.Sum32()%uint32(workers)] <- delivery{m, e}:
+		case <-ctx.Done():
 		}
-		ack(log, m)
 	}
 	sub, err := conn.QueueSubscribe(string(subject), opts.QueueGroup, onMsg,
 		stan.DurableName(opts.QueueGroup),
 		stan.SetManualAckMode(),
 		stan.DeliverAllAvailable(),
 		stan.AckWait(ackWait),
+		stan.MaxInflight(workers*inflightPerWorker),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s as %s: %w", subject, opts.QueueGroup, err)
 	}
 	return sub, nil
+}
+
+// inflightPerWorker bounds the un-acked messages a listener holds, so that
+// what it holds can be handled well within the ack wait.
+const inflightPerWorker = 4
+
+func handleOne[E Event](ctx context.Context, log *slog.Logger, subject Subject, m *stan.Msg, e E, handle Handler[E]) {
+	log = log.With("sequence", m.Sequence, "redelivered", m.Redelivered)
+	hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
+		Subject: subject, Sequence: m.Sequence, Redelivered: m.Redelivered, Data: m.Data,
+	})
+	if err := handle(hctx, e); err != nil {
+		log.Warn("event not handled; it will be redelivered", "err", err)
+		return
+	}
+	ack(log, m)
 }
 
 func ack(log *slog.Logger, m *stan.Msg) {

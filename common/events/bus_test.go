@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -74,7 +75,7 @@ func (r *received) none(t *testing.T, d time.Duration) {
 	}
 }
 
-func listen(t *testing.T, conn stan.Conn, group string, h events.Handler[events.TicketCreated], log *slog.Logger) stan.Subscription {
+func listen[E events.Event](t *testing.T, conn stan.Conn, group string, h events.Handler[E], log *slog.Logger) stan.Subscription {
 	t.Helper()
 	sub, err := events.Listen(context.Background(), conn, events.ListenerOptions{QueueGroup: group, AckWait: ackWait, Logger: log}, h)
 	require.NoError(t, err)
@@ -202,9 +203,39 @@ func TestDurableQueueGroupResumesWhereItLeftOffAfterReconnect(t *testing.T) {
 	second := s.Connect(t)
 	r2 := newReceived()
 	listen(t, second, "tickets-service", r2.handler(nil), nil)
-	assert.Equal(t, "while-down-1", r2.next(t, 5*time.Second))
-	assert.Equal(t, "while-down-2", r2.next(t, 5*time.Second))
+	// Different keys: handled concurrently, in either order.
+	assert.ElementsMatch(t, []string{"while-down-1", "while-down-2"}, []string{r2.next(t, 5*time.Second), r2.next(t, 5*time.Second)})
 	r2.none(t, 500*time.Millisecond) // "before" is not replayed
+}
+
+func TestEventsOfOneKeyAreHandledInOrderWhileOtherKeysGoOnConcurrently(t *testing.T) {
+	s := testkit.NewSTAN(t)
+	pub := s.Connect(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	_ = listen(t, s.Connect(t), "g", func(_ context.Context, e events.TicketUpdated) error {
+		if e.ID == "slow" && e.Version == 1 {
+			<-release // the first event of "slow" takes its time
+		}
+		mu.Lock()
+		order = append(order, fmt.Sprintf("%s/%d", e.ID, e.Version))
+		mu.Unlock()
+		return nil
+	}, nil)
+	for v := int64(1); v <= 3; v++ {
+		testkit.Publish(t, pub, events.TicketUpdated{ID: "slow", Version: v, Title: "t", Price: 1, UserID: "u"})
+	}
+	for v := int64(1); v <= 3; v++ {
+		testkit.Publish(t, pub, events.TicketUpdated{ID: "fast", Version: v, Title: "t", Price: 1, UserID: "u"})
+	}
+	seen := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), order...) }
+	require.Eventually(t, func() bool { return len(seen()) == 3 }, 5*time.Second, 10*time.Millisecond,
+		"the other key's events are not held up by the slow one")
+	assert.Equal(t, []string{"fast/1", "fast/2", "fast/3"}, seen())
+	close(release)
+	require.Eventually(t, func() bool { return len(seen()) == 6 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"slow/1", "slow/2", "slow/3"}, seen()[3:], "one key's events in order")
 }
 
 func TestTwoListenersInOneGroupShareTheEvents(t *testing.T) {

@@ -24,6 +24,10 @@ const (
 // Event is a payload type bound to its subject.
 type Event interface {
 	Subject() Subject
+	// Key names what the event is about (a ticket, an order): a
+	// listener handles events with the same key one at a time, in order,
+	// and different keys concurrently.
+	Key() string
 }
 
 // OrderStatus is the lifecycle state of an order.
@@ -115,6 +119,14 @@ func (OrderCancelled) Subject() Subject     { return SubjectOrderCancelled }
 func (OrderComplete) Subject() Subject      { return SubjectOrderComplete }
 func (ExpirationComplete) Subject() Subject { return SubjectExpirationComplete }
 func (PaymentCreated) Subject() Subject     { return SubjectPaymentCreated }
+
+func (e TicketCreated) Key() string      { return e.ID }
+func (e TicketUpdated) Key() string      { return e.ID }
+func (e OrderCreated) Key() string       { return e.ID }
+func (e OrderCancelled) Key() string     { return e.ID }
+func (e OrderComplete) Key() string      { return e.ID }
+func (e ExpirationComplete) Key() string { return e.OrderID }
+func (e PaymentCreated) Key() string     { return e.OrderID }
 
 // SubjectOf returns the subject of event type E.
 func SubjectOf[E Event]() Subject {

@@ -1,20 +1,24 @@
-package outbox_test
+package outbox
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
-	"ticketing.dev/common/outbox"
+	"ticketing.dev/common/service"
 	"ticketing.dev/common/testkit"
 )
 
@@ -22,86 +26,281 @@ var kit = testkit.New()
 
 func TestMain(m *testing.M) { os.Exit(kit.Run(m)) }
 
-func entry(t *testing.T, v int64) outbox.Entry {
+// doc is a test aggregate.
+type doc struct {
+	ID      primitive.ObjectID `bson:"_id"`
+	N       int64              `bson:"n"`
+	Version int64              `bson:"version"`
+}
+
+func docVersion(d *doc) int64 { return d.Version }
+
+func event(d doc) events.TicketUpdated {
+	return events.TicketUpdated{ID: d.ID.Hex(), Version: d.Version, Title: "t", Price: 1, UserID: "u"}
+}
+
+// process is one service process: its own database client, bus connection
+// and Log, sharing nothing in memory with another.
+type process struct {
+	log  *Log
+	docs *Aggregates
+	conn stan.Conn
+}
+
+func newProcess(t *testing.T, uri string, s *testkit.STAN, run bool) *process {
 	t.Helper()
-	e, err := outbox.NewEntry(events.TicketUpdated{ID: "t", Version: v, Title: "x", Price: 1, UserID: "u"})
+	db, err := service.ConnectMongo(uri, "")
 	require.NoError(t, err)
-	return e
-}
-
-func TestFlushPublishesEntriesInOrderAndEmptiesTheOutbox(t *testing.T) {
-	ctx := context.Background()
-	coll := kit.Mongo(t).Collection("docs")
-	s := testkit.NewSTAN(t)
-	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
-	relay := outbox.NewRelay(coll, s.Connect(t), &outbox.Locks{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-
-	id := primitive.NewObjectID()
-	_, err := coll.InsertOne(ctx, bson.M{"_id": id, outbox.Field: []outbox.Entry{entry(t, 1), entry(t, 2)}})
-	require.NoError(t, err)
-	_, err = coll.UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$push": bson.M{outbox.Field: entry(t, 3)}})
-	require.NoError(t, err)
-
-	require.NoError(t, relay.Flush(ctx, id))
-	evs := got.Wait(t, 3, 5*time.Second)
-	for i, e := range evs {
-		assert.Equal(t, int64(i+1), e.Version)
+	t.Cleanup(func() { _ = db.Client().Disconnect(context.Background()) })
+	conn := s.Connect(t)
+	l := NewLog(db, conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, l.EnsureIndexes(context.Background()))
+	p := &process{log: l, docs: l.Aggregates("doc", db.Collection("docs")), conn: conn}
+	if run {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { l.Run(ctx, 200*time.Millisecond); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
 	}
-	var doc bson.M
-	require.NoError(t, coll.FindOne(ctx, bson.M{"_id": id}).Decode(&doc))
-	assert.Empty(t, doc[outbox.Field])
-
-	require.NoError(t, relay.Sweep(ctx), "nothing pending")
-	got.Quiet(t, 3, 300*time.Millisecond)
+	return p
 }
 
-func TestSweepPublishesWhatAFailedFlushLeftBehind(t *testing.T) {
+func create(t *testing.T, p *process) doc {
+	t.Helper()
+	d := doc{ID: primitive.NewObjectID()}
+	require.NoError(t, p.docs.Commit(context.Background(), d.ID, 0, d, event(d)))
+	return d
+}
+
+func increment(ctx context.Context, p *process, id primitive.ObjectID) (doc, error) {
+	return Change(ctx, p.docs, id, docVersion, func(d *doc, next int64) (events.Event, error) {
+		d.N++
+		d.Version = next
+		return event(*d), nil
+	})
+}
+
+func TestOfTwentyRacersClaimingOneVersionExactlyOneWins(t *testing.T) {
+	db := kit.Mongo(t)
+	s := testkit.NewSTAN(t)
+	a, b := newProcess(t, db.URI, s, false), newProcess(t, db.URI, s, false)
+	for round := range 10 {
+		d := create(t, a)
+		var wins, conflicts atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 20 {
+			p := []*process{a, b}[i%2]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				next := doc{ID: d.ID, N: int64(i), Version: 1}
+				err := p.docs.Commit(context.Background(), d.ID, 1, next, event(next))
+				switch {
+				case err == nil:
+					wins.Add(1)
+				case errors.Is(err, ErrConflict):
+					conflicts.Add(1)
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, int32(1), wins.Load(), "round %d", round)
+		assert.Equal(t, int32(19), conflicts.Load(), "round %d", round)
+	}
+}
+
+func TestConcurrentChangesOverTwoProcessesAllApplyAndPublishInVersionOrder(t *testing.T) {
+	db := kit.Mongo(t)
+	s := testkit.NewSTAN(t)
+	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
+	a, b := newProcess(t, db.URI, s, true), newProcess(t, db.URI, s, true)
+	d := create(t, a)
+
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		p := []*process{a, b}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := increment(context.Background(), p, d.ID)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	var stored doc
+	require.NoError(t, a.docs.Get(context.Background(), d.ID, &stored))
+	assert.Equal(t, int64(n), stored.Version)
+	assert.Equal(t, int64(n), stored.N, "no change lost")
+
+	evs := got.Wait(t, n+1, 15*time.Second)
+	// At least once: a version may repeat, but never one out of order.
+	last := int64(-1)
+	for _, e := range evs {
+		assert.GreaterOrEqual(t, e.Version, last, "published out of order: %v", versions(evs))
+		last = max(last, e.Version)
+	}
+	assert.Equal(t, int64(n), last)
+}
+
+func versions(evs []events.TicketUpdated) []int64 {
+	out := make([]int64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Version
+	}
+	return out
+}
+
+func TestAVersionClaimedByAProcessThatDiedIsRolledForwardAndPublishedByItsTwin(t *testing.T) {
 	ctx := context.Background()
-	coll := kit.Mongo(t).Collection("docs")
+	db := kit.Mongo(t)
 	s := testkit.NewSTAN(t)
 	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
-	locks := &outbox.Locks{}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-
-	dead := s.Connect(t)
-	require.NoError(t, dead.Close())
-	id := primitive.NewObjectID()
-	_, err := coll.InsertOne(ctx, bson.M{"_id": id, outbox.Field: []outbox.Entry{entry(t, 1)}})
+	dead := newProcess(t, db.URI, s, false)
+	d := create(t, dead)
+	// The dead process claimed version 1 and died before writing the
+	// document: only its record exists.
+	next := doc{ID: d.ID, N: 41, Version: 1}
+	state, err := bson.Marshal(next)
 	require.NoError(t, err)
-	assert.Error(t, outbox.NewRelay(coll, dead, locks, log).Flush(ctx, id))
+	agg := dead.docs.aggregate(d.ID)
+	data := []byte(`{"id":"` + d.ID.Hex() + `","version":1,"title":"t","price":1,"userId":"u"}`)
+	_, err = dead.log.coll.InsertOne(ctx, Record{Key: recordKey(agg, 1), Aggregate: agg, Version: 1, State: state,
+		Subject: events.SubjectTicketUpdated, Data: data, Pending: true, At: time.Now()})
+	require.NoError(t, err)
 
-	require.NoError(t, outbox.NewRelay(coll, s.Connect(t), locks, log).Sweep(ctx))
-	assert.Equal(t, int64(1), got.Wait(t, 1, 5*time.Second)[0].Version)
+	twin := newProcess(t, db.URI, s, false)
+	clock := time.Now()
+	twin.log.now = func() time.Time { return clock }
+
+	// Within Grace the claim is its writer's: a change waits, the sweep
+	// leaves it.
+	require.NoError(t, twin.log.Sweep(ctx))
+	var stored doc
+	require.NoError(t, twin.docs.Get(ctx, d.ID, &stored))
+	assert.Equal(t, int64(0), stored.Version)
+
+	clock = clock.Add(Grace + time.Second)
+	require.NoError(t, twin.log.Sweep(ctx))
+	evs := got.Wait(t, 2, 5*time.Second)
+	assert.Equal(t, []int64{0, 1}, versions(evs), "v0 (never published by the dead process) then v1")
+	require.NoError(t, twin.docs.Get(ctx, d.ID, &stored))
+	assert.Equal(t, doc{ID: d.ID, N: 41, Version: 1}, stored)
+
+	// And the next change builds on it.
+	after, err := increment(ctx, twin, d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), after.N)
+	assert.Equal(t, int64(2), after.Version)
 }
 
-func TestRunSweepsSoonAfterAFailedFlushAndNowAndThenOtherwise(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	coll := kit.Mongo(t).Collection("docs")
+func TestAChangeRollsForwardAClaimAbandonedLongerThanGrace(t *testing.T) {
+	ctx := context.Background()
+	db := kit.Mongo(t)
+	s := testkit.NewSTAN(t)
+	p := newProcess(t, db.URI, s, false)
+	d := create(t, p)
+	state, _ := bson.Marshal(doc{ID: d.ID, N: 10, Version: 1})
+	agg := p.docs.aggregate(d.ID)
+	_, err := p.log.coll.InsertOne(ctx, Record{Key: recordKey(agg, 1), Aggregate: agg, Version: 1, State: state,
+		Subject: events.SubjectTicketUpdated, Data: []byte(`{}`), Pending: true, At: time.Now().Add(-Grace - time.Second)})
+	require.NoError(t, err)
+
+	after, err := increment(ctx, p, d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(11), after.N, "built on the rolled-forward version 1")
+	assert.Equal(t, int64(2), after.Version)
+}
+
+func TestAnEventLeftUnpublishedByACrashGoesOutOnTheNextSweepInOrder(t *testing.T) {
+	ctx := context.Background()
+	db := kit.Mongo(t)
 	s := testkit.NewSTAN(t)
 	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
-	locks := &outbox.Locks{}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	relay := outbox.NewRelay(coll, s.Connect(t), locks, log)
-	const interval = 50 * time.Millisecond
-	go relay.Run(ctx, interval)
-	time.Sleep(2 * interval) // past the sweep at start
+	crashed := newProcess(t, db.URI, s, false) // its relay never runs
+	d := create(t, crashed)
+	for range 3 {
+		_, err := increment(ctx, crashed, d.ID)
+		require.NoError(t, err)
+	}
+	got.Quiet(t, 0, 300*time.Millisecond)
 
-	// A write whose flush failed (here: its request was cancelled): the
-	// next interval's sweep publishes it.
-	failed := primitive.NewObjectID()
-	_, err := coll.InsertOne(ctx, bson.M{"_id": failed, outbox.Field: []outbox.Entry{entry(t, 1)}})
-	require.NoError(t, err)
-	cancelled, cancelNow := context.WithCancel(ctx)
-	cancelNow()
-	require.Error(t, relay.Flush(cancelled, failed))
-	start := time.Now()
-	got.Wait(t, 1, 2*time.Second)
-	assert.Less(t, time.Since(start), 5*interval, "swept within an interval or two")
+	restarted := newProcess(t, db.URI, s, false)
+	restarted.log.now = func() time.Time { return time.Now().Add(sweepAge) }
+	require.NoError(t, restarted.log.Sweep(ctx))
+	assert.Equal(t, []int64{0, 1, 2, 3}, versions(got.Wait(t, 4, 5*time.Second)))
+	require.NoError(t, restarted.log.Sweep(ctx), "nothing pending")
+	got.Quiet(t, 4, 300*time.Millisecond)
+}
 
-	// A write left by a crash (no failed flush in this process): the
-	// safety-net sweep publishes it within safetyNetEvery intervals.
-	_, err = coll.InsertOne(ctx, bson.M{"_id": primitive.NewObjectID(), outbox.Field: []outbox.Entry{entry(t, 2)}})
+func TestASuccessorWaitsForItsPredecessorPublishedByAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	db := kit.Mongo(t)
+	s := testkit.NewSTAN(t)
+	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
+	slow := newProcess(t, db.URI, s, false) // commits, publishes later
+	fast := newProcess(t, db.URI, s, true)
+	d := create(t, fast)
+	got.Wait(t, 1, 5*time.Second)
+
+	_, err := increment(ctx, slow, d.ID) // v1, not published yet
 	require.NoError(t, err)
-	assert.Equal(t, int64(2), got.Wait(t, 2, 13*interval+time.Second)[1].Version)
+	_, err = increment(ctx, fast, d.ID) // v2, must wait for v1
+	require.NoError(t, err)
+	got.Quiet(t, 1, 500*time.Millisecond)
+
+	slow.log.now = func() time.Time { return time.Now().Add(sweepAge) }
+	require.NoError(t, slow.log.Sweep(ctx)) // publishes v1 (v2 is fast's)
+	evs := got.Wait(t, 3, 10*time.Second)
+	assert.Equal(t, []int64{0, 1, 2}, versions(evs)[:3])
+}
+
+func TestReplicaVersionsApplyOnceInOrderAndDuplicatesRacingASuccessorDoNotRegress(t *testing.T) {
+	ctx := context.Background()
+	db := kit.Mongo(t)
+	s := testkit.NewSTAN(t)
+	a, b := newProcess(t, db.URI, s, false), newProcess(t, db.URI, s, false)
+	id := primitive.NewObjectID()
+
+	err := a.docs.Apply(ctx, id, 1, doc{ID: id, N: 1, Version: 1})
+	assert.ErrorIs(t, err, ErrNotYet, "v1 before v0")
+	require.NoError(t, a.docs.Apply(ctx, id, 0, doc{ID: id, Version: 0}))
+	require.NoError(t, a.docs.Apply(ctx, id, 0, doc{ID: id, Version: 0}), "a redelivered v0 is already applied")
+
+	for v := int64(1); v <= 20; v++ {
+		// The same version delivered to both processes, and its successor
+		// at once: whatever interleaving, v applies once and never undoes
+		// v+1.
+		var wg sync.WaitGroup
+		for _, p := range []*process{a, b, a} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := p.docs.Apply(ctx, id, v, doc{ID: id, N: v, Version: v})
+				if err != nil && !errors.Is(err, ErrInProgress) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	var stored doc
+	require.NoError(t, a.docs.Get(ctx, id, &stored))
+	assert.Equal(t, doc{ID: id, N: 20, Version: 20}, stored)
+	n, err := a.log.coll.CountDocuments(ctx, bson.D{{Key: "aggregate", Value: a.docs.aggregate(id)}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(21), n, "one record per version")
+}
+
+func TestCommitRefusesADocumentWhoseVersionIsNotTheClaimedOne(t *testing.T) {
+	db := kit.Mongo(t)
+	p := newProcess(t, db.URI, testkit.NewSTAN(t), false)
+	id := primitive.NewObjectID()
+	err := p.docs.Commit(context.Background(), id, 0, doc{ID: id, Version: 3}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "version must be 0")
+	err = p.docs.Get(context.Background(), id, &doc{})
+	assert.ErrorIs(t, err, ErrNotFound)
 }

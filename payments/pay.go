@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/validate"
+)
+
+var (
+	errNotOwner  = errors.New("order belongs to another user")
+	errCancelled = errors.New("order is cancelled")
+	// errRefunded: the order was cancelled (or expired) while it was being
+	// paid; the charge was refunded.
+	errRefunded = errors.New("order was cancelled while paying; the charge was refunded")
+	// errUnknownOutcome: Stripe could not be reached; nothing is stored
+	// and a retry reuses the idempotency key.
+	errUnknownOutcome = errors.New("payment provider unreachable")
+)
+
+// charger takes money and gives it back: Stripe in production, Stripe's
+// API shape anywhere.
+type charger interface {
+	Charge(ctx context.Context, cents int64, token, idempotencyKey string) (chargeID string, err error)
+	Refund(ctx context.Context, chargeID, idempotencyKey string) (refundID string, err error)
+}
+
+// payer runs the payment workflow: claim the order's one payment, charge,
+// record, then wait for orders to decide whether the order was still open
+// (complete) or had been cancelled or expired first (refund).
+type payer struct {
+	store   *store
+	charges charger
+	// confirmWait bounds the wait for orders' decision; past it the
+	// payment stands and a later order:cancelled still refunds it.
+	confirmWait time.Duration
+	log         *slog.Logger
+}
+
+// Pay charges the order's price to token for its owner.
+func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.ObjectID, token string) (payment, error) {
+	o, err := p.store.Order(ctx, orderID)
+	switch {
+	case err != nil:
+		return payment{}, err
+	case o.UserID != userID:
+		return payment{}, errNotOwner
+	case o.Status == events.StatusCancelled:
+		return payment{}, errCancelled
+	case o.Status == events.StatusComplete:
+		return payment{}, errPaid
+	}
+	claim, err := p.store.Claim(ctx, o.ID)
+	if err != nil {
+		return payment{}, err
+	}
+	attempt, err := p.store.Attempt(ctx, o.ID)
+	if err != nil {
+		p.store.Abandon(ctx, claim)
+		return payment{}, err
+	}
+	key := fmt.Sprintf("order-%s-attempt-%d", o.ID.Hex(), attempt)
+	chargeID, err := p.charges.Charge(ctx, validate.Price(o.Price).Cents(), token, key)
+	var declined errDeclined
+	switch {
+	case errors.As(err, &declined):
+		err := p.store.NextAttempt(ctx, o.ID, attempt+1)
+		p.store.Abandon(ctx, claim)
+		if err != nil {
+			return payment{}, err
+		}
+		return payment{}, declined
+	case err != nil:
+		// The outcome is unknown; the next attempt reuses the key, so if
+		// this charge went through Stripe returns it instead of charging again.
+		p.store.Abandon(ctx, claim)
+		return payment{}, fmt.Errorf("%w: %w", errUnknownOutcome, err)
+	}
+	paid, err := p.store.Succeed(context.WithoutCancel(ctx), claim, chargeID)
+	if err != nil {
+		return payment{}, err
+	}
+	return paid, p.confirm(ctx, paid)
+}
+
+// confirm waits for the order's outcome: complete, or cancelled first (a
+// cancel or an expiry won the race), in which case the charge is refunded.
+func (p *payer) confirm(ctx context.Context, paid payment) error {
+	deadline := time.Now().Add(p.confirmWait)
+	for delay := time.Millisecond; time.Now().Before(deadline); delay = min(2*delay, 20*time.Millisecond) {
+		o, err := p.store.Order(ctx, paid.OrderID)
+		if err != nil {
+			return err
+		}
+		switch o.Status {
+		case events.StatusComplete:
+			return nil
+		case events.StatusCancelled:
+			if _, err := p.Refund(context.WithoutCancel(ctx), paid); err != nil {
+				return err
+			}
+			return errRefunded
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+	p.log.Warn("order not confirmed in time; the payment stands until orders decides", "orderId", paid.OrderID.Hex())
+	return nil
+}
+
+// Refund gives a succeeded payment's money back, once: the idempotency key
+// is derived from the payment, so every retry (any process) names the same
+// refund.
+func (p *payer) Refund(ctx context.Context, paid payment) (payment, error) {
+	if paid.Status == paymentRefunded {
+		return paid, nil
+	}
+	refundID, err := p.charges.Refund(ctx, paid.StripeID, "refund-"+paid.ID.Hex())
+	if err != nil {
+		return payment{}, fmt.Errorf("refunding %s: %w", paid.ID.Hex(), err)
+	}
+	return p.store.Refunded(ctx, paid, refundID)
+}
