@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	if shared.stack != nil {
 		shared.stack.Stop()
 	}
+	if replicated.stack != nil {
+		replicated.stack.Stop()
+	}
 	os.RemoveAll(binDir)
 	os.Exit(code)
 }

@@ -1,7 +1,8 @@
 // Package stack runs the whole app on one machine without Kubernetes
 // (DESIGN §5): embedded FerretDB and NATS Streaming, redis-server,
-// stripe-mock, each service as its own supervised process, and an ingress
-// whose routes come from infra/k8s/ingress-srv.yaml.
+// stripe-mock, each service as REPLICAS supervised processes of its own
+// behind a round-robin load balancer (as a Kubernetes Service), and an
+// ingress whose routes come from infra/k8s/ingress-srv.yaml.
 package stack
 
 import (
@@ -9,7 +10,19 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
+
+// MaxReplicas bounds REPLICAS: each replica is a whole process.
+const MaxReplicas = 8
+
+func checkReplicas(n int) error {
+	if n < 1 || n > MaxReplicas {
+		return fmt.Errorf("REPLICAS=%d must be an integer from 1 to %d", n, MaxReplicas)
+	}
+	return nil
+}
 
 // Config is what the stack is told by its environment.
 type Config struct {
@@ -23,8 +36,13 @@ type Config struct {
 	StripeKey        string // STRIPE_KEY: a real key skips stripe-mock
 	ExpirationWindow string // EXPIRATION_WINDOW, passed to orders
 	LogLevel         string // LOG_LEVEL, passed to the services
+	// Replicas is REPLICAS: how many processes of each service run, each on
+	// its own port behind the service's load balancer; 1 to MaxReplicas,
+	// and 0 means 1.
+	Replicas int
 	// ServiceEnv adds variables to one service's environment ("K=V"), for
-	// tools such as the benchmark that turn on pprof in one service.
+	// tools such as the benchmark that turn on pprof in one service. Every
+	// replica of the service gets them.
 	ServiceEnv map[string][]string
 	Out        io.Writer
 }
@@ -48,6 +66,17 @@ func ConfigFromEnv(getenv func(string) string, root string, out io.Writer) (Conf
 		ExpirationWindow: getenv("EXPIRATION_WINDOW"),
 		LogLevel:         get("LOG_LEVEL", "info"),
 		Out:              out,
+	}
+	c.Replicas = 1
+	if v := getenv("REPLICAS"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("REPLICAS=%q must be an integer from 1 to %d", v, MaxReplicas)
+		}
+		if err := checkReplicas(n); err != nil {
+			return Config{}, err
+		}
+		c.Replicas = n
 	}
 	for name, addr := range map[string]string{"INGRESS_ADDR": c.IngressAddr, "NATS_ADDR": c.NATSAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,13 +27,17 @@ func services() []string {
 	return []string{"auth", "tickets", "orders", "payments", "expiration", "client"}
 }
 
-// Stack is the running app.
+// Stack is the running app. Each service runs as Config.Replicas
+// processes ("replicas", numbered from 0), each on its own port, behind one
+// load balancer of its own (as a Kubernetes Service); the ingress and the
+// services' <NAME>_URL variables point at the balancers.
 type Stack struct {
 	cfg      Config
 	mongoURI string
-	ports    map[string]string
+	ports    map[string][]string // per service, its replicas' ports
 	con      *console
-	procs    map[string]*process
+	procs    map[string][]*process // per service, its replicas
+	lbs      map[string]*balancer
 	names    []string
 	url      string
 	cancel   context.CancelFunc
@@ -45,12 +50,18 @@ type Stack struct {
 // /readyz. On error, whatever was started is stopped again.
 func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	con := &console{out: cfg.Out}
-	s := &Stack{cfg: cfg, con: con, procs: map[string]*process{}}
+	s := &Stack{cfg: cfg, con: con, procs: map[string][]*process{}, lbs: map[string]*balancer{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
 		}
 	}()
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if err := checkReplicas(cfg.Replicas); err != nil {
+		return nil, err
+	}
 	if cfg.BinDir == "" {
 		cfg.BinDir = filepath.Join(cfg.DataDir, "bin")
 	}
@@ -131,47 +142,74 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}
 
-	// Ports first, so every service knows where the others are (the
-	// client calls the APIs by these URLs, as by service names in-cluster).
-	ports := map[string]string{}
+	// Ports and balancers first, so every service knows where the others
+	// are (the client calls the APIs by these URLs, as by service names
+	// in-cluster).
+	ports := map[string][]string{}
 	for _, name := range s.names {
-		p, err := freePort()
+		for range cfg.Replicas {
+			p, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			ports[name] = append(ports[name], strconv.Itoa(p))
+		}
+	}
+	s.ports = ports
+	for _, name := range s.names {
+		addrs := make([]string, len(ports[name]))
+		for i, p := range ports[name] {
+			addrs[i] = "127.0.0.1:" + p
+		}
+		lb, err := startBalancer(name, addrs, slog.New(slog.NewTextHandler(con.writer(name+"-lb"), nil)))
 		if err != nil {
 			return nil, err
 		}
-		ports[name] = strconv.Itoa(p)
-		env[strings.ToUpper(name)+"_URL"] = "http://127.0.0.1:" + ports[name]
+		s.lbs[name] = lb
+		env[strings.ToUpper(name)+"_URL"] = lb.URL()
+	}
+	if cfg.Replicas > 1 {
+		con.printf("running %d replicas of each service behind a round-robin load balancer", cfg.Replicas)
 	}
 
-	s.mongoURI, s.ports = mongoURI, ports
+	s.mongoURI = mongoURI
 	superviseCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	for _, name := range s.names {
-		p := &process{
-			name: name,
-			bin:  filepath.Join(cfg.BinDir, name),
-			con:  con,
-			done: make(chan struct{}),
-			env: func() []string {
-				out := os.Environ()
-				for k, v := range env {
-					out = append(out, k+"="+v)
-				}
-				out = append(out,
-					"PORT="+ports[name],
-					"MONGO_URI="+service.WithDatabase(mongoURI, name),
-					"NATS_CLIENT_ID="+name+"-"+randomSuffix())
-				return append(out, cfg.ServiceEnv[name]...)
-			},
+		for i, port := range ports[name] {
+			label := name
+			if cfg.Replicas > 1 {
+				label = name + "-" + strconv.Itoa(i)
+			}
+			p := &process{
+				name: label,
+				bin:  filepath.Join(cfg.BinDir, name),
+				con:  con,
+				done: make(chan struct{}),
+				env: func() []string {
+					out := os.Environ()
+					for k, v := range env {
+						out = append(out, k+"="+v)
+					}
+					out = append(out,
+						"PORT="+port,
+						"MONGO_URI="+service.WithDatabase(mongoURI, name),
+						"NATS_CLIENT_ID="+label+"-"+randomSuffix())
+					return append(out, cfg.ServiceEnv[name]...)
+				},
+			}
+			s.procs[name] = append(s.procs[name], p)
+			go p.supervise(superviseCtx)
 		}
-		s.procs[name] = p
-		go p.supervise(superviseCtx)
 	}
 
 	resolve := func(backend string) (string, bool) {
 		name, _, _ := strings.Cut(backend, "-srv:")
-		port, ok := ports[name]
-		return "127.0.0.1:" + port, ok
+		lb, ok := s.lbs[name]
+		if !ok {
+			return "", false
+		}
+		return lb.ln.Addr().String(), true
 	}
 	s.ingress = &http.Server{
 		Handler:           ingress.Handler(routes, resolve, slog.New(slog.NewTextHandler(con.writer("ingress"), nil))),
@@ -181,7 +219,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	go func() { s.served <- s.ingress.Serve(ln) }()
 	s.url = "http://" + ln.Addr().String()
 
-	if err := s.waitReady(ctx, ports); err != nil {
+	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -205,25 +243,28 @@ func randomSuffix() string {
 // readyTimeout allows for a first FerretDB start on a slow machine.
 const readyTimeout = 2 * time.Minute
 
-func (s *Stack) waitReady(ctx context.Context, ports map[string]string) error {
+// waitReady waits until every replica of every service answers /readyz.
+func (s *Stack) waitReady(ctx context.Context) error {
 	client := http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(readyTimeout)
 	for _, name := range s.names {
-		for {
-			resp, err := client.Get("http://127.0.0.1:" + ports[name] + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
+		for i, p := range s.procs[name] {
+			for {
+				resp, err := client.Get(s.ReplicaURL(name, i) + "/readyz")
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						break
+					}
 				}
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s did not become ready within %s (see its output above)", name, readyTimeout)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s did not become ready within %s (see its output above)", p.name, readyTimeout)
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(100 * time.Millisecond):
+				}
 			}
 		}
 	}
@@ -236,23 +277,46 @@ func (s *Stack) URL() string { return s.url }
 // Services lists the services the stack runs.
 func (s *Stack) Services() []string { return append([]string(nil), s.names...) }
 
-// Kill kills a service's current process without warning, as a crash
-// would; the supervisor restarts it.
-func (s *Stack) Kill(name string) error {
-	p, ok := s.procs[name]
+// replica is one replica of a service.
+func (s *Stack) replica(name string, i int) (*process, error) {
+	ps, ok := s.procs[name]
 	if !ok {
-		return fmt.Errorf("no service %q", name)
+		return nil, fmt.Errorf("no service %q", name)
+	}
+	if i < 0 || i >= len(ps) {
+		return nil, fmt.Errorf("%s has no replica %d (it has %d)", name, i, len(ps))
+	}
+	return ps[i], nil
+}
+
+// Replicas is how many processes of a service run, 0 for an unknown one.
+func (s *Stack) Replicas(name string) int { return len(s.procs[name]) }
+
+// Kill kills replica 0 of a service: KillReplica(name, 0).
+func (s *Stack) Kill(name string) error { return s.KillReplica(name, 0) }
+
+// KillReplica kills one replica's current process without warning, as a
+// crash would; its supervisor restarts it, and meanwhile the balancer skips
+// it.
+func (s *Stack) KillReplica(name string, i int) error {
+	p, err := s.replica(name, i)
+	if err != nil {
+		return err
 	}
 	return p.signal(syscall.SIGKILL)
 }
 
-// PID is the process id of a service's current process, 0 if none.
-func (s *Stack) PID(name string) int {
-	if p, ok := s.procs[name]; ok {
-		_, pid := p.started()
-		return pid
+// PID is the process id of replica 0 of a service, 0 if none is running.
+func (s *Stack) PID(name string) int { return s.ReplicaPID(name, 0) }
+
+// ReplicaPID is the process id of one replica, 0 if none is running.
+func (s *Stack) ReplicaPID(name string, i int) int {
+	p, err := s.replica(name, i)
+	if err != nil {
+		return 0
 	}
-	return 0
+	_, pid := p.started()
+	return pid
 }
 
 // Root is the repository root the stack runs from.
@@ -261,16 +325,32 @@ func (s *Stack) Root() string { return s.cfg.Root }
 // MongoURI is the MongoDB server the services use (no database in it).
 func (s *Stack) MongoURI() string { return s.mongoURI }
 
-// ServiceURL is a service's own base URL, bypassing the ingress.
-func (s *Stack) ServiceURL(name string) string { return "http://127.0.0.1:" + s.ports[name] }
+// ServiceURL is a service's base URL bypassing the ingress: its load
+// balancer's, which spreads requests over the replicas as the service's
+// Kubernetes Service would. "" for an unknown service.
+func (s *Stack) ServiceURL(name string) string {
+	if lb, ok := s.lbs[name]; ok {
+		return lb.URL()
+	}
+	return ""
+}
 
-// Restart stops a service gracefully and returns how long its next process
-// took from start to answering /readyz: its cold start, with the
-// infrastructure already up.
+// ReplicaURL is one replica's own base URL, bypassing the ingress and the
+// balancer. "" for an unknown service or replica.
+func (s *Stack) ReplicaURL(name string, i int) string {
+	if i < 0 || i >= len(s.ports[name]) {
+		return ""
+	}
+	return "http://127.0.0.1:" + s.ports[name][i]
+}
+
+// Restart stops replica 0 of a service gracefully and returns how long its
+// next process took from start to answering /readyz: its cold start, with
+// the infrastructure already up.
 func (s *Stack) Restart(ctx context.Context, name string) (time.Duration, error) {
-	p, ok := s.procs[name]
-	if !ok {
-		return 0, fmt.Errorf("no service %q", name)
+	p, err := s.replica(name, 0)
+	if err != nil {
+		return 0, err
 	}
 	_, old := p.started()
 	if err := p.signal(syscall.SIGTERM); err != nil {
@@ -279,7 +359,7 @@ func (s *Stack) Restart(ctx context.Context, name string) (time.Duration, error)
 	client := http.Client{Timeout: time.Second}
 	for {
 		if start, pid := p.started(); pid != 0 && pid != old {
-			resp, err := client.Get(s.ServiceURL(name) + "/readyz")
+			resp, err := client.Get(s.ReplicaURL(name, 0) + "/readyz")
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
@@ -295,9 +375,9 @@ func (s *Stack) Restart(ctx context.Context, name string) (time.Duration, error)
 	}
 }
 
-// Stop stops everything in reverse order of start: the ingress, the
-// services (SIGTERM, then SIGKILL after a grace period), then the
-// infrastructure. It is safe to call more than once.
+// Stop stops everything in reverse order of start: the ingress, the load
+// balancers, the services (SIGTERM, then SIGKILL after a grace period),
+// then the infrastructure. It is safe to call more than once.
 func (s *Stack) Stop() {
 	if s.ingress != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -308,12 +388,21 @@ func (s *Stack) Stop() {
 		}
 		s.ingress = nil
 	}
+	for i := len(s.names) - 1; i >= 0; i-- {
+		if lb := s.lbs[s.names[i]]; lb != nil {
+			lb.stop(s.con)
+		}
+	}
 	if s.cancel != nil {
 		s.cancel()
+		// Service by service in reverse order; one service's replicas stop
+		// together, each with its own grace period.
 		for i := len(s.names) - 1; i >= 0; i-- {
-			if p := s.procs[s.names[i]]; p != nil {
-				p.stop()
+			var wg sync.WaitGroup
+			for _, p := range s.procs[s.names[i]] {
+				wg.Go(p.stop)
 			}
+			wg.Wait()
 		}
 		s.cancel = nil
 	}

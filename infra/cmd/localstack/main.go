@@ -1,6 +1,8 @@
 // Command localstack runs the whole app on this machine (`make run`): see
-// package stack. It prints one line `ready: http://<INGRESS_ADDR>` when every
-// service is ready and stops everything on Ctrl-C or SIGTERM.
+// package stack. REPLICAS=N (1 to 8, default 1) runs N processes of every
+// service behind a round-robin load balancer per service. It prints one
+// line `ready: http://<INGRESS_ADDR>` when every replica of every service is
+// ready and stops everything on Ctrl-C or SIGTERM.
 package main
 
 import (

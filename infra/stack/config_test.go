@@ -1,0 +1,47 @@
+package stack
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func configWith(env map[string]string) (Config, error) {
+	return ConfigFromEnv(func(k string) string { return env[k] }, "/repo", io.Discard)
+}
+
+func TestReplicasDefaultsToOne(t *testing.T) {
+	c, err := configWith(nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Replicas)
+}
+
+func TestReplicasIsReadFromREPLICAS(t *testing.T) {
+	for v, want := range map[string]int{"1": 1, "2": 2, "8": 8, " 3 ": 3} {
+		c, err := configWith(map[string]string{"REPLICAS": v})
+		require.NoError(t, err, v)
+		assert.Equal(t, want, c.Replicas, v)
+	}
+}
+
+func TestBadREPLICASIsOneClearLine(t *testing.T) {
+	for _, v := range []string{"0", "9", "-1", "two", "1.5", "0x2"} {
+		_, err := configWith(map[string]string{"REPLICAS": v})
+		require.Error(t, err, v)
+		assert.Contains(t, err.Error(), "REPLICAS=", v)
+		assert.Contains(t, err.Error(), "must be an integer from 1 to 8", v)
+		assert.NotContains(t, err.Error(), "\n", v)
+	}
+}
+
+func TestStartRejectsReplicasOutOfRangeBeforeAnythingElse(t *testing.T) {
+	for _, n := range []int{-1, 9} {
+		_, err := Start(context.Background(), Config{Replicas: n, DataDir: t.TempDir(), Out: io.Discard})
+		require.Error(t, err)
+		assert.True(t, strings.HasPrefix(err.Error(), "REPLICAS="), err.Error())
+	}
+}
