@@ -182,7 +182,10 @@ func (s *store) Reserve(ctx context.Context, t ticket, userID string, window tim
 // claim inserts the next free slot of the ticket for o, or returns
 // errReserved when the order holding the current slot is still active.
 func (s *store) claim(ctx context.Context, o order, now time.Time) (reservation, error) {
-	slot := s.slotHint(ctx, o.TicketID)
+	// Slot 0 first: a ticket's first reservation costs one insert; the
+	// hint is read only once that slot is taken.
+	var slot int64
+	hinted := false
 	for {
 		r := reservation{Key: slotKey(o.TicketID, slot), TicketID: o.TicketID, Slot: slot, OrderID: o.ID, UserID: o.UserID, CreatedAt: now}
 		_, err := s.reservations.InsertOne(ctx, r)
@@ -205,6 +208,10 @@ func (s *store) claim(ctx context.Context, o order, now time.Time) (reservation,
 			return reservation{}, errReserved
 		}
 		slot++
+		if !hinted {
+			hinted = true
+			slot = max(slot, s.slotHint(ctx, o.TicketID))
+		}
 	}
 }
 

@@ -29,6 +29,14 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderComplete) },
+		// Wake this process's waiting payments, whichever replica applies
+		// the outcome.
+		func() (stan.Subscription, error) {
+			return events.Watch(conn, func(e events.OrderComplete) { l.payer.decided.decide(e.ID, events.StatusComplete) })
+		},
+		func() (stan.Subscription, error) {
+			return events.Watch(conn, func(e events.OrderCancelled) { l.payer.decided.decide(e.ID, events.StatusCancelled) })
+		},
 	)
 }
 

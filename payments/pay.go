@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -41,7 +43,57 @@ type payer struct {
 	// payment stands and a later order:cancelled still refunds it.
 	confirmWait time.Duration
 	log         *slog.Logger
+	// decided wakes payments waiting for their order's outcome: every
+	// process watches order:complete and order:cancelled (events.Watch),
+	// whichever replica applies them.
+	decided waiters
 }
+
+// waiters are the payments of this process waiting for an order's outcome.
+// It carries the outcome that orders published, so a waiter need not wait
+// for its replica to catch up.
+type waiters struct {
+	mu sync.Mutex
+	m  map[primitive.ObjectID][]chan events.OrderStatus
+}
+
+func (w *waiters) wait(id primitive.ObjectID) (ch chan events.OrderStatus, cancel func()) {
+	ch = make(chan events.OrderStatus, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[primitive.ObjectID][]chan events.OrderStatus{}
+	}
+	w.m[id] = append(w.m[id], ch)
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.m[id] = slices.DeleteFunc(w.m[id], func(c chan events.OrderStatus) bool { return c == ch })
+		if len(w.m[id]) == 0 {
+			delete(w.m, id)
+		}
+	}
+}
+
+// decide tells the order's waiters its outcome (hex id, from an event).
+func (w *waiters) decide(id string, status events.OrderStatus) {
+	oid, err := primitive.ObjectIDFromHex(id)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.m[oid] {
+		select {
+		case ch <- status:
+		default:
+		}
+	}
+}
+
+// pollEvery is how often a waiting payment rereads its order anyway, in
+// case its wake-up was missed (the watch is not durable).
+const pollEvery = 250 * time.Millisecond
 
 // Pay charges the order's price to token for its owner.
 func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.ObjectID, token string) (payment, error) {
@@ -91,14 +143,28 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 
 // confirm waits for the order's outcome: complete, or cancelled first (a
 // cancel or an expiry won the race), in which case the charge is refunded.
+// The outcome comes from orders' event (any replica's watch) or, failing
+// that, from the replica.
 func (p *payer) confirm(ctx context.Context, paid payment) error {
+	decided, cancel := p.decided.wait(paid.OrderID)
+	defer cancel()
 	deadline := time.Now().Add(p.confirmWait)
-	for delay := time.Millisecond; time.Now().Before(deadline); delay = min(2*delay, 20*time.Millisecond) {
+	for time.Now().Before(deadline) {
 		o, err := p.store.Order(ctx, paid.OrderID)
 		if err != nil {
 			return err
 		}
-		switch o.Status {
+		status := o.Status
+		if status != events.StatusComplete && status != events.StatusCancelled {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case status = <-decided:
+			case <-time.After(pollEvery):
+				continue
+			}
+		}
+		switch status {
 		case events.StatusComplete:
 			return nil
 		case events.StatusCancelled:
@@ -106,11 +172,6 @@ func (p *payer) confirm(ctx context.Context, paid payment) error {
 				return err
 			}
 			return errRefunded
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
 		}
 	}
 	p.log.Warn("order not confirmed in time; the payment stands until orders decides", "orderId", paid.OrderID.Hex())

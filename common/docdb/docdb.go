@@ -34,11 +34,18 @@ type Config struct {
 	IndexEvery time.Duration
 	// PoolSize caps FerretDB's connections to PostgreSQL (default 40).
 	PoolSize int
+	// External: FerretDB runs in processes of its own (Serve, one per
+	// service as in Kubernetes); Start only starts PostgreSQL and the index
+	// keeper. FerretDB serialises work on process-wide locks (it tracks
+	// every document iterator in a runtime/pprof profile), so one FerretDB
+	// per service scales where one shared FerretDB queues.
+	External bool
 }
 
 // Engine is a running FerretDB on its PostgreSQL.
 type Engine struct {
 	pg      *postgres
+	pgURL   string
 	uri     string
 	indexer *ginIndexer
 	cancel  context.CancelFunc
@@ -65,24 +72,24 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:      ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:       "postgresql",
-		PostgreSQLURL: pg.url(fmt.Sprintf("&pool_max_conns=%d", cfg.PoolSize)),
-		Logger:        cfg.Logger,
-	})
-	if err != nil {
-		pg.stop()
-		return nil, fmt.Errorf("starting FerretDB: %w", err)
-	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &Engine{pg: pg, indexer: newGINIndexer(pg.connString(pgDatabase)), cancel: cancel}
-	e.wg.Add(2)
-	go func() {
-		defer e.wg.Done()
-		_ = f.Run(runCtx)
-	}()
-	e.uri = f.MongoDBURI()
+	e := &Engine{pg: pg, pgURL: pg.url(fmt.Sprintf("&pool_max_conns=%d", cfg.PoolSize)),
+		indexer: newGINIndexer(pg.connString(pgDatabase)), cancel: cancel}
+	if !cfg.External {
+		f, err := newFerret(e.pgURL, "127.0.0.1:0", cfg.Logger)
+		if err != nil {
+			cancel()
+			pg.stop()
+			return nil, err
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			_ = f.Run(runCtx)
+		}()
+		e.uri = f.MongoDBURI()
+	}
+	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		e.keepIndexes(runCtx, cfg.IndexEvery, cfg.Logger)
@@ -90,8 +97,39 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// URI is the mongodb:// URI of the engine, without a database.
+// URI is the mongodb:// URI of the in-process FerretDB, without a
+// database; empty when Config.External.
 func (e *Engine) URI() string { return e.uri }
+
+// PostgreSQLURL is what a FerretDB of its own process connects to (Serve).
+func (e *Engine) PostgreSQLURL() string { return e.pgURL }
+
+func newFerret(pgURL, listen string, log *slog.Logger) (*ferretdb.FerretDB, error) {
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:      ferretdb.ListenerConfig{TCP: listen},
+		Handler:       "postgresql",
+		PostgreSQLURL: pgURL,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting FerretDB: %w", err)
+	}
+	return f, nil
+}
+
+// Serve runs a FerretDB on listen (host:port) over the engine's PostgreSQL
+// at pgURL (Engine.PostgreSQLURL) until ctx is done: the body of a FerretDB
+// process of its own.
+func Serve(ctx context.Context, pgURL, listen string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f, err := newFerret(pgURL, listen, log)
+	if err != nil {
+		return err
+	}
+	return f.Run(ctx)
+}
 
 // PostgresConnString is a pgx/libpq connection string for FerretDB's
 // PostgreSQL database, for tests that look under the hood.

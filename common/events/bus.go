@@ -252,3 +252,22 @@ func Subscriptions(listens ...func() (stan.Subscription, error)) ([]stan.Subscri
 	}
 	return subs, nil
 }
+
+// Watch subscribes handle to E's subject for this process alone: not
+// durable, no queue group (every process sees every event), new events
+// only, acked on receipt. For in-process notifications (wake a request
+// waiting for an outcome), never for state changes: a watcher that is down
+// misses events.
+func Watch[E Event](conn stan.Conn, handle func(E)) (stan.Subscription, error) {
+	subject := SubjectOf[E]()
+	sub, err := conn.Subscribe(string(subject), func(m *stan.Msg) {
+		var e E
+		if json.Unmarshal(m.Data, &e) == nil {
+			handle(e)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watching %s: %w", subject, err)
+	}
+	return sub, nil
+}

@@ -241,7 +241,7 @@ func (s *Suite) propagation(ctx context.Context, w int) (time.Duration, error) {
 // findOneCeiling is the raw driver: FindOne by _id on the tickets
 // database the service uses, at the same concurrency.
 func (s *Suite) findOneCeiling(ctx context.Context) (Result, error) {
-	client, err := mongo.Connect(ctx, options.Client().ApplyURI(s.st.MongoURI()).SetMaxPoolSize(uint64(s.opt.Concurrency)))
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI(s.st.MongoURIOf("tickets")).SetMaxPoolSize(uint64(s.opt.Concurrency)))
 	if err != nil {
 		return Result{}, err
 	}

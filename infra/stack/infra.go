@@ -77,13 +77,16 @@ func jwtKey(cfg Config) (string, error) {
 	return key, nil
 }
 
-// build compiles the services into binDir with one `go build`, so packages
+// build compiles the services (and the stack's FerretDB) into binDir with one `go build`, so packages
 // are compiled once and in parallel; an up-to-date binary is not relinked.
 func build(ctx context.Context, root, binDir string, services []string) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
 	args := []string{"build", "-o", binDir + string(os.PathSeparator)}
+	if _, err := os.Stat(filepath.Join(root, "infra", "cmd", "ferretdb")); err == nil {
+		args = append(args, "./infra/cmd/ferretdb")
+	}
 	for _, s := range services {
 		args = append(args, "./"+s)
 	}
@@ -95,16 +98,18 @@ func build(ctx context.Context, root, binDir string, services []string) error {
 	return nil
 }
 
-// startEngine runs the MongoDB-wire engine (FerretDB on a private
-// PostgreSQL cluster under dir, package docdb).
-func startEngine(ctx context.Context, root, dir string, con *console) (uri string, stop func(), err error) {
+// startEngine runs the database engine's PostgreSQL (a private cluster
+// under dir, package docdb) and its index keeper, and returns the URL the
+// per-service FerretDB processes connect to.
+func startEngine(ctx context.Context, root, dir string, con *console) (pgURL string, stop func(), err error) {
 	if err := ensurePackage(root, "/usr/lib/postgresql/*/bin/postgres:postgresql"); err != nil {
 		return "", nil, err
 	}
 	cfg := docdb.Config{
 		Dir:         dir,
 		Durable:     true,
-		Logger:      slog.New(slog.NewTextHandler(con.writer("ferretdb"), &slog.HandlerOptions{Level: slog.LevelError})),
+		External:    true,
+		Logger:      slog.New(slog.NewTextHandler(con.writer("docdb"), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		PostgresLog: con.writer("postgres"),
 	}
 	e, err := docdb.Start(ctx, cfg)
@@ -120,7 +125,7 @@ func startEngine(ctx context.Context, root, dir string, con *console) (uri strin
 	if err != nil {
 		return "", nil, fmt.Errorf("starting the database engine: %w", err)
 	}
-	return e.URI(), e.Stop, nil
+	return e.PostgreSQLURL(), e.Stop, nil
 }
 
 func fnv32(s string) uint32 {

@@ -32,18 +32,20 @@ func services() []string {
 // load balancer of its own (as a Kubernetes Service); the ingress and the
 // services' <NAME>_URL variables point at the balancers.
 type Stack struct {
-	cfg      Config
-	mongoURI string
-	ports    map[string][]string // per service, its replicas' ports
-	con      *console
-	procs    map[string][]*process // per service, its replicas
-	lbs      map[string]*balancer
-	names    []string
-	url      string
-	cancel   context.CancelFunc
-	stops    []func() // infrastructure, stopped in reverse order
-	ingress  *http.Server
-	served   chan error
+	cfg       Config
+	mongoURIs map[string]string // per service, its database server
+	dbs       []*process        // per service, its FerretDB
+	dbCancel  context.CancelFunc
+	ports     map[string][]string // per service, its replicas' ports
+	con       *console
+	procs     map[string][]*process // per service, its replicas
+	lbs       map[string]*balancer
+	names     []string
+	url       string
+	cancel    context.CancelFunc
+	stops     []func() // infrastructure, stopped in reverse order
+	ingress   *http.Server
+	served    chan error
 }
 
 // Start brings the whole app up and returns once every service answers
@@ -98,14 +100,19 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	mongoURI := cfg.MongoURL
-	if mongoURI == "" {
-		uri, stop, err := startEngine(ctx, cfg.Root, filepath.Join(cfg.DataDir, "postgres"), con)
+	s.mongoURIs = map[string]string{}
+	for _, name := range s.names {
+		s.mongoURIs[name] = cfg.MongoURL
+	}
+	if cfg.MongoURL == "" {
+		pgURL, stop, err := startEngine(ctx, cfg.Root, filepath.Join(cfg.DataDir, "postgres"), con)
 		if err != nil {
 			return nil, err
 		}
 		s.stops = append(s.stops, stop)
-		mongoURI = uri
+		if err := s.startDatabases(ctx, cfg.BinDir, pgURL); err != nil {
+			return nil, err
+		}
 	}
 
 	bus, err := startSTAN(cfg.NATSAddr, filepath.Join(cfg.DataDir, "nats"))
@@ -172,7 +179,6 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		con.printf("running %d replicas of each service behind a round-robin load balancer", cfg.Replicas)
 	}
 
-	s.mongoURI = mongoURI
 	superviseCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	for _, name := range s.names {
@@ -193,7 +199,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 					}
 					out = append(out,
 						"PORT="+port,
-						"MONGO_URI="+service.WithDatabase(mongoURI, name),
+						"MONGO_URI="+service.WithDatabase(s.mongoURIs[name], name),
 						"NATS_CLIENT_ID="+label+"-"+randomSuffix())
 					return append(out, cfg.ServiceEnv[name]...)
 				},
@@ -322,8 +328,8 @@ func (s *Stack) ReplicaPID(name string, i int) int {
 // Root is the repository root the stack runs from.
 func (s *Stack) Root() string { return s.cfg.Root }
 
-// MongoURI is the MongoDB server the services use (no database in it).
-func (s *Stack) MongoURI() string { return s.mongoURI }
+// MongoURIOf is the MongoDB server a service uses (no database in it).
+func (s *Stack) MongoURIOf(name string) string { return s.mongoURIs[name] }
 
 // ServiceURL is a service's base URL bypassing the ingress: its load
 // balancer's, which spreads requests over the replicas as the service's
@@ -406,8 +412,74 @@ func (s *Stack) Stop() {
 		}
 		s.cancel = nil
 	}
+	if s.dbCancel != nil {
+		s.dbCancel()
+		var wg sync.WaitGroup
+		for _, p := range s.dbs {
+			wg.Go(p.stop)
+		}
+		wg.Wait()
+		s.dbCancel = nil
+	}
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i]()
 	}
 	s.stops = nil
+}
+
+// usesMongo lists the services with a database of their own.
+var usesMongo = map[string]bool{"auth": true, "tickets": true, "orders": true, "payments": true}
+
+// startDatabases runs one FerretDB process per service with a database
+// (as Kubernetes runs one MongoDB per service), all over the engine's
+// PostgreSQL at pgURL, and waits until each accepts connections.
+func (s *Stack) startDatabases(ctx context.Context, binDir, pgURL string) error {
+	dbCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.dbCancel = cancel
+	for _, name := range s.names {
+		if !usesMongo[name] {
+			continue
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		p := &process{
+			name: name + "-db",
+			bin:  filepath.Join(binDir, "ferretdb"),
+			con:  s.con,
+			done: make(chan struct{}),
+			env: func() []string {
+				env := append(os.Environ(), "POSTGRESQL_URL="+pgURL, "LISTEN_ADDR="+addr)
+				return append(env, s.cfg.ServiceEnv[name+"-db"]...)
+			},
+		}
+		s.dbs = append(s.dbs, p)
+		go p.supervise(dbCtx)
+		s.mongoURIs[name] = "mongodb://" + addr + "/"
+		if err := waitAddr(ctx, addr, time.Minute); err != nil {
+			return fmt.Errorf("%s's database: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// waitAddr waits until addr accepts TCP connections.
+func waitAddr(ctx context.Context, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return conn.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %s", addr, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return "warn"
 		}
 		return ""
-	}, root, io.Discard)
+	}, root, stackLog())
 	if err != nil {
 		return err
 	}
@@ -89,6 +89,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		for i, svc := range []string{"auth", "tickets", "orders", "payments"} {
 			pprofAddrs[svc] = fmt.Sprintf("127.0.0.1:%d", 16060+i)
 			cfg.ServiceEnv[svc] = []string{"PPROF_ADDR=" + pprofAddrs[svc]}
+			// and the service's FerretDB
+			cfg.ServiceEnv[svc+"-db"] = []string{fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", 16070+i)}
 		}
 	}
 
@@ -168,4 +170,15 @@ func fetch(url, file string) error {
 	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
 	return err
+}
+
+// stackLog is where the stack's own output goes: BENCH_STACK_LOG names a
+// file for it (to see what the services said under load), else nowhere.
+func stackLog() io.Writer {
+	if name := os.Getenv("BENCH_STACK_LOG"); name != "" {
+		if f, err := os.Create(name); err == nil {
+			return f
+		}
+	}
+	return io.Discard
 }
