@@ -112,6 +112,10 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 	if err != nil {
 		return payment{}, err
 	}
+	// Listen for orders' decision before it can be taken: a cancel that
+	// lands while charging is then heard at once.
+	decided, stopWaiting := p.decided.wait(o.ID)
+	defer stopWaiting()
 	attempt, err := p.store.Attempt(ctx, o.ID)
 	if err != nil {
 		p.store.Abandon(ctx, claim)
@@ -138,16 +142,14 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 	if err != nil {
 		return payment{}, err
 	}
-	return paid, p.confirm(ctx, paid)
+	return paid, p.confirm(ctx, paid, decided)
 }
 
 // confirm waits for the order's outcome: complete, or cancelled first (a
 // cancel or an expiry won the race), in which case the charge is refunded.
 // The outcome comes from orders' event (any replica's watch) or, failing
 // that, from the replica.
-func (p *payer) confirm(ctx context.Context, paid payment) error {
-	decided, cancel := p.decided.wait(paid.OrderID)
-	defer cancel()
+func (p *payer) confirm(ctx context.Context, paid payment, decided <-chan events.OrderStatus) error {
 	deadline := time.Now().Add(p.confirmWait)
 	for time.Now().Before(deadline) {
 		o, err := p.store.Order(ctx, paid.OrderID)
