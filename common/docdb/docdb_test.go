@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,4 +220,35 @@ func TestGINIndexesFollowCollectionsThatAppearLaterOrAreRecreated(t *testing.T) 
 			"round %d: the background keeper indexes _id and userId", round)
 		require.NoError(t, db.Drop(ctx))
 	}
+}
+
+func TestStartBringsUpAFreshClusterByItselfAndStopLeavesNothingRunning(t *testing.T) {
+	dir := pgDir(t)
+	_, err := os.Stat(dir)
+	require.ErrorIs(t, err, os.ErrNotExist, "nothing there before: Start runs initdb")
+	e, err := Start(context.Background(), Config{Dir: dir})
+	require.NoError(t, err)
+	_, err = os.Stat(dir + "/PG_VERSION")
+	require.NoError(t, err, "a cluster was initialised")
+
+	coll := connect(t, e).Database("fresh").Collection("c")
+	_, err = coll.InsertOne(context.Background(), bson.D{{Key: "x", Value: 1}})
+	require.NoError(t, err)
+	pid := e.pg.cmd.Process.Pid
+	sock := e.pg.sockDir
+
+	e.Stop()
+	assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the postgres server is gone")
+	_, err = os.Stat(sock)
+	assert.ErrorIs(t, err, os.ErrNotExist, "its socket folder is removed")
+	_, err = os.Stat(dir + "/postmaster.pid")
+	assert.ErrorIs(t, err, os.ErrNotExist, "a clean shutdown: no lock file left")
+
+	// The data stays: a second start reuses the cluster (no initdb).
+	again, err := Start(context.Background(), Config{Dir: dir})
+	require.NoError(t, err)
+	defer again.Stop()
+	n, err := connect(t, again).Database("fresh").Collection("c").CountDocuments(context.Background(), bson.D{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
 }

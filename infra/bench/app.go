@@ -93,9 +93,9 @@ func (c *client) signup(ctx context.Context, email string) (string, error) {
 		return "", err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated {
-		return "", fmt.Errorf("signup %s: %d", email, resp.StatusCode)
+		return "", &statusError{http.MethodPost, "/api/users/signup", resp.StatusCode, string(body)}
 	}
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "session" {
@@ -103,6 +103,31 @@ func (c *client) signup(ctx context.Context, email string) (string, error) {
 		}
 	}
 	return "", errors.New("signup set no session cookie")
+}
+
+// signin signs an existing user in and returns its session cookie.
+func (c *client) signin(ctx context.Context, email string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/users/signin",
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":"password1"}`, email)))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", &statusError{http.MethodPost, "/api/users/signin", resp.StatusCode, string(body)}
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "session" {
+			return "session=" + ck.Value, nil
+		}
+	}
+	return "", errors.New("signin set no session cookie")
 }
 
 type idBody struct {

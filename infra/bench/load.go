@@ -26,6 +26,8 @@ type Result struct {
 	Errors      int
 	FirstError  string
 	Latencies   []time.Duration // sorted
+	// ServerErrors counts answers that were 5xx or never came (mixed).
+	ServerErrors int
 }
 
 // Rate is operations per second.

@@ -34,17 +34,23 @@ type Options struct {
 	Around func(scenario string) (done func())
 	// Only, if set, runs just the scenarios whose name contains it.
 	Only string
+	// BigTickets is the second seed size every scenario is also run at.
+	BigTickets int
+	// MixedClients is the concurrency of the mixed scenario.
+	MixedClients int
 }
 
 // Report is everything one run measured.
 type Report struct {
-	Options    Options
-	Results    []Result
-	Ceilings   map[string]Result
-	IngressP50 time.Duration // added by the ingress, at p50
-	RSS        map[string]int64
-	ColdStart  map[string]time.Duration
-	Started    time.Time
+	Options  Options
+	Results  []Result
+	Ceilings map[string]Result
+	// Consistency is what the check after the mixed scenario found.
+	Consistency *Consistency
+	IngressP50  time.Duration // added by the ingress, at p50
+	RSS         map[string]int64
+	ColdStart   map[string]time.Duration
+	Started     time.Time
 }
 
 // Suite runs the scenarios against a running stack.
@@ -68,54 +74,98 @@ func NewSuite(ctx context.Context, st *stack.Stack, opt Options) (*Suite, error)
 		}
 		s.users = append(s.users, cookie)
 	}
-	for i := range opt.Tickets {
-		var t idBody
-		err := s.c.call(ctx, http.MethodPost, "/api/tickets", s.users[i%len(s.users)],
-			map[string]any{"title": fmt.Sprintf("Seeded ticket %d", i), "price": 10 + i%90}, http.StatusCreated, &t)
-		if err != nil {
-			return nil, fmt.Errorf("seeding tickets: %w", err)
-		}
-		s.tickets = append(s.tickets, t.ID)
+	if err := s.Seed(ctx, opt.Tickets); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
+// Settle waits until the orders service has replicated every ticket the
+// tickets service holds: seeding leaves thousands of events for the
+// listeners, and a scenario measured while they catch up measures them.
+func (s *Suite) Settle(ctx context.Context, timeout time.Duration) error {
+	count := func(svc, db string) (int64, error) {
+		client, err := mongo.Connect(ctx, options.Client().ApplyURI(s.st.MongoURIOf(svc)))
+		if err != nil {
+			return 0, err
+		}
+		defer client.Disconnect(context.WithoutCancel(ctx))
+		return client.Database(db).Collection("tickets").CountDocuments(ctx, bson.D{})
+	}
+	want, err := count("tickets", "tickets")
+	if err != nil {
+		return err
+	}
+	return poll(ctx, timeout, 500*time.Millisecond, func() (bool, error) {
+		got, err := count("orders", "orders")
+		return got >= want, err
+	})
+}
+
+// Seed lists tickets through the API until n are seeded, 32 at a time.
+func (s *Suite) Seed(ctx context.Context, n int) error {
+	from := len(s.tickets)
+	if n <= from {
+		return nil
+	}
+	ids := make([]string, n-from)
+	errs := make(chan error, 32)
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range ids {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range 32 {
+		go func() {
+			for i := range next {
+				var t idBody
+				err := s.c.call(ctx, http.MethodPost, "/api/tickets", s.users[i%len(s.users)],
+					map[string]any{"title": fmt.Sprintf("Seeded ticket %d", from+i), "price": 10 + (from+i)%90}, http.StatusCreated, &t)
+				if err != nil {
+					errs <- fmt.Errorf("seeding tickets: %w", err)
+					return
+				}
+				ids[i] = t.ID
+			}
+			errs <- nil
+		}()
+	}
+	for range 32 {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	s.tickets = append(s.tickets, ids...)
+	return nil
+}
+
 func (s *Suite) user(w int) string { return s.users[w%len(s.users)] }
 
-// Run runs every ceiling and scenario in turn.
-func (s *Suite) Run(ctx context.Context) (*Report, error) {
-	r := &Report{Options: s.opt, Ceilings: map[string]Result{}, Started: time.Now()}
-	conc, d := s.opt.Concurrency, s.opt.Duration
-	scenario := func(name string, op TimedOp) {
-		if !strings.Contains(name, s.opt.Only) {
-			return
-		}
-		done := func() {}
-		if s.opt.Around != nil {
-			done = s.opt.Around(name)
-		}
-		res := RunTimed(ctx, name, conc, d, op)
-		done()
-		s.opt.Log("%s", res)
-		r.Results = append(r.Results, res)
-	}
-	timed := func(op Op) TimedOp {
-		return func(ctx context.Context, w int) (time.Duration, error) {
-			t := time.Now()
-			err := op(ctx, w)
-			return time.Since(t), err
-		}
-	}
-
+// Ceilings measures what the scenarios are read against, in this run: the
+// raw driver's FindOne and write, and a bare handler with and without the
+// ingress.
+func (s *Suite) Ceilings(ctx context.Context, r *Report) error {
 	findOne, err := s.findOneCeiling(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Ceilings["findone"] = findOne
 	s.opt.Log("%s", findOne)
+	write, err := s.writeCeiling(ctx)
+	if err != nil {
+		return err
+	}
+	r.Ceilings["write"] = write
+	s.opt.Log("%s", write)
 	bare, err := s.bareHandlerCeilings(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for k, v := range bare {
 		r.Ceilings[k] = v
@@ -124,14 +174,45 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 	// The ingress's own cost is read unloaded: at full load on two cores
 	// the difference is mostly processes queueing for a CPU.
 	r.IngressP50 = bare["bare-ingress-1"].Percentile(50) - bare["bare-1"].Percentile(50)
+	return nil
+}
 
-	scenario("GET /api/tickets/:id", timed(func(ctx context.Context, w int) error {
+// NewReport starts a report of the run.
+func NewReport(opt Options) *Report {
+	return &Report{Options: opt, Ceilings: map[string]Result{}, Started: time.Now()}
+}
+
+// scenario runs one named scenario at conc clients unless Only leaves it out.
+func (s *Suite) scenario(ctx context.Context, r *Report, name string, conc int, op TimedOp) {
+	if !strings.Contains(name, s.opt.Only) {
+		return
+	}
+	done := func() {}
+	if s.opt.Around != nil {
+		done = s.opt.Around(name)
+	}
+	res := RunTimed(ctx, name, conc, s.opt.Duration, op)
+	done()
+	s.opt.Log("%s", res)
+	r.Results = append(r.Results, res)
+}
+
+func timed(op Op) TimedOp {
+	return func(ctx context.Context, w int) (time.Duration, error) {
+		t := time.Now()
+		err := op(ctx, w)
+		return time.Since(t), err
+	}
+}
+
+// Scenarios runs every scenario, each name ending in suffix (the seed size
+// or the replica count).
+func (s *Suite) Scenarios(ctx context.Context, r *Report, suffix string) {
+	conc := s.opt.Concurrency
+	s.scenario(ctx, r, "GET /api/tickets/:id"+suffix, conc, timed(func(ctx context.Context, w int) error {
 		return s.c.call(ctx, http.MethodGet, "/api/tickets/"+s.tickets[rand.IntN(len(s.tickets))], "", nil, http.StatusOK, nil)
 	}))
-	scenario("GET /api/tickets", timed(func(ctx context.Context, w int) error {
-		return s.c.call(ctx, http.MethodGet, "/api/tickets", "", nil, http.StatusOK, nil)
-	}))
-	scenario("GET /api/users/currentuser", timed(func(ctx context.Context, w int) error {
+	s.scenario(ctx, r, "GET /api/users/currentuser"+suffix, conc, timed(func(ctx context.Context, w int) error {
 		var body struct {
 			CurrentUser *struct{ ID string } `json:"currentUser"`
 		}
@@ -143,23 +224,37 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		}
 		return nil
 	}))
-	scenario("POST /api/tickets", timed(func(ctx context.Context, w int) error {
-		return s.c.call(ctx, http.MethodPost, "/api/tickets", s.user(w),
-			map[string]any{"title": "Bench ticket", "price": "15.50"}, http.StatusCreated, nil)
-	}))
-	// Propagation with one client first, while the listeners have no
-	// backlog: the pipeline's own latency. 32 clients then build a backlog
-	// in front of the listeners that later scenarios would wait behind.
-	conc = 1
-	scenario("event propagation, 1 client", s.propagation)
-	conc = s.opt.Concurrency
-	scenario("purchase flow (order → pay → complete)", s.purchase)
-	scenario("event propagation (order → ticket reserved)", s.propagation)
-	scenario("POST /api/users/signup (bcrypt)", timed(func(ctx context.Context, w int) error {
+	s.WriteScenarios(ctx, r, suffix)
+	s.scenario(ctx, r, "POST /api/users/signup (bcrypt)"+suffix, conc, timed(func(ctx context.Context, w int) error {
 		_, err := s.c.signup(ctx, fmt.Sprintf("bench-%d-%d@bench.test", time.Now().UnixNano(), s.seq.Add(1)))
 		return err
 	}))
+	// Last: at 10,000 tickets its answers outlive the scenario (the server
+	// finishes what the cut-off clients asked), which would weigh on the
+	// next one.
+	s.scenario(ctx, r, "GET /api/tickets (all)"+suffix, conc, timed(func(ctx context.Context, w int) error {
+		return s.c.call(ctx, http.MethodGet, "/api/tickets", "", nil, http.StatusOK, nil)
+	}))
+}
 
+// WriteScenarios are the ones that write: listing, and the purchase and
+// propagation pipelines at one client and at full concurrency.
+func (s *Suite) WriteScenarios(ctx context.Context, r *Report, suffix string) {
+	conc := s.opt.Concurrency
+	s.scenario(ctx, r, "POST /api/tickets"+suffix, conc, timed(func(ctx context.Context, w int) error {
+		return s.c.call(ctx, http.MethodPost, "/api/tickets", s.user(w),
+			map[string]any{"title": "Bench ticket", "price": "15.50"}, http.StatusCreated, nil)
+	}))
+	// One client first, while the listeners have no backlog: the
+	// pipeline's own latency.
+	s.scenario(ctx, r, "event propagation, 1 client"+suffix, 1, s.propagation)
+	s.scenario(ctx, r, "purchase flow, 1 client"+suffix, 1, s.purchase)
+	s.scenario(ctx, r, "purchase flow (order → pay → complete)"+suffix, conc, s.purchase)
+	s.scenario(ctx, r, "event propagation (order → ticket reserved)"+suffix, conc, s.propagation)
+}
+
+// Footprint reads each service's RSS and times its cold start.
+func (s *Suite) Footprint(ctx context.Context, r *Report) error {
 	r.RSS = map[string]int64{}
 	for _, name := range s.st.Services() {
 		r.RSS[name] = rssKB(s.st.PID(name))
@@ -170,12 +265,12 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		d, err := s.st.Restart(cctx, name)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("restarting %s: %w", name, err)
+			return fmt.Errorf("restarting %s: %w", name, err)
 		}
 		r.ColdStart[name] = d
 		s.opt.Log("cold start %s: %s", name, d)
 	}
-	return r, nil
+	return nil
 }
 
 // ordered is a fresh ticket reserved for the worker's buyer.
@@ -254,6 +349,28 @@ func (s *Suite) findOneCeiling(ctx context.Context) (Result, error) {
 	return Run(ctx, "ceiling: raw FindOne by _id (Go driver)", s.opt.Concurrency, s.opt.Duration, func(ctx context.Context, w int) error {
 		var doc bson.Raw
 		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: ids[rand.IntN(len(ids))]}}).Decode(&doc)
+	}), nil
+}
+
+// writeCeiling is the raw driver doing what one write needs at least: the
+// document's insert and the insert that claims its version, on the tickets
+// database the service uses, at the same concurrency.
+func (s *Suite) writeCeiling(ctx context.Context) (Result, error) {
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI(s.st.MongoURIOf("tickets")).SetMaxPoolSize(uint64(s.opt.Concurrency)))
+	if err != nil {
+		return Result{}, err
+	}
+	defer client.Disconnect(context.WithoutCancel(ctx))
+	db := client.Database("tickets")
+	docs, claims := db.Collection("ceiling_docs"), db.Collection("ceiling_claims")
+	defer func() { _ = docs.Drop(context.WithoutCancel(ctx)); _ = claims.Drop(context.WithoutCancel(ctx)) }()
+	return Run(ctx, "ceiling: raw write (insert + unique claim insert, Go driver)", s.opt.Concurrency, s.opt.Duration, func(ctx context.Context, w int) error {
+		id := primitive.NewObjectID()
+		if _, err := docs.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "title", Value: "Bench ticket"}, {Key: "price", Value: 15.5}, {Key: "userId", Value: "u"}, {Key: "version", Value: int64(0)}}); err != nil {
+			return err
+		}
+		_, err := claims.InsertOne(ctx, bson.D{{Key: "_id", Value: "ticket/" + id.Hex() + "/0"}, {Key: "version", Value: int64(0)}})
+		return err
 	}), nil
 }
 

@@ -110,7 +110,9 @@ func startEngine(ctx context.Context, root, dir string, con *console) (pgURL str
 		Durable:     true,
 		External:    true,
 		Logger:      slog.New(slog.NewTextHandler(con.writer("docdb"), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		PostgresLog: con.writer("postgres"),
+		PostgresLog: con.filtered("postgres", expectedPostgresNoise),
+		// The statement of a refused claim is noise too (see below).
+		PostgresSettings: []string{"log_min_error_statement=panic"},
 	}
 	e, err := docdb.Start(ctx, cfg)
 	if errors.Is(err, docdb.ErrUnreachable) {
@@ -126,6 +128,14 @@ func startEngine(ctx context.Context, root, dir string, con *console) (pgURL str
 		return "", nil, fmt.Errorf("starting the database engine: %w", err)
 	}
 	return e.PostgreSQLURL(), e.Stop, nil
+}
+
+// expectedPostgresNoise are the server's lines about a refused insert
+// under a unique key: that is how two processes claiming the same version
+// learn that one of them lost (package outbox), not a fault.
+func expectedPostgresNoise(line []byte) bool {
+	return bytes.Contains(line, []byte("duplicate key value violates unique constraint")) ||
+		(bytes.Contains(line, []byte("DETAIL:  Key (")) && bytes.Contains(line, []byte("already exists")))
 }
 
 func fnv32(s string) uint32 {

@@ -25,9 +25,15 @@ func (c *console) writer(name string) io.Writer {
 	return &prefixed{c: c, prefix: fmt.Sprintf("%-10s | ", name)}
 }
 
+// filtered is writer, leaving out the lines drop reports.
+func (c *console) filtered(name string, drop func(line []byte) bool) io.Writer {
+	return &prefixed{c: c, prefix: fmt.Sprintf("%-10s | ", name), drop: drop}
+}
+
 type prefixed struct {
 	c      *console
 	prefix string
+	drop   func(line []byte) bool
 	mu     sync.Mutex
 	buf    []byte
 }
@@ -41,10 +47,12 @@ func (p *prefixed) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		p.c.mu.Lock()
-		_, _ = io.WriteString(p.c.out, p.prefix)
-		_, _ = p.c.out.Write(p.buf[:i+1])
-		p.c.mu.Unlock()
+		if p.drop == nil || !p.drop(p.buf[:i]) {
+			p.c.mu.Lock()
+			_, _ = io.WriteString(p.c.out, p.prefix)
+			_, _ = p.c.out.Write(p.buf[:i+1])
+			p.c.mu.Unlock()
+		}
 		p.buf = p.buf[i+1:]
 	}
 	return len(b), nil

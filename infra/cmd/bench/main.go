@@ -31,13 +31,15 @@ func main() {
 	}
 }
 
-// primary is the service each scenario mostly exercises, for profiles.
+// primary is the service each scenario mostly exercises, for profiles
+// (by the scenario's name without its seed-size suffix).
 var primary = map[string]string{
 	"GET /api/tickets/:id":                        "tickets",
-	"GET /api/tickets":                            "tickets",
+	"GET /api/tickets (all)":                      "tickets",
 	"GET /api/users/currentuser":                  "auth",
 	"POST /api/tickets":                           "tickets",
-	"purchase flow (order → pay → complete)":      "orders",
+	"purchase flow (order → pay → complete)":      "payments",
+	"purchase flow, 1 client":                     "payments",
 	"event propagation (order → ticket reserved)": "tickets",
 	"event propagation, 1 client":                 "tickets",
 	"POST /api/users/signup (bcrypt)":             "auth",
@@ -50,6 +52,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	doc := fs.String("doc", "docs/BENCHMARKS.md", "file whose figures to rewrite (empty: none)")
 	profiles := fs.String("cpuprofile", "", "folder for a CPU profile of each scenario's main service")
 	only := fs.String("only", "", "run only the scenarios whose name contains this")
+	big := fs.Int("big", 10000, "second seed size every scenario is run at again (0: skip)")
+	replicas := fs.Bool("replicas", true, "run the write, purchase and mixed scenarios on a REPLICAS=2 stack too")
+	mixed := fs.Int("mixed", 64, "clients of the mixed scenario on the REPLICAS=2 stack (0: skip)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,10 +106,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer st.Stop()
 
-	opt := bench.Options{Concurrency: *conc, Duration: *dur, Users: 10, Tickets: 100, Log: logf, Only: *only}
+	opt := bench.Options{Concurrency: *conc, Duration: *dur, Users: 10, Tickets: 100, BigTickets: *big, MixedClients: *mixed, Log: logf, Only: *only}
 	if *profiles != "" {
 		opt.Around = func(scenario string) func() {
-			svc := primary[scenario]
+			svc := primary[strings.TrimSuffix(scenario, bench.SuffixBig)]
 			file := filepath.Join(*profiles, strings.NewReplacer(" ", "_", "/", "_", ":", "", "(", "", ")", "", "→", "to").Replace(scenario)+"."+svc+".pprof")
 			// The stack's own process hosts FerretDB, NATS Streaming and the
 			// ingress: profile it too.
@@ -137,9 +142,53 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	report, err := suite.Run(ctx)
-	if err != nil {
+	report := bench.NewReport(opt)
+	if err := suite.Ceilings(ctx, report); err != nil {
 		return err
+	}
+	suite.Scenarios(ctx, report, "")
+	if *big > 0 {
+		logf("seeding up to %d tickets", *big)
+		if err := suite.Seed(ctx, *big); err != nil {
+			return err
+		}
+		if err := suite.Settle(ctx, 5*time.Minute); err != nil {
+			return fmt.Errorf("waiting for the replicas to catch up after seeding: %w", err)
+		}
+		suite.Scenarios(ctx, report, bench.SuffixBig)
+	}
+	if err := suite.Footprint(ctx, report); err != nil {
+		return err
+	}
+	st.Stop()
+
+	if *replicas {
+		logf("starting a second stack with REPLICAS=2")
+		data2, err := os.MkdirTemp("", "bench-data-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(data2)
+		cfg2 := cfg
+		cfg2.DataDir, cfg2.BinDir, cfg2.Replicas, cfg2.ServiceEnv = data2, filepath.Join(data, "bin"), 2, nil
+		st2, err := stack.Start(ctx, cfg2)
+		if err != nil {
+			return err
+		}
+		defer st2.Stop()
+		opt2 := opt
+		opt2.Around = nil
+		suite2, err := bench.NewSuite(ctx, st2, opt2)
+		if err != nil {
+			return err
+		}
+		suite2.WriteScenarios(ctx, report, bench.SuffixReplicas)
+		if *mixed > 0 {
+			if err := suite2.Mixed(ctx, report, *mixed, bench.SuffixReplicas); err != nil {
+				return err
+			}
+		}
+		st2.Stop()
 	}
 	table := report.Markdown()
 	fmt.Fprintln(stdout)
