@@ -69,8 +69,9 @@ type store struct {
 func newStore(db *mongo.Database, log *outbox.Log) *store {
 	payments := db.Collection("payments")
 	return &store{
-		orders:       log.Aggregates("order", db.Collection("orders")),
-		payments:     log.Aggregates("payment", payments),
+		orders: log.Aggregates("order", db.Collection("orders")),
+		// Version 0, the claim, is a plain insert under the unique orderId.
+		payments:     log.Aggregates("payment", payments).EventsFrom(1),
 		paymentsColl: payments,
 		attempts:     db.Collection("attempts"),
 		now:          time.Now,

@@ -57,6 +57,8 @@ type Record struct {
 	// Pending: the event is not published yet (own aggregates only).
 	Pending bool      `bson:"pending"`
 	At      time.Time `bson:"at"`
+	// First: the aggregate's first event; no earlier version has one.
+	First bool `bson:"first,omitempty"`
 }
 
 func recordKey(aggregate string, version int64) string {
@@ -102,6 +104,17 @@ type Aggregates struct {
 	log  *Log
 	kind string
 	docs *mongo.Collection
+	// firstEvent is the first version that has a record: earlier ones
+	// were written without one (a claim inserted under a unique index of
+	// its own, such as a payment's).
+	firstEvent int64
+}
+
+// EventsFrom says that versions before v were written without a record,
+// so the relay does not look for their events before publishing v's.
+func (a *Aggregates) EventsFrom(v int64) *Aggregates {
+	a.firstEvent = v
+	return a
 }
 
 // Aggregates registers a kind (its records are "<kind>/<id>/<version>").
@@ -160,7 +173,7 @@ func (a *Aggregates) Commit(ctx context.Context, id primitive.ObjectID, version 
 		if err != nil {
 			return fmt.Errorf("encoding %s: %w", ev.Subject(), err)
 		}
-		rec.Subject, rec.Data, rec.Pending = ev.Subject(), data, true
+		rec.Subject, rec.Data, rec.Pending, rec.First = ev.Subject(), data, true, version == a.firstEvent
 	}
 	if _, err := a.log.coll.InsertOne(ctx, rec); err != nil {
 		if mongo.IsDuplicateKeyError(err) {

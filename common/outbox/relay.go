@@ -137,7 +137,7 @@ func (r *Relay) work(ctx context.Context, q chan Record) {
 // predecessorPublished reports whether rec's previous version has gone
 // out (or never needed to).
 func (r *Relay) predecessorPublished(ctx context.Context, rec Record) (bool, error) {
-	if rec.Version == 0 || r.knownSent(rec.Aggregate, rec.Version-1) {
+	if rec.Version == 0 || rec.First || r.knownSent(rec.Aggregate, rec.Version-1) {
 		return true, nil
 	}
 	prev, found, err := r.log.record(ctx, recordKey(rec.Aggregate, rec.Version-1))
