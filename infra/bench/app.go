@@ -82,32 +82,18 @@ func (c *client) call(ctx context.Context, method, path, cookie string, body any
 
 // signup creates a user and returns its session cookie ("session=…").
 func (c *client) signup(ctx context.Context, email string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/users/signup",
-		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":"password1"}`, email)))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return "", &statusError{http.MethodPost, "/api/users/signup", resp.StatusCode, string(body)}
-	}
-	for _, ck := range resp.Cookies() {
-		if ck.Name == "session" {
-			return "session=" + ck.Value, nil
-		}
-	}
-	return "", errors.New("signup set no session cookie")
+	return c.session(ctx, "/api/users/signup", email, http.StatusCreated)
 }
 
 // signin signs an existing user in and returns its session cookie.
 func (c *client) signin(ctx context.Context, email string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/users/signin",
+	return c.session(ctx, "/api/users/signin", email, http.StatusOK)
+}
+
+// session posts the bench's credentials for email to path and returns the
+// session cookie the answer sets.
+func (c *client) session(ctx context.Context, path, email string, want int) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path,
 		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":"password1"}`, email)))
 	if err != nil {
 		return "", err
@@ -119,15 +105,15 @@ func (c *client) signin(ctx context.Context, email string) (string, error) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", &statusError{http.MethodPost, "/api/users/signin", resp.StatusCode, string(body)}
+	if resp.StatusCode != want {
+		return "", &statusError{http.MethodPost, path, resp.StatusCode, string(body)}
 	}
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "session" {
 			return "session=" + ck.Value, nil
 		}
 	}
-	return "", errors.New("signin set no session cookie")
+	return "", fmt.Errorf("%s set no session cookie", path)
 }
 
 type idBody struct {
