@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"hash/fnv"
 	"slices"
@@ -97,27 +98,23 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 // handoff, then is left to the sweep.
 func (r *Relay) work(ctx context.Context, q chan Record) {
 	var waiting []Record
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
 	for {
+		// Recheck waiting records every few ms; with none, sleep until
+		// the next record arrives.
+		var recheck <-chan time.Time
+		if len(waiting) > 0 {
+			recheck = time.After(5 * time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case rec := <-q:
 			waiting = append(waiting, rec)
-		case <-tick.C:
-			if len(waiting) == 0 {
-				continue
-			}
+		case <-recheck:
 		}
 		// Lowest versions first, so a predecessor queued after its
 		// successor goes out before it.
-		slices.SortFunc(waiting, func(a, b Record) int {
-			if c := strings.Compare(a.Aggregate, b.Aggregate); c != 0 {
-				return c
-			}
-			return int(a.Version - b.Version)
-		})
+		slices.SortFunc(waiting, byAggregateVersion)
 		kept := waiting[:0]
 		for _, rec := range waiting {
 			ready, err := r.predecessorPublished(ctx, rec)
@@ -132,6 +129,14 @@ func (r *Relay) work(ctx context.Context, q chan Record) {
 		}
 		waiting = kept
 	}
+}
+
+// byAggregateVersion orders records by aggregate, then version.
+func byAggregateVersion(a, b Record) int {
+	if c := strings.Compare(a.Aggregate, b.Aggregate); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Version, b.Version)
 }
 
 // predecessorPublished reports whether rec's previous version has gone
@@ -197,12 +202,7 @@ func (l *Log) Sweep(ctx context.Context) error {
 	if err := cur.All(ctx, &recs); err != nil {
 		return err
 	}
-	slices.SortFunc(recs, func(a, b Record) int {
-		if c := strings.Compare(a.Aggregate, b.Aggregate); c != 0 {
-			return c
-		}
-		return int(a.Version - b.Version)
-	})
+	slices.SortFunc(recs, byAggregateVersion)
 	blocked := ""
 	for _, rec := range recs {
 		if rec.Aggregate == blocked || l.now().Sub(rec.At) < sweepAge {
