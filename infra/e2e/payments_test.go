@@ -22,12 +22,10 @@ func reserve(t *testing.T, seller, buyer *browser, title string, price any) (tic
 	return ticketID, order.Body["id"].(string)
 }
 
-func TestPurchaseJourneyPaysAndCompletesTheOrder(t *testing.T) {
-	s := sharedStack(t)
-	seller := signedUp(t, s.URL(), "seller")
-	buyer := signedUp(t, s.URL(), "buyer")
-	tid, oid := reserve(t, seller, buyer, "Opera", "20.10")
-
+// payFor pays the order with the test card, retrying while payments has
+// not learnt of it yet (404), and expects 201 {success:true}.
+func payFor(t *testing.T, buyer *browser, oid string) {
+	t.Helper()
 	var paid reply
 	eventually(t, "payments has the order", func() bool {
 		paid = buyer.do("POST", "/api/payments", map[string]any{"token": "tok_visa", "orderId": oid})
@@ -35,6 +33,15 @@ func TestPurchaseJourneyPaysAndCompletesTheOrder(t *testing.T) {
 	})
 	require.Equal(t, 201, paid.Status, paid.Raw)
 	assert.Equal(t, true, paid.Body["success"])
+}
+
+func TestPurchaseJourneyPaysAndCompletesTheOrder(t *testing.T) {
+	s := sharedStack(t)
+	seller := signedUp(t, s.URL(), "seller")
+	buyer := signedUp(t, s.URL(), "buyer")
+	tid, oid := reserve(t, seller, buyer, "Opera", "20.10")
+
+	payFor(t, buyer, oid)
 
 	eventually(t, "the order becomes complete in orders", func() bool {
 		return buyer.do("GET", "/api/orders/"+oid, nil).Body["status"] == "complete"

@@ -222,13 +222,7 @@ func TestReplicasPurchaseJourneyCompletesTheOrder(t *testing.T) {
 	buyer := signedUp(t, s.URL(), "buyer")
 	_, oid := reserve(t, seller, buyer, "Replicated opera", "25.00")
 
-	var paid reply
-	eventually(t, "payments has the order", func() bool {
-		paid = buyer.do("POST", "/api/payments", map[string]any{"token": "tok_visa", "orderId": oid})
-		return paid.Status != 404
-	})
-	require.Equal(t, 201, paid.Status, paid.Raw)
-	assert.Equal(t, true, paid.Body["success"])
+	payFor(t, buyer, oid)
 
 	require.Eventually(t, func() bool {
 		return buyer.do("GET", "/api/orders/"+oid, nil).Body["status"] == "complete"

@@ -211,19 +211,26 @@ func (c *child) stop() {
 
 // waitTCP waits until addr accepts connections or the child exits.
 func waitTCP(c *child, addr string, timeout time.Duration) error {
+	return waitListening(context.Background(), filepath.Base(c.cmd.Path), addr, timeout, c.done)
+}
+
+// waitListening waits until addr accepts connections; exited (nil for a
+// supervised process, which is restarted) ends the wait early.
+func waitListening(ctx context.Context, name, addr string, timeout time.Duration, exited <-chan struct{}) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.Close()
-			return nil
+			return conn.Close()
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("%s exited before listening on %s", filepath.Base(c.cmd.Path), addr)
+		case <-exited:
+			return fmt.Errorf("%s exited before listening on %s", name, addr)
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%s did not listen on %s within %s", filepath.Base(c.cmd.Path), addr, timeout)
+	return fmt.Errorf("%s did not listen on %s within %s", name, addr, timeout)
 }
 
 // startRedis runs redis-server with append-only persistence under dir,

@@ -458,28 +458,9 @@ func (s *Stack) startDatabases(ctx context.Context, binDir, pgURL string) error 
 		s.dbs = append(s.dbs, p)
 		go p.supervise(dbCtx)
 		s.mongoURIs[name] = "mongodb://" + addr + "/"
-		if err := waitAddr(ctx, addr, time.Minute); err != nil {
+		if err := waitListening(ctx, p.name, addr, time.Minute, nil); err != nil {
 			return fmt.Errorf("%s's database: %w", name, err)
 		}
 	}
 	return nil
-}
-
-// waitAddr waits until addr accepts TCP connections.
-func waitAddr(ctx context.Context, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return conn.Close()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %s after %s", addr, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
