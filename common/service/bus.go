@@ -19,14 +19,28 @@ type HTTP struct {
 	// PprofAddr, when set, serves net/http/pprof there (keep it on
 	// loopback): for profiling, never through the ingress.
 	PprofAddr string
+	// Inherited means the parent process passed the listening socket as
+	// file descriptor 3 (LISTEN_FDS=1, systemd's socket-activation
+	// convention): the local stack binds every port itself, so no other
+	// process can take one between choosing it and the service binding it.
+	Inherited bool
 }
 
 // Addr is host:port for net.Listen.
 func (h HTTP) Addr() string { return net.JoinHostPort(h.Host, h.Port) }
 
-// HTTP reads HOST, PORT (default 3000) and PPROF_ADDR (default off).
+// HTTP reads HOST, PORT (default 3000), PPROF_ADDR (default off) and
+// LISTEN_FDS (1: listen on the inherited descriptor 3 instead of PORT).
 func (e *Env) HTTP() HTTP {
-	return HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000"), PprofAddr: e.String("PPROF_ADDR", "")}
+	h := HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000"), PprofAddr: e.String("PPROF_ADDR", "")}
+	switch fds := e.String("LISTEN_FDS", ""); fds {
+	case "":
+	case "1":
+		h.Inherited = true
+	default:
+		e.errs = append(e.errs, fmt.Errorf("LISTEN_FDS=%q: only one inherited listener (1) is supported", fds))
+	}
+	return h
 }
 
 // NATS is how a service reaches NATS Streaming.

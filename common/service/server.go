@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"time"
 )
 
@@ -25,10 +26,28 @@ func Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
+// inheritedFD is the first descriptor a parent passes (after stdin,
+// stdout and stderr), as in systemd's socket activation.
+const inheritedFD = 3
+
+// listen opens cfg's listener: the inherited socket, or cfg.Addr().
+func listen(cfg HTTP) (net.Listener, error) {
+	if !cfg.Inherited {
+		return Listen(cfg.Addr())
+	}
+	f := os.NewFile(inheritedFD, "LISTEN_FDS")
+	defer f.Close() // FileListener holds a duplicate
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("LISTEN_FDS=1: descriptor %d is not a listening socket: %w", inheritedFD, err)
+	}
+	return ln, nil
+}
+
 // ServeHTTP listens where cfg says and serves h until ctx is done (see
 // Serve), with pprof on cfg.PprofAddr when that is set.
 func ServeHTTP(ctx context.Context, log *slog.Logger, cfg HTTP, h http.Handler) error {
-	ln, err := Listen(cfg.Addr())
+	ln, err := listen(cfg)
 	if err != nil {
 		return err
 	}

@@ -11,17 +11,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ticketing.dev/common/freeport"
 )
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port for a server the test starts
+// (see package freeport).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startChild runs cmd as a child that dies with the test binary (Pdeathsig),
@@ -138,11 +140,9 @@ func stripeMockCommand() (*exec.Cmd, string, error) {
 	if len(fields) == 0 {
 		return nil, "", errors.New("go tool -n stripe-mock printed nothing")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Pick()
 	if err != nil {
 		return nil, "", err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	return exec.Command(fields[0], "-http-port", strconv.Itoa(port)), fmt.Sprintf("http://127.0.0.1:%d", port), nil
 }

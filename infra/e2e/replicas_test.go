@@ -157,6 +157,7 @@ func TestReplicasRunAsOwnProcessesBehindRoundRobinBalancers(t *testing.T) {
 
 			env := environ(t, pid)
 			assert.Equal(t, strings.TrimPrefix(s.ReplicaURL(name, i), "http://127.0.0.1:"), env["PORT"])
+			assert.Equal(t, "1", env["LISTEN_FDS"], "%s replica %d serves the socket the stack bound for it", name, i)
 			assert.False(t, clientIDs[env["NATS_CLIENT_ID"]], "NATS_CLIENT_ID %s is unique", env["NATS_CLIENT_ID"])
 			clientIDs[env["NATS_CLIENT_ID"]] = true
 			for _, api := range []string{"auth", "tickets", "orders", "payments"} {

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats-streaming-server/stores"
 
 	"ticketing.dev/common/docdb"
+	"ticketing.dev/common/freeport"
 )
 
 // checkDataDir makes sure DATA_DIR exists and is writable.
@@ -46,15 +47,9 @@ func checkFree(name, addr string) error {
 	return ln.Close()
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a loopback port for a child that binds its own
+// (see package freeport).
+func freePort() (int, error) { return freeport.Pick() }
 
 // jwtKey returns the configured key, or one generated on the first run and
 // kept in DATA_DIR so sessions survive restarts.

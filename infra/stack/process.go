@@ -26,7 +26,12 @@ type process struct {
 	name string
 	bin  string
 	env  func() []string // called per start: each run gets a fresh NATS client id
-	con  *console
+	// socket, when set, is called per start for the listening socket the
+	// process inherits as descriptor 3 (see service.HTTP.Inherited). The
+	// child holds the only copy, so a dead replica refuses connections and
+	// its balancer skips it.
+	socket func() (*os.File, error)
+	con    *console
 
 	mu        sync.Mutex
 	cmd       *exec.Cmd
@@ -46,7 +51,7 @@ func (p *process) supervise(ctx context.Context) {
 		cmd.Stdout, cmd.Stderr = out, out
 		// If the stack itself dies hard, its services are told to stop.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-		if err := cmd.Start(); err != nil {
+		if err := p.start(cmd); err != nil {
 			p.con.printf("%s could not start: %v", p.name, err)
 		} else {
 			p.mu.Lock()
@@ -68,6 +73,22 @@ func (p *process) supervise(ctx context.Context) {
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// start starts cmd with the process's socket, if it has one, and closes
+// the parent's copy of it.
+func (p *process) start(cmd *exec.Cmd) error {
+	if p.socket == nil {
+		return cmd.Start()
+	}
+	f, err := p.socket()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
+	return cmd.Start()
 }
 
 func exitText(err error) string {

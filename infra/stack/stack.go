@@ -152,14 +152,20 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	// Ports and balancers first, so every service knows where the others
 	// are (the client calls the APIs by these URLs, as by service names
 	// in-cluster).
+	// The stack binds every replica's port itself and hands the socket over
+	// (see process.socket): a port merely found free could be taken by
+	// anything else binding or connecting before the service binds it.
 	ports := map[string][]string{}
+	sockets := map[string][]*socket{}
 	for _, name := range s.names {
 		for range cfg.Replicas {
-			p, err := freePort()
+			sock, err := listenSocket()
 			if err != nil {
 				return nil, err
 			}
-			ports[name] = append(ports[name], strconv.Itoa(p))
+			s.stops = append(s.stops, sock.close)
+			sockets[name] = append(sockets[name], sock)
+			ports[name] = append(ports[name], strconv.Itoa(sock.port))
 		}
 	}
 	s.ports = ports
@@ -188,10 +194,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 				label = name + "-" + strconv.Itoa(i)
 			}
 			p := &process{
-				name: label,
-				bin:  filepath.Join(cfg.BinDir, name),
-				con:  con,
-				done: make(chan struct{}),
+				name:   label,
+				bin:    filepath.Join(cfg.BinDir, name),
+				con:    con,
+				done:   make(chan struct{}),
+				socket: sockets[name][i].file,
 				env: func() []string {
 					out := os.Environ()
 					for k, v := range env {
