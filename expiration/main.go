@@ -10,7 +10,9 @@ import (
 	"log/slog"
 
 	"github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
 
+	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/service"
 )
@@ -44,8 +46,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// Shutdown lets a running task finish before the bus is closed.
 	defer worker.Shutdown()
 
+	// Dead letters go to Redis, expiration's only store.
+	rc := goredis.NewClient(&goredis.Options{Addr: cfg.RedisAddr()})
+	defer rc.Close()
 	s := &scheduler{client: client}
-	if _, err := events.Listen(ctx, conn, events.ListenerOptions{QueueGroup: queueGroup, AckWait: cfg.NATS.AckWait, Logger: log}, s.orderCreated); err != nil {
+	if _, err := events.Listen(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.NewRedis(rc)), s.orderCreated); err != nil {
 		return err
 	}
 

@@ -3,6 +3,7 @@
 //
 //	go run ./nats-test publish [--id ID] [--title T] [--price P]
 //	go run ./nats-test listen  [--subject ticket:created] [--group payments-service]
+//	go run ./nats-test deadletters --mongo URI|--redis ADDR [--replay ID|all]
 //
 // Both take --url (default $NATS_URL or nats://127.0.0.1:4222, where
 // `make run` serves the bus) and --cluster (default ticketing).
@@ -32,8 +33,9 @@ const usage = `usage: nats-test publish|listen [flags]
 
   publish   publish a ticket:created event and print its sequence
   listen    print every event of a subject as it arrives, and ack it
+  deadletters  list a service's parked events, or replay them (--replay ID|all)
 
-Run "nats-test publish -h" or "nats-test listen -h" for the flags`
+Run "nats-test COMMAND -h" for the flags`
 
 // errUsage is returned for a command line that names no known command.
 var errUsage = errors.New(usage)
@@ -68,6 +70,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		return listen(ctx, bus{url: *url, cluster: *cluster}, *subject, *group, stdout)
+	case "deadletters":
+		var f deadLetterFlags
+		fs.StringVar(&f.mongoURI, "mongo", "", "the service's MONGO_URI (tickets, orders, payments)")
+		fs.StringVar(&f.db, "db", "", "database name when the URI has none")
+		fs.StringVar(&f.redisAddr, "redis", "", "expiration's Redis host:port")
+		fs.StringVar(&f.replay, "replay", "", `publish this dead letter again (or "all"), then remove it`)
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return listOrReplay(ctx, bus{url: *url, cluster: *cluster}, f, stdout)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -22,8 +21,7 @@ type listeners struct {
 	log   *slog.Logger
 }
 
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.Duration) ([]stan.Subscription, error) {
-	opts := events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait, Logger: l.log}
+func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) ([]stan.Subscription, error) {
 	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketUpdated) },

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -67,7 +68,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	l := &listeners{store: st, log: log}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.New(db))); err != nil {
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -69,7 +70,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	}
 	p := &payer{store: st, charges: charges, confirmWait: cfg.ConfirmWait, log: log}
 	l := &listeners{store: st, payer: p, log: log}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.New(db))); err != nil {
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -25,8 +23,7 @@ type listeners struct {
 }
 
 // subscribe starts every listener of the service.
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, ackWait time.Duration, log *slog.Logger) ([]stan.Subscription, error) {
-	opts := events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait, Logger: log}
+func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) ([]stan.Subscription, error) {
 	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -64,7 +65,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	}
 	tickets := newTicketStore(db, olog)
 	l := &listeners{tickets: tickets}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait, log); err != nil {
+	if _, err := l.subscribe(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.New(db))); err != nil {
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)

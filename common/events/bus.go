@@ -134,6 +134,42 @@ type ListenerOptions struct {
 	// DefaultWorkers); events with the same Key go to the same worker, so
 	// each ticket's or order's events are still handled in order.
 	Workers int
+	// MaxDeliveries bounds how often one message is tried (default
+	// DefaultMaxDeliveries): a message that failed that many times is
+	// handed to Park and acked, so a poison event stops coming back.
+	MaxDeliveries int
+	// Park keeps a message given up on (a service's dead-letter store).
+	// Without one, failing messages are redelivered for ever.
+	Park Parker
+}
+
+// DefaultMaxDeliveries outlasts ordinary reordering: an event waiting for
+// its predecessor version is retried every ack wait (5 s) for about four
+// minutes before it is parked.
+const DefaultMaxDeliveries = 50
+
+// DeadLetter is a message a listener gave up on, with why.
+type DeadLetter struct {
+	Subject    Subject   `bson:"subject" json:"subject"`
+	QueueGroup string    `bson:"queueGroup" json:"queueGroup"`
+	Sequence   uint64    `bson:"sequence" json:"sequence"`
+	Data       string    `bson:"data" json:"data"` // the payload as published
+	LastError  string    `bson:"lastError" json:"lastError"`
+	Attempts   int       `bson:"attempts" json:"attempts"`
+	FirstSeen  time.Time `bson:"firstSeen" json:"firstSeen"` // when the bus took it
+	LastSeen   time.Time `bson:"lastSeen" json:"lastSeen"`   // the last failed attempt
+}
+
+// ID names the message across replicas: a queue group gets each message
+// of a subject under one sequence number.
+func (d DeadLetter) ID() string {
+	return fmt.Sprintf("%s/%s/%d", d.QueueGroup, d.Subject, d.Sequence)
+}
+
+// Parker stores dead letters. Parking the same message twice (two replicas
+// giving up on it) must not be an error.
+type Parker interface {
+	Park(ctx context.Context, d DeadLetter) error
 }
 
 // DefaultWorkers lets a listener keep up with dozens of clients while each
@@ -168,6 +204,9 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
+	if opts.MaxDeliveries <= 0 {
+		opts.MaxDeliveries = DefaultMaxDeliveries
+	}
 	type delivery struct {
 		m *stan.Msg
 		e E
@@ -181,7 +220,7 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 				case <-ctx.Done():
 					return // un-acked: redelivered to the group
 				case d := <-queues[i]:
-					handleOne(ctx, log, subject, d.m, d.e, handle)
+					handleOne(ctx, log, opts, subject, d.m, d.e, handle)
 				}
 			}
 		}()
@@ -217,15 +256,30 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 // what it holds can be handled well within the ack wait.
 const inflightPerWorker = 4
 
-func handleOne[E Event](ctx context.Context, log *slog.Logger, subject Subject, m *stan.Msg, e E, handle Handler[E]) {
+func handleOne[E Event](ctx context.Context, log *slog.Logger, opts ListenerOptions, subject Subject, m *stan.Msg, e E, handle Handler[E]) {
 	log = log.With("sequence", m.Sequence, "redelivered", m.Redelivered)
 	hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
 		Subject: subject, Sequence: m.Sequence, Redelivered: m.Redelivered, Data: m.Data,
 	})
-	if err := handle(hctx, e); err != nil {
-		log.Warn("event not handled; it will be redelivered", "err", err)
+	err := handle(hctx, e)
+	if err == nil {
+		ack(log, m)
 		return
 	}
+	attempts := int(m.RedeliveryCount) + 1
+	if opts.Park == nil || attempts < opts.MaxDeliveries || ctx.Err() != nil {
+		log.Warn("event not handled; it will be redelivered", "attempts", attempts, "err", err)
+		return
+	}
+	d := DeadLetter{
+		Subject: subject, QueueGroup: opts.QueueGroup, Sequence: m.Sequence, Data: string(m.Data),
+		LastError: err.Error(), Attempts: attempts, FirstSeen: time.Unix(0, m.Timestamp).UTC(), LastSeen: time.Now().UTC(),
+	}
+	if perr := opts.Park.Park(ctx, d); perr != nil {
+		log.Warn("event not handled and could not be parked; it will be redelivered", "attempts", attempts, "err", err, "parkErr", perr)
+		return
+	}
+	log.Error("event parked as a dead letter after repeated failures", "id", d.ID(), "attempts", attempts, "err", err)
 	ack(log, m)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -49,16 +50,26 @@ type NATS struct {
 	ClusterID string
 	ClientID  string
 	AckWait   time.Duration
+	// MaxDeliveries: tries of one message before it is parked.
+	MaxDeliveries int
+}
+
+// Listener is the listener options of DESIGN §3 for queue group group,
+// parking what fails MaxDeliveries times in park.
+func (n NATS) Listener(group string, log *slog.Logger, park events.Parker) events.ListenerOptions {
+	return events.ListenerOptions{QueueGroup: group, AckWait: n.AckWait, Logger: log, MaxDeliveries: n.MaxDeliveries, Park: park}
 }
 
 // NATS reads NATS_URL, NATS_CLUSTER_ID, NATS_CLIENT_ID (all required) and
-// ACK_WAIT (default events.DefaultAckWait).
+// ACK_WAIT (default events.DefaultAckWait) and MAX_DELIVERIES (default
+// events.DefaultMaxDeliveries).
 func (e *Env) NATS() NATS {
 	return NATS{
-		URL:       e.Required("NATS_URL"),
-		ClusterID: e.Required("NATS_CLUSTER_ID"),
-		ClientID:  e.Required("NATS_CLIENT_ID"),
-		AckWait:   e.Duration("ACK_WAIT", events.DefaultAckWait),
+		URL:           e.Required("NATS_URL"),
+		ClusterID:     e.Required("NATS_CLUSTER_ID"),
+		ClientID:      e.Required("NATS_CLIENT_ID"),
+		AckWait:       e.Duration("ACK_WAIT", events.DefaultAckWait),
+		MaxDeliveries: e.Int("MAX_DELIVERIES", events.DefaultMaxDeliveries),
 	}
 }
 

@@ -65,6 +65,19 @@ func (e *Env) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// Int returns a positive integer (default def), validated.
+func (e *Env) Int(name string, def int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		e.errs = append(e.errs, fmt.Errorf("environment variable %s=%q is not a positive whole number", name, v))
+	}
+	return n
+}
+
 // Port returns a TCP port number (default def), validated.
 func (e *Env) Port(name string, def string) string {
 	v := e.String(name, def)
