@@ -10,6 +10,7 @@ import (
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
@@ -17,6 +18,7 @@ import (
 // api holds what the handlers share.
 type api struct {
 	store    *store
+	keys     *idempotency.Store
 	sessions *session.Manager
 	validate *validate.Validator
 	window   time.Duration

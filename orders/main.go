@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/deadletter"
+	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -72,7 +73,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{store: st, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
+	a := &api{store: st, keys: idempotency.New(db), sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
 		validate: validate.New(), window: cfg.ExpirationWindow}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -18,7 +18,7 @@ func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
 	r.Group(func(r chi.Router) {
 		r.Use(session.RequireAuth)
 		r.Method(http.MethodGet, "/api/orders", httpapi.HandlerFunc(a.list))
-		r.Method(http.MethodPost, "/api/orders", httpapi.HandlerFunc(a.create))
+		r.With(a.keys.Middleware).Method(http.MethodPost, "/api/orders", httpapi.HandlerFunc(a.create))
 		r.Method(http.MethodGet, "/api/orders/{id}", httpapi.HandlerFunc(a.show))
 		r.Method(http.MethodDelete, "/api/orders/{id}", httpapi.HandlerFunc(a.cancel))
 	})

@@ -7,6 +7,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
@@ -14,6 +15,7 @@ import (
 // api holds what the handlers share.
 type api struct {
 	payer    *payer
+	keys     *idempotency.Store
 	sessions *session.Manager
 	validate *validate.Validator
 }

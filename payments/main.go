@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/deadletter"
+	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
@@ -74,6 +75,6 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{payer: p, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
+	a := &api{payer: p, keys: idempotency.New(db), sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

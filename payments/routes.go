@@ -13,6 +13,6 @@ import (
 func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
 	r := service.NewRouter(log, ready, a.sessions.Middleware)
 
-	r.With(session.RequireAuth).Method(http.MethodPost, "/api/payments", httpapi.HandlerFunc(a.create))
+	r.With(session.RequireAuth, a.keys.Middleware).Method(http.MethodPost, "/api/payments", httpapi.HandlerFunc(a.create))
 	return r
 }

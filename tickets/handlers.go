@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
@@ -15,6 +16,7 @@ import (
 // api holds what the handlers share.
 type api struct {
 	tickets  *ticketStore
+	keys     *idempotency.Store
 	sessions *session.Manager
 	validate *validate.Validator
 }

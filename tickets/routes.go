@@ -15,7 +15,7 @@ func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
 
 	r.Method(http.MethodGet, "/api/tickets", httpapi.HandlerFunc(a.list))
 	r.Method(http.MethodGet, "/api/tickets/{id}", httpapi.HandlerFunc(a.show))
-	r.With(session.RequireAuth).Method(http.MethodPost, "/api/tickets", httpapi.HandlerFunc(a.create))
+	r.With(session.RequireAuth, a.keys.Middleware).Method(http.MethodPost, "/api/tickets", httpapi.HandlerFunc(a.create))
 	r.With(session.RequireAuth).Method(http.MethodPut, "/api/tickets/{id}", httpapi.HandlerFunc(a.update))
 	return r
 }

@@ -23,6 +23,12 @@ type Response struct {
 // the answer, failing the test if the request cannot be made.
 func Do(t testing.TB, method, url, body string, cookies ...*http.Cookie) Response {
 	t.Helper()
+	return DoWith(t, nil, method, url, body, cookies...)
+}
+
+// DoWith is Do with extra request headers (an Idempotency-Key, say).
+func DoWith(t testing.TB, header http.Header, method, url, body string, cookies ...*http.Cookie) Response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -32,6 +38,9 @@ func Do(t testing.TB, method, url, body string, cookies ...*http.Cookie) Respons
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}

@@ -1,0 +1,239 @@
+// Package idempotency makes a POST safe to retry: a request that carries an
+// Idempotency-Key gets the first response to the same user's same key
+// replayed, for Window, and nothing is created twice (DESIGN §2a).
+//
+// The guarantee rests on an insert under the unique _id (user, route, key),
+// the one atomic primitive of every engine the services run on (DESIGN §6):
+// of any number of requests racing with one key, across any number of
+// processes, exactly one runs the handler; the others wait for its answer.
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/validate"
+)
+
+// Header is the request header that names a request.
+const Header = "Idempotency-Key"
+
+// ReplayedHeader marks a replayed response.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// Window is how long a key's response is kept for replay.
+const Window = 24 * time.Hour
+
+// maxKeyLen is Stripe's limit, which clients already follow.
+const maxKeyLen = 255
+
+// Collection holds the keys of a service's database.
+const Collection = "idempotencyKeys"
+
+// Store keeps a service's idempotency keys and their responses.
+type Store struct {
+	c   *mongo.Collection
+	now func() time.Time
+	// wait bounds how long a request waits for the first one with its key
+	// to finish; stale is when an unfinished first one is taken to have
+	// died with its process.
+	wait, stale time.Duration
+	poll        time.Duration
+}
+
+// New returns the key store in db.
+func New(db *mongo.Database) *Store {
+	return &Store{c: db.Collection(Collection), now: time.Now,
+		wait: 10 * time.Second, stale: time.Minute, poll: 20 * time.Millisecond}
+}
+
+// record is one key: pending while its first request runs, then its response.
+type record struct {
+	ID          string    `bson:"_id"`
+	BodyHash    string    `bson:"bodyHash"`
+	CreatedAt   time.Time `bson:"createdAt"`
+	Done        bool      `bson:"done"`
+	Status      int       `bson:"status,omitempty"`
+	ContentType string    `bson:"contentType,omitempty"`
+	Body        []byte    `bson:"body,omitempty"`
+}
+
+// Middleware applies keys to the requests of a signed-in user (place it
+// after session.RequireAuth); a request without the header passes as it is.
+func (s *Store) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, has := r.Header[http.CanonicalHeaderKey(Header)]
+		user, signedIn := session.CurrentUser(r.Context())
+		if !has || !signedIn {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if len(key) != 1 || !validKey(key[0]) {
+			httpapi.WriteError(w, r, httpapi.BadRequest(fmt.Sprintf("%s must be 1 to %d printable ASCII characters", Header, maxKeyLen)))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, validate.MaxBodyBytes+1))
+		if err != nil {
+			httpapi.WriteError(w, r, httpapi.BadRequest("Request body could not be read"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if len(body) > validate.MaxBodyBytes {
+			next.ServeHTTP(w, r) // refused with 413 by the handler; nothing to keep
+			return
+		}
+		sum := sha256.Sum256(body)
+		id := user.ID + " " + r.Method + " " + r.URL.Path + " " + key[0]
+		s.serve(w, r, next, id, hex.EncodeToString(sum[:]))
+	})
+}
+
+func validKey(k string) bool {
+	if k == "" || len(k) > maxKeyLen {
+		return false
+	}
+	for i := range len(k) {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// errBusy: the first request with the key is still running.
+var errBusy = errors.New("in progress")
+
+func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler, id, hash string) {
+	ctx := r.Context()
+	deadline := s.now().Add(s.wait)
+	for {
+		rec := record{ID: id, BodyHash: hash, CreatedAt: s.now().UTC()}
+		_, err := s.c.InsertOne(ctx, rec)
+		if err == nil {
+			s.runFirst(w, r, next, rec)
+			return
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			httpapi.WriteError(w, r, fmt.Errorf("claiming idempotency key: %w", err))
+			return
+		}
+		held, err := s.held(ctx, id)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			continue // the first request failed and let go of the key
+		case err != nil:
+			httpapi.WriteError(w, r, err)
+			return
+		case s.now().Sub(held.CreatedAt) > Window || (!held.Done && s.now().Sub(held.CreatedAt) > s.stale):
+			s.release(ctx, held) // expired, or left by a crash
+			continue
+		case held.BodyHash != hash:
+			httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusUnprocessableEntity,
+				Details: []httpapi.Detail{{Message: Header + " was already used for a different request"}}})
+			return
+		case held.Done:
+			replay(w, held)
+			return
+		}
+		if !s.now().Before(deadline) {
+			httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusConflict,
+				Details: []httpapi.Detail{{Message: "A request with this " + Header + " is still in progress; retry shortly"}}})
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.poll):
+		}
+	}
+}
+
+func (s *Store) held(ctx context.Context, id string) (record, error) {
+	var rec record
+	err := s.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rec)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return rec, fmt.Errorf("reading idempotency key: %w", err)
+	}
+	return rec, err
+}
+
+// release deletes rec, but not a newer record under the same key.
+func (s *Store) release(ctx context.Context, rec record) {
+	_, err := s.c.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: rec.ID}, {Key: "createdAt", Value: rec.CreatedAt}})
+	if err != nil {
+		httpapi.Logger(ctx).Warn("releasing idempotency key failed; it expires on its own", "err", err)
+	}
+}
+
+// runFirst runs the handler for the request that holds the key and keeps
+// its response. A 5xx is not kept: the request may not have happened, and
+// a retry with the same key must be able to make it happen.
+func (s *Store) runFirst(w http.ResponseWriter, r *http.Request, next http.Handler, rec record) {
+	rw := &recorder{ResponseWriter: w}
+	defer func() {
+		if rw.status == 0 {
+			rw.status = http.StatusOK
+		}
+		if rw.status >= 500 || r.Context().Err() != nil && !rw.wrote {
+			s.release(r.Context(), rec)
+			return
+		}
+		_, err := s.c.UpdateOne(context.WithoutCancel(r.Context()), bson.D{{Key: "_id", Value: rec.ID}},
+			bson.D{{Key: "$set", Value: bson.D{
+				{Key: "done", Value: true}, {Key: "status", Value: rw.status},
+				{Key: "contentType", Value: rw.Header().Get("Content-Type")}, {Key: "body", Value: rw.body.Bytes()},
+			}}})
+		if err != nil {
+			httpapi.Logger(r.Context()).Error("keeping an idempotent response failed; a retry may run again", "err", err)
+			s.release(r.Context(), rec)
+		}
+	}()
+	next.ServeHTTP(rw, r)
+}
+
+func replay(w http.ResponseWriter, rec record) {
+	if rec.ContentType != "" {
+		w.Header().Set("Content-Type", rec.ContentType)
+	}
+	w.Header().Set(ReplayedHeader, "true")
+	w.WriteHeader(rec.Status)
+	_, _ = w.Write(rec.Body)
+}
+
+// recorder passes a response through and keeps a copy of it.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 {
+		rw.status = code
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(p []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	rw.wrote = true
+	rw.body.Write(p)
+	return rw.ResponseWriter.Write(p)
+}
+
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }

@@ -1,0 +1,211 @@
+package idempotency
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+
+	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/session"
+	"ticketing.dev/common/testkit"
+	"ticketing.dev/common/validate"
+)
+
+var kit = testkit.New()
+
+func TestMain(m *testing.M) { os.Exit(kit.Run(m)) }
+
+const jwtKey = "idempotency-test-key"
+
+// thing is what the handler under test creates, once per run.
+type thing struct {
+	Name string `json:"name" validate:"required"`
+}
+
+type env struct {
+	url   string
+	store *Store
+	runs  atomic.Int32
+	fail  atomic.Bool // answer 500 instead of creating
+	slow  chan struct{}
+	db    testkit.DB
+}
+
+// newEnv serves POST /things behind sessions and the key middleware, as the
+// services mount it; two stores on one database stand for two processes.
+func newEnv(t *testing.T) (*env, string) {
+	t.Helper()
+	e := &env{db: kit.Mongo(t)}
+	e.store = New(e.db.Database)
+	v := validate.New()
+	sessions := session.NewManager(jwtKey, false)
+	handler := httpapi.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		n := e.runs.Add(1)
+		var req thing
+		if err := v.Body(w, r, &req); err != nil {
+			return err
+		}
+		if e.slow != nil {
+			<-e.slow
+		}
+		if e.fail.Load() {
+			return httpapi.Internal(context.DeadlineExceeded)
+		}
+		res, err := e.db.Collection("things").InsertOne(r.Context(), bson.D{{Key: "name", Value: req.Name}})
+		if err != nil {
+			return err
+		}
+		httpapi.WriteJSON(w, r, http.StatusCreated, map[string]any{"id": res.InsertedID, "run": n})
+		return nil
+	})
+	serve := func(s *Store) string {
+		srv := httptest.NewServer(sessions.Middleware(session.RequireAuth(s.Middleware(handler))))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	e.url = serve(e.store)
+	twin := serve(New(e.db.Database))
+	return e, twin
+}
+
+func post(t *testing.T, url, key, body string, user string) testkit.Response {
+	t.Helper()
+	h := http.Header{}
+	if key != "" {
+		h.Set(Header, key)
+	}
+	return testkit.DoWith(t, h, "POST", url+"/things", body, testkit.SessionCookie(t, jwtKey, user, user+"@test.dev"))
+}
+
+func (e *env) count(t *testing.T) int64 {
+	t.Helper()
+	n, err := e.db.Collection("things").CountDocuments(context.Background(), bson.D{})
+	require.NoError(t, err)
+	return n
+}
+
+func TestTheSameKeyReplaysTheFirstResponseAndCreatesNothingNew(t *testing.T) {
+	e, twin := newEnv(t)
+	first := post(t, e.url, "k-1", `{"name":"a"}`, "u1")
+	require.Equal(t, 201, first.Status, first.Raw)
+	again := post(t, twin, "k-1", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, again.Status)
+	assert.Equal(t, first.Raw, again.Raw, "the first response, byte for byte, from the other process too")
+	assert.Equal(t, "true", again.Header.Get(ReplayedHeader))
+	assert.Empty(t, first.Header.Get(ReplayedHeader))
+	assert.Equal(t, "application/json; charset=utf-8", again.Header.Get("Content-Type"))
+	assert.EqualValues(t, 1, e.count(t))
+	assert.EqualValues(t, 1, e.runs.Load())
+}
+
+func TestConcurrentRequestsWithOneKeyOverTwoProcessesRunOnceAndAllGetItsAnswer(t *testing.T) {
+	e, twin := newEnv(t)
+	e.slow = make(chan struct{})
+	var wg sync.WaitGroup
+	answers := make([]testkit.Response, 20)
+	for i := range answers {
+		url := e.url
+		if i%2 == 1 {
+			url = twin
+		}
+		wg.Go(func() { answers[i] = post(t, url, "k-race", `{"name":"a"}`, "u1") })
+	}
+	time.Sleep(300 * time.Millisecond) // let every request arrive while the first runs
+	close(e.slow)
+	wg.Wait()
+	for _, a := range answers {
+		assert.Equal(t, 201, a.Status, a.Raw)
+		assert.Equal(t, answers[0].Body["id"], a.Body["id"])
+	}
+	assert.EqualValues(t, 1, e.count(t))
+	assert.EqualValues(t, 1, e.runs.Load())
+}
+
+func TestTheSameKeyWithAnotherBodyIs422(t *testing.T) {
+	e, _ := newEnv(t)
+	require.Equal(t, 201, post(t, e.url, "k-2", `{"name":"a"}`, "u1").Status)
+	r := post(t, e.url, "k-2", `{"name":"b"}`, "u1")
+	assert.Equal(t, 422, r.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"Idempotency-Key was already used for a different request"}]}`, r.Raw)
+	assert.EqualValues(t, 1, e.count(t))
+}
+
+func TestAnotherUsersSameKeyIsAnotherRequest(t *testing.T) {
+	e, _ := newEnv(t)
+	a := post(t, e.url, "shared", `{"name":"a"}`, "u1")
+	b := post(t, e.url, "shared", `{"name":"a"}`, "u2")
+	require.Equal(t, 201, a.Status)
+	require.Equal(t, 201, b.Status)
+	assert.NotEqual(t, a.Body["id"], b.Body["id"])
+	assert.EqualValues(t, 2, e.count(t))
+}
+
+func TestWithoutAKeyEveryRequestRuns(t *testing.T) {
+	e, _ := newEnv(t)
+	post(t, e.url, "", `{"name":"a"}`, "u1")
+	post(t, e.url, "", `{"name":"a"}`, "u1")
+	assert.EqualValues(t, 2, e.count(t))
+}
+
+func TestAServerErrorIsNotKeptSoARetryCanSucceed(t *testing.T) {
+	e, _ := newEnv(t)
+	e.fail.Store(true)
+	assert.Equal(t, 500, post(t, e.url, "k-3", `{"name":"a"}`, "u1").Status)
+	e.fail.Store(false)
+	r := post(t, e.url, "k-3", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, r.Status)
+	assert.Empty(t, r.Header.Get(ReplayedHeader))
+	assert.EqualValues(t, 1, e.count(t))
+}
+
+func TestAValidationErrorIsKeptAndReplayed(t *testing.T) {
+	e, _ := newEnv(t)
+	first := post(t, e.url, "k-4", `{"name":""}`, "u1")
+	assert.Equal(t, 400, first.Status)
+	again := post(t, e.url, "k-4", `{"name":""}`, "u1")
+	assert.Equal(t, 400, again.Status)
+	assert.Equal(t, "true", again.Header.Get(ReplayedHeader))
+	assert.EqualValues(t, 1, e.runs.Load())
+}
+
+func TestAKeyIsForgottenAfterTheWindow(t *testing.T) {
+	e, _ := newEnv(t)
+	now := time.Now()
+	e.store.now = func() time.Time { return now }
+	require.Equal(t, 201, post(t, e.url, "k-5", `{"name":"a"}`, "u1").Status)
+	now = now.Add(Window + time.Minute)
+	r := post(t, e.url, "k-5", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, r.Status)
+	assert.Empty(t, r.Header.Get(ReplayedHeader), "a new request after 24 h")
+	assert.EqualValues(t, 2, e.count(t))
+}
+
+func TestAKeyLeftPendingByACrashIsTakenOverOnceStale(t *testing.T) {
+	e, _ := newEnv(t)
+	id := "u1 POST /things k-6"
+	_, err := e.store.c.InsertOne(context.Background(), record{ID: id, BodyHash: "whatever", CreatedAt: time.Now().Add(-2 * time.Minute).UTC()})
+	require.NoError(t, err)
+	r := post(t, e.url, "k-6", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, r.Status, r.Raw)
+	assert.EqualValues(t, 1, e.count(t))
+}
+
+func TestAMalformedKeyIs400(t *testing.T) {
+	e, _ := newEnv(t)
+	for _, k := range []string{"clé", strings.Repeat("k", 256)} {
+		r := post(t, e.url, k, `{"name":"a"}`, "u1")
+		assert.Equal(t, 400, r.Status, "%q", k)
+		assert.Contains(t, r.Raw, "Idempotency-Key must be 1 to 255 printable ASCII characters")
+	}
+	assert.EqualValues(t, 0, e.count(t))
+}
