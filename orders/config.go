@@ -14,8 +14,14 @@ type config struct {
 	JWTKey           string
 	CookieSecure     bool
 	ExpirationWindow time.Duration
-	LogLevel         string
+	// MaxOpenOrders caps a buyer's unpaid orders (0: no cap), so that one
+	// buyer cannot hold the whole catalogue.
+	MaxOpenOrders int
+	LogLevel      string
 }
+
+// defaultMaxOpenOrders is DESIGN §2a's default cap.
+const defaultMaxOpenOrders = 5
 
 // defaultExpirationWindow is how long an unpaid order holds its ticket.
 const defaultExpirationWindow = 15 * time.Minute
@@ -29,6 +35,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		NATS:             e.NATS(),
 		CookieSecure:     e.Bool("COOKIE_SECURE", true),
 		ExpirationWindow: e.Duration("EXPIRATION_WINDOW", defaultExpirationWindow),
+		MaxOpenOrders:    e.Int("MAX_OPEN_ORDERS", defaultMaxOpenOrders, 0),
 		LogLevel:         e.String("LOG_LEVEL", "info"),
 	}
 	return c, e.Err()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -22,6 +23,7 @@ type api struct {
 	sessions *session.Manager
 	validate *validate.Validator
 	window   time.Duration
+	maxOpen  int // 0: no cap
 }
 
 type createRequest struct {
@@ -65,6 +67,18 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	if a.maxOpen > 0 {
+		// Checked before reserving: concurrent requests of one buyer can
+		// overshoot by those in flight; the cap is against hoarding, not a
+		// guarantee like one order per ticket.
+		open, err := a.store.OpenOrders(r.Context(), user.ID)
+		if err != nil {
+			return err
+		}
+		if open >= a.maxOpen {
+			return httpapi.BadRequest(fmt.Sprintf("You have %d unpaid orders, the most allowed at once: pay for or cancel one of them to reserve another ticket", open))
+		}
 	}
 	o, err := a.store.Reserve(r.Context(), t, user.ID, a.window)
 	if errors.Is(err, errReserved) {

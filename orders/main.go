@@ -74,6 +74,6 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	}
 	stop := olog.Start(ctx, sweepInterval)
 	a := &api{store: st, keys: idempotency.New(db), sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
-		validate: validate.New(), window: cfg.ExpirationWindow}
+		validate: validate.New(), window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -35,6 +35,9 @@ type env struct {
 	stan  *testkit.STAN
 	bus   stan.Conn // the test's own connection, to publish and capture
 	store *store
+	// maxOpen is the service's MAX_OPEN_ORDERS (0, no cap, unless a test
+	// sets it before starting a process).
+	maxOpen int
 }
 
 func newEnv(t *testing.T) env {
@@ -52,7 +55,7 @@ func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "orders", "info")
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, ExpirationWindow: window, NATS: service.NATS{AckWait: ackWait}})
+		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, ExpirationWindow: window, MaxOpenOrders: e.maxOpen, NATS: service.NATS{AckWait: ackWait}})
 	})
 	return url, newStore(db, outbox.NewLog(db, nil, log))
 }

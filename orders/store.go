@@ -170,13 +170,59 @@ func (s *store) Reserve(ctx context.Context, t ticket, userID string, window tim
 	if err != nil {
 		return order{}, err
 	}
-	if err := s.orders.Commit(ctx, o.ID, 0, o, o.createdEvent()); err != nil {
-		// Free the slot at once rather than after orphanGrace.
-		_, _ = s.reservations.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: res.Key}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "abandoned", Value: true}}}})
+	// A leftover of this buyer's own earlier request is finished under its
+	// order id (see claim), so the buyer gets the order it left behind.
+	o.ID = res.OrderID
+	err = s.orders.Commit(ctx, o.ID, 0, o, o.createdEvent())
+	if errors.Is(err, outbox.ErrConflict) {
+		// Another request of this buyer (a retry, a double click) wrote
+		// this very order first: it is the buyer's order.
+		return s.written(ctx, o.ID)
+	}
+	if err != nil {
+		if claimed, cerr := s.orders.Claimed(context.WithoutCancel(ctx), o.ID, 0); cerr == nil && !claimed {
+			// Nothing of the order was stored: free the slot at once rather
+			// than after orphanGrace. A claimed order is rolled forward
+			// instead, and keeps the slot.
+			_, _ = s.reservations.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: res.Key}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "abandoned", Value: true}}}})
+		}
 		return order{}, fmt.Errorf("storing order: %w", err)
 	}
 	return o, nil
+}
+
+// written returns an order another request has claimed, once its document
+// is there (moments after its claim; the outbox rolls a crashed writer's
+// claim forward after its grace).
+func (s *store) written(ctx context.Context, id primitive.ObjectID) (order, error) {
+	for range 50 {
+		o, err := s.Order(ctx, id)
+		if !errors.Is(err, errNoOrder) {
+			return o, err
+		}
+		select {
+		case <-ctx.Done():
+			return order{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return order{}, errReserved
+}
+
+// OpenOrders counts the user's unpaid orders (created, not yet over).
+func (s *store) OpenOrders(ctx context.Context, userID string) (int, error) {
+	orders, err := s.OrdersOf(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range orders {
+		if o.Status == events.StatusCreated || o.Status == events.StatusAwaitingPayment {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // claim inserts the next free slot of the ticket for o, or returns
@@ -200,6 +246,9 @@ func (s *store) claim(ctx context.Context, o order, now time.Time) (reservation,
 		if err := s.reservations.FindOne(ctx, bson.D{{Key: "_id", Value: r.Key}}).Decode(&held); err != nil {
 			return reservation{}, fmt.Errorf("reading reservation: %w", err)
 		}
+		if own, err := s.ownLeftover(ctx, held, o.UserID, now); err != nil || own {
+			return held, err
+		}
 		live, err := s.live(ctx, held, now)
 		if err != nil {
 			return reservation{}, err
@@ -213,6 +262,27 @@ func (s *store) claim(ctx context.Context, o order, now time.Time) (reservation,
 			slot = max(slot, s.slotHint(ctx, o.TicketID))
 		}
 	}
+}
+
+// adoptWithin is how young a reservation without an order must be for its
+// own buyer to take it over: well inside orphanGrace, so nobody else can
+// have taken the ticket's next slot meanwhile.
+const adoptWithin = orphanGrace - 5*time.Second
+
+// ownLeftover reports whether r is the buyer's own reservation whose order
+// was never written (a request that crashed, or is still writing it): the
+// buyer then gets that order, finished under its id, instead of being told
+// that the ticket is reserved (by itself). The version claim of the order
+// decides between this request and a writer still at work.
+func (s *store) ownLeftover(ctx context.Context, r reservation, userID string, now time.Time) (bool, error) {
+	if r.UserID != userID || r.Abandoned || now.Sub(r.CreatedAt) >= adoptWithin {
+		return false, nil
+	}
+	_, err := s.Order(ctx, r.OrderID)
+	if errors.Is(err, errNoOrder) {
+		return true, nil
+	}
+	return false, err
 }
 
 // live reports whether a reservation still holds its ticket: its order is

@@ -69,7 +69,7 @@ func (e *Env) NATS() NATS {
 		ClusterID:     e.Required("NATS_CLUSTER_ID"),
 		ClientID:      e.Required("NATS_CLIENT_ID"),
 		AckWait:       e.Duration("ACK_WAIT", events.DefaultAckWait),
-		MaxDeliveries: e.Int("MAX_DELIVERIES", events.DefaultMaxDeliveries),
+		MaxDeliveries: e.Int("MAX_DELIVERIES", events.DefaultMaxDeliveries, 1),
 	}
 }
 

@@ -65,15 +65,15 @@ func (e *Env) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
-// Int returns a positive integer (default def), validated.
-func (e *Env) Int(name string, def int) int {
+// Int returns a whole number of at least least (default def), validated.
+func (e *Env) Int(name string, def, least int) int {
 	v := e.getenv(name)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		e.errs = append(e.errs, fmt.Errorf("environment variable %s=%q is not a positive whole number", name, v))
+	if err != nil || n < least {
+		e.errs = append(e.errs, fmt.Errorf("environment variable %s=%q is not a whole number of at least %d", name, v, least))
 	}
 	return n
 }

@@ -86,14 +86,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	pprofAddrs := map[string]string{}
+	// Load users hold many unpaid orders at once; the per-buyer cap
+	// (MAX_OPEN_ORDERS) would turn them into 400s.
+	cfg.ServiceEnv = map[string][]string{"orders": {"MAX_OPEN_ORDERS=0"}}
 	if *profiles != "" {
 		if err := os.MkdirAll(*profiles, 0o755); err != nil {
 			return err
 		}
-		cfg.ServiceEnv = map[string][]string{}
 		for i, svc := range []string{"auth", "tickets", "orders", "payments"} {
 			pprofAddrs[svc] = fmt.Sprintf("127.0.0.1:%d", 16060+i)
-			cfg.ServiceEnv[svc] = []string{"PPROF_ADDR=" + pprofAddrs[svc]}
+			cfg.ServiceEnv[svc] = append(cfg.ServiceEnv[svc], "PPROF_ADDR="+pprofAddrs[svc])
 			// and the service's FerretDB
 			cfg.ServiceEnv[svc+"-db"] = []string{fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", 16070+i)}
 		}
@@ -170,7 +172,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer os.RemoveAll(data2)
 		cfg2 := cfg
-		cfg2.DataDir, cfg2.BinDir, cfg2.Replicas, cfg2.ServiceEnv = data2, filepath.Join(data, "bin"), 2, nil
+		cfg2.DataDir, cfg2.BinDir, cfg2.Replicas = data2, filepath.Join(data, "bin"), 2
+		cfg2.ServiceEnv = map[string][]string{"orders": {"MAX_OPEN_ORDERS=0"}}
 		st2, err := stack.Start(ctx, cfg2)
 		if err != nil {
 			return err
