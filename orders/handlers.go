@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,6 +45,10 @@ type orderJSON struct {
 	ExpiresAt time.Time          `json:"expiresAt"`
 	Version   int64              `json:"version"`
 	Ticket    *ticketJSON        `json:"ticket"`
+	// Refunded (an addition): the order was cancelled or expired while
+	// its payment went through, and the charge was given back.
+	Refunded   bool       `json:"refunded,omitempty"`
+	RefundedAt *time.Time `json:"refundedAt,omitempty"`
 }
 
 func toJSON(o order, t ticket, found bool) orderJSON {
@@ -52,6 +57,19 @@ func toJSON(o order, t ticket, found bool) orderJSON {
 		out.Ticket = &ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, Version: t.Version}
 	}
 	return out
+}
+
+// withRefund adds the refund of a cancelled order, if there was one.
+func (a *api) withRefund(ctx context.Context, o order, out orderJSON) (orderJSON, error) {
+	if o.Status != events.StatusCancelled {
+		return out, nil
+	}
+	r, found, err := a.store.RefundOf(ctx, o.ID)
+	if err != nil || !found {
+		return out, err
+	}
+	out.Refunded, out.RefundedAt = true, &r.At
+	return out, nil
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
@@ -108,7 +126,9 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	out := make([]orderJSON, len(orders))
 	for i, o := range orders {
 		t, ok := tickets[o.TicketID]
-		out[i] = toJSON(o, t, ok)
+		if out[i], err = a.withRefund(r.Context(), o, toJSON(o, t, ok)); err != nil {
+			return err
+		}
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, out)
 	return nil
@@ -142,7 +162,11 @@ func (a *api) show(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, errNoTicket) {
 		return err
 	}
-	httpapi.WriteJSON(w, r, http.StatusOK, toJSON(o, t, err == nil))
+	out, err := a.withRefund(r.Context(), o, toJSON(o, t, err == nil))
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -27,6 +28,7 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.L
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketUpdated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.expirationComplete) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.paymentCreated) },
+		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.paymentRefunded) },
 	)
 }
 
@@ -77,14 +79,20 @@ func (l *listeners) expirationComplete(ctx context.Context, e events.ExpirationC
 // cancelled (DESIGN §2a: nobody pays without a ticket).
 func (l *listeners) paymentCreated(ctx context.Context, e events.PaymentCreated) error {
 	return l.change(ctx, e.OrderID, func(o *order) (events.Event, error) {
-		if o.Status == events.StatusCancelled {
-			l.log.Info("payment for an order cancelled first; payments refunds it",
-				"orderId", e.OrderID, "paymentId", e.ID)
-		}
 		if !o.active() || o.Status == events.StatusComplete {
 			return nil, nil
 		}
 		o.Status = events.StatusComplete
 		return events.OrderComplete{}, nil
 	})
+}
+
+// paymentRefunded records that the late payment of a cancelled order was
+// given back, so the buyer sees it on the order.
+func (l *listeners) paymentRefunded(ctx context.Context, e events.PaymentRefunded) error {
+	id, err := primitive.ObjectIDFromHex(e.OrderID)
+	if err != nil {
+		return fmt.Errorf("order id %q: %w", e.OrderID, err)
+	}
+	return l.store.RecordRefund(ctx, refund{OrderID: id, PaymentID: e.ID, RefundID: e.RefundID, At: l.store.now().UTC().Truncate(time.Millisecond)})
 }

@@ -81,7 +81,10 @@ type store struct {
 	// slots remembers each ticket's latest slot, so a reservation starts
 	// there instead of at 0. Only a hint: a stale one costs a lookup.
 	slots *mongo.Collection
-	now   func() time.Time
+	// refunds records the orders whose late payment was refunded, by order
+	// id, from payments' payment:refunded.
+	refunds *mongo.Collection
+	now     func() time.Time
 }
 
 func newStore(db *mongo.Database, log *outbox.Log) *store {
@@ -92,6 +95,7 @@ func newStore(db *mongo.Database, log *outbox.Log) *store {
 		ordersColl:   orders,
 		reservations: db.Collection("reservations"),
 		slots:        db.Collection("reservationSlots"),
+		refunds:      db.Collection("refunds"),
 		now:          time.Now,
 	}
 }
@@ -358,6 +362,37 @@ func eventFor(ev events.Event, o order) (events.Event, error) {
 func (o order) createdEvent() events.OrderCreated {
 	return events.OrderCreated{ID: o.ID.Hex(), Version: o.Version, Status: o.Status, UserID: o.UserID,
 		ExpiresAt: o.ExpiresAt, Ticket: events.OrderTicket{ID: o.TicketID.Hex(), Price: o.Price}}
+}
+
+// refund is a payment refunded because its order was cancelled or expired
+// before the payment could complete it.
+type refund struct {
+	OrderID   primitive.ObjectID `bson:"_id"`
+	PaymentID string             `bson:"paymentId"`
+	RefundID  string             `bson:"refundId"`
+	At        time.Time          `bson:"at"`
+}
+
+// RecordRefund keeps r; a redelivered payment:refunded keeps the first.
+func (s *store) RecordRefund(ctx context.Context, r refund) error {
+	_, err := s.refunds.InsertOne(ctx, r)
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("recording refund of order %s: %w", r.OrderID.Hex(), err)
+	}
+	return nil
+}
+
+// RefundOf returns the order's refund, if its payment was refunded.
+func (s *store) RefundOf(ctx context.Context, orderID primitive.ObjectID) (refund, bool, error) {
+	var r refund
+	err := s.refunds.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return refund{}, false, nil
+	}
+	if err != nil {
+		return refund{}, false, fmt.Errorf("reading refund of order %s: %w", orderID.Hex(), err)
+	}
+	return r, true, nil
 }
 
 // ApplyTicket stores a replicated ticket version: once, and only right

@@ -43,6 +43,8 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.BadRequest("Cannot pay for a cancelled order")
 	case errors.Is(err, errRefunded):
 		return httpapi.BadRequest("Cannot pay for a cancelled order: it was cancelled or expired while paying, and the charge was refunded")
+	case errors.Is(err, errRefundPending):
+		return httpapi.BadRequest("Cannot pay for a cancelled order: it was cancelled or expired while paying, and the charge is being refunded")
 	case errors.Is(err, errPaid):
 		return httpapi.BadRequest("Order has already been paid")
 	case errors.Is(err, errInProgress):

@@ -55,11 +55,22 @@ func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled)
 		return err
 	}
 	paid, found, err := l.store.PaymentOf(ctx, id)
-	if err != nil || !found || paid.Status != paymentSucceeded {
+	if err != nil || !found {
 		return err
 	}
+	switch paid.Status {
+	case paymentPending:
+		if l.store.now().Sub(paid.CreatedAt) < claimTimeout {
+			// A charge is under way: hold the event until it is settled,
+			// so that a charge it makes is refunded (redelivered until then).
+			return fmt.Errorf("order %s: a payment is being charged; its refund is decided once it is settled", e.ID)
+		}
+		return nil // left by a crash; the buyer's retry takes it over
+	case paymentRefunded:
+		return nil
+	}
 	if _, err := l.payer.Refund(ctx, paid); err != nil {
-		return err
+		return err // redelivered: retried until Stripe confirms
 	}
 	l.log.Info("refunded a payment for an order cancelled first", "orderId", e.ID, "paymentId", paid.ID.Hex())
 	return nil

@@ -50,6 +50,9 @@ type stripeRecorder struct {
 	requests []chargeRequest
 	refunds_ []chargeRequest
 	answer   func(w http.ResponseWriter) bool // true: answered instead of Stripe
+	// byPath, when set for a request's path, runs first: it may hold the
+	// request, or answer it (true) instead of Stripe.
+	byPath map[string]func(w http.ResponseWriter) bool
 }
 
 func newStripeRecorder(t *testing.T) *stripeRecorder {
@@ -69,8 +72,11 @@ func newStripeRecorder(t *testing.T) *stripeRecorder {
 		case "/v1/refunds":
 			rec.refunds_ = append(rec.refunds_, chargeRequest{Form: form, IdempotencyKey: r.Header.Get("Idempotency-Key")})
 		}
-		answer := rec.answer
+		answer, first := rec.answer, rec.byPath[r.URL.Path]
 		rec.mu.Unlock()
+		if first != nil && first(w) {
+			return
+		}
 		if answer != nil && answer(w) {
 			return
 		}
@@ -91,6 +97,16 @@ func (s *stripeRecorder) refunds() []chargeRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]chargeRequest(nil), s.refunds_...)
+}
+
+// answerPath sets (f nil: clears) what requests to path meet first.
+func (s *stripeRecorder) answerPath(path string, f func(w http.ResponseWriter) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byPath == nil {
+		s.byPath = map[string]func(w http.ResponseWriter) bool{}
+	}
+	s.byPath[path] = f
 }
 
 func (s *stripeRecorder) answerWith(f func(w http.ResponseWriter) bool) {

@@ -21,6 +21,11 @@ var (
 	// errRefunded: the order was cancelled (or expired) while it was being
 	// paid; the charge was refunded.
 	errRefunded = errors.New("order was cancelled while paying; the charge was refunded")
+	// errRefundPending: as errRefunded, but the refund has not gone
+	// through yet; payments' order:cancelled listener retries it.
+	errRefundPending = errors.New("order was cancelled while paying; the charge will be refunded")
+	// errRefundBusy: another process is asking Stripe for this refund.
+	errRefundBusy = errors.New("refund in progress in another process")
 	// errUnknownOutcome: Stripe could not be reached; nothing is stored
 	// and a retry reuses the idempotency key.
 	errUnknownOutcome = errors.New("payment provider unreachable")
@@ -170,25 +175,44 @@ func (p *payer) confirm(ctx context.Context, paid payment, decided <-chan events
 		case events.StatusComplete:
 			return nil
 		case events.StatusCancelled:
-			if _, err := p.Refund(context.WithoutCancel(ctx), paid); err != nil {
-				return err
+			_, err := p.Refund(context.WithoutCancel(ctx), paid)
+			switch {
+			case err == nil, errors.Is(err, errRefundBusy):
+				return errRefunded
+			default:
+				// order:cancelled is not acked until the refund is made.
+				p.log.Warn("refund failed; it is retried", "orderId", paid.OrderID.Hex(), "err", err)
+				return errRefundPending
 			}
-			return errRefunded
 		}
 	}
 	p.log.Warn("order not confirmed in time; the payment stands until orders decides", "orderId", paid.OrderID.Hex())
 	return nil
 }
 
-// Refund gives a succeeded payment's money back, once: the idempotency key
-// is derived from the payment, so every retry (any process) names the same
-// refund.
+// Refund gives a succeeded payment's money back, once. One process at a
+// time asks Stripe (a refund claim under the payment's id), so Stripe
+// normally sees one request; and the idempotency key is derived from the
+// payment, so should a crashed holder's successor ask again, it names the
+// same refund. errRefundBusy while another process is asking.
 func (p *payer) Refund(ctx context.Context, paid payment) (payment, error) {
 	if paid.Status == paymentRefunded {
 		return paid, nil
 	}
+	claim, ok, err := p.store.ClaimRefund(ctx, paid)
+	if err != nil {
+		return payment{}, err
+	}
+	if !ok {
+		return payment{}, errRefundBusy
+	}
+	// The claim may be a finished refund's successor: read again.
+	if now, err := p.store.Payment(ctx, paid.ID); err != nil || now.Status == paymentRefunded {
+		return now, err
+	}
 	refundID, err := p.charges.Refund(ctx, paid.StripeID, "refund-"+paid.ID.Hex())
 	if err != nil {
+		p.store.ReleaseRefund(ctx, claim)
 		return payment{}, fmt.Errorf("refunding %s: %w", paid.ID.Hex(), err)
 	}
 	return p.store.Refunded(ctx, paid, refundID)

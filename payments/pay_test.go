@@ -79,6 +79,7 @@ func TestAPaymentForAnOrderCancelledWhilePayingIsRefundedOnceAndAnswers400(t *te
 		assert.Equal(t, stored[0].StripeID, r.Form.Get("charge"))
 	}
 	assert.Equal(t, map[string]bool{"refund-" + stored[0].ID.Hex(): true}, keys, "every refund request names the same refund")
+	assert.Len(t, e.stripe.refunds(), 1, "one process at a time asks Stripe (refund claim), and the other finds it refunded")
 	assert.Len(t, e.stripe.charges(), 1)
 }
 

@@ -63,7 +63,10 @@ type store struct {
 	// try gets a new idempotency key. Only the holder of the order's
 	// payment claim writes it.
 	attempts *mongo.Collection
-	now      func() time.Time
+	// refundClaims lets one process at a time ask Stripe for a payment's
+	// refund, keyed by the payment's id.
+	refundClaims *mongo.Collection
+	now          func() time.Time
 }
 
 func newStore(db *mongo.Database, log *outbox.Log) *store {
@@ -74,6 +77,7 @@ func newStore(db *mongo.Database, log *outbox.Log) *store {
 		payments:     log.Aggregates("payment", payments).EventsFrom(1),
 		paymentsColl: payments,
 		attempts:     db.Collection("attempts"),
+		refundClaims: db.Collection("refundClaims"),
 		now:          time.Now,
 	}
 }
@@ -182,16 +186,67 @@ func (s *store) Succeed(ctx context.Context, p payment, stripeID string) (paymen
 	return p, nil
 }
 
-// Refunded records a refund of a succeeded payment; recording it twice
+// Refunded records a refund of a succeeded payment, with its
+// payment:refunded event (orders shows the buyer it); recording it twice
 // (two processes refunding the same charge) is not an error.
 func (s *store) Refunded(ctx context.Context, p payment, refundID string) (payment, error) {
 	p.RefundID, p.Status, p.Version = refundID, paymentRefunded, 2
-	err := s.payments.Commit(ctx, p.ID, 2, p, nil)
+	ev := events.PaymentRefunded{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: p.StripeID, RefundID: refundID}
+	err := s.payments.Commit(ctx, p.ID, 2, p, ev)
 	if errors.Is(err, outbox.ErrConflict) {
 		return p, nil
 	}
 	if err != nil {
 		return payment{}, fmt.Errorf("recording refund: %w", err)
+	}
+	return p, nil
+}
+
+// refundClaim gives its holder the right to ask Stripe for a refund.
+type refundClaim struct {
+	PaymentID primitive.ObjectID `bson:"_id"`
+	At        time.Time          `bson:"at"`
+}
+
+// ClaimRefund reports whether the caller may ask Stripe for p's refund now:
+// false while another process's claim is younger than claimTimeout (it is
+// asking; a claim that old was left by a crash and is taken over).
+func (s *store) ClaimRefund(ctx context.Context, p payment) (refundClaim, bool, error) {
+	for range 2 {
+		c := refundClaim{PaymentID: p.ID, At: s.now().UTC().Truncate(time.Millisecond)}
+		_, err := s.refundClaims.InsertOne(ctx, c)
+		if err == nil {
+			return c, true, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return c, false, fmt.Errorf("claiming refund of %s: %w", p.ID.Hex(), err)
+		}
+		var held refundClaim
+		err = s.refundClaims.FindOne(ctx, bson.D{{Key: "_id", Value: p.ID}}).Decode(&held)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			continue
+		case err != nil:
+			return c, false, fmt.Errorf("reading refund claim of %s: %w", p.ID.Hex(), err)
+		case s.now().Sub(held.At) < claimTimeout:
+			return c, false, nil
+		}
+		s.ReleaseRefund(ctx, held)
+	}
+	return refundClaim{}, false, nil
+}
+
+// ReleaseRefund deletes a refund claim (that one, not a newer one), so the
+// refund can be asked for again.
+func (s *store) ReleaseRefund(ctx context.Context, c refundClaim) {
+	_, _ = s.refundClaims.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: c.PaymentID}, {Key: "at", Value: c.At}})
+}
+
+// Payment returns a payment by its id.
+func (s *store) Payment(ctx context.Context, id primitive.ObjectID) (payment, error) {
+	var p payment
+	if err := s.paymentsColl.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p); err != nil {
+		return payment{}, fmt.Errorf("reading payment %s: %w", id.Hex(), err)
 	}
 	return p, nil
 }

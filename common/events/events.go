@@ -19,6 +19,9 @@ const (
 	SubjectOrderComplete      Subject = "order:complete"
 	SubjectExpirationComplete Subject = "expiration:complete"
 	SubjectPaymentCreated     Subject = "payment:created"
+	// SubjectPaymentRefunded is an addition beyond the original (whose
+	// services never subscribe to it).
+	SubjectPaymentRefunded Subject = "payment:refunded"
 )
 
 // Event is a payload type bound to its subject.
@@ -112,6 +115,15 @@ type PaymentCreated struct {
 	StripeID string `json:"stripeId"`
 }
 
+// PaymentRefunded is published by payments when a charge for an order that
+// was cancelled or expired first has been refunded.
+type PaymentRefunded struct {
+	ID       string `json:"id"` // the payment
+	OrderID  string `json:"orderId"`
+	StripeID string `json:"stripeId"`
+	RefundID string `json:"refundId"`
+}
+
 func (TicketCreated) Subject() Subject      { return SubjectTicketCreated }
 func (TicketUpdated) Subject() Subject      { return SubjectTicketUpdated }
 func (OrderCreated) Subject() Subject       { return SubjectOrderCreated }
@@ -119,6 +131,7 @@ func (OrderCancelled) Subject() Subject     { return SubjectOrderCancelled }
 func (OrderComplete) Subject() Subject      { return SubjectOrderComplete }
 func (ExpirationComplete) Subject() Subject { return SubjectExpirationComplete }
 func (PaymentCreated) Subject() Subject     { return SubjectPaymentCreated }
+func (PaymentRefunded) Subject() Subject    { return SubjectPaymentRefunded }
 
 func (e TicketCreated) Key() string      { return e.ID }
 func (e TicketUpdated) Key() string      { return e.ID }
@@ -127,6 +140,7 @@ func (e OrderCancelled) Key() string     { return e.ID }
 func (e OrderComplete) Key() string      { return e.ID }
 func (e ExpirationComplete) Key() string { return e.OrderID }
 func (e PaymentCreated) Key() string     { return e.OrderID }
+func (e PaymentRefunded) Key() string    { return e.OrderID }
 
 // SubjectOf returns the subject of event type E.
 func SubjectOf[E Event]() Subject {

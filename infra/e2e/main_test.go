@@ -100,9 +100,20 @@ func startStack(t *testing.T, dataDir string, env map[string]string) (*stack.Sta
 	out := &syncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, testConfig(t, dataDir, out, env))
+	s, err := startWith(ctx, t, testConfig(t, dataDir, out, env), out)
 	if err != nil {
 		t.Fatalf("starting stack: %v\n%s", err, out)
+	}
+	return s, out
+}
+
+// startWith starts a stack from cfg, stopped when the test ends (with its
+// output logged if the test failed).
+func startWith(ctx context.Context, t *testing.T, cfg stack.Config, out *syncBuffer) (*stack.Stack, error) {
+	t.Helper()
+	s, err := stack.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, out)
 	}
 	t.Cleanup(func() {
 		s.Stop()
@@ -110,7 +121,7 @@ func startStack(t *testing.T, dataDir string, env map[string]string) (*stack.Sta
 			t.Logf("stack output:\n%s", out)
 		}
 	})
-	return s, out
+	return s, nil
 }
 
 // sharedStack returns the binary's shared stack.

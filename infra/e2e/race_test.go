@@ -87,6 +87,7 @@ func direct(client *http.Client, cookies []*http.Cookie, method, rawURL string, 
 // agreement is what every service says about one order once it settled.
 type agreement struct {
 	api, ordersDB, paymentsReplica string // the order's status
+	apiRefunded                    bool   // the orders API says the buyer was refunded
 	ordersVersion, replicaVersion  int64
 	ticketOrderID                  any    // the ticket's orderId in the tickets API, nil when released
 	payment                        string // the payment document's status, "" when there is none
@@ -94,8 +95,8 @@ type agreement struct {
 }
 
 func (a agreement) String() string {
-	return fmt.Sprintf("orders API %q, orders db %q v%d, payments' replica %q v%d, ticket orderId %v, payment %q %s (charge %q, refund %q)",
-		a.api, a.ordersDB, a.ordersVersion, a.paymentsReplica, a.replicaVersion, a.ticketOrderID, a.payment, a.paymentID, a.stripeID, a.refundID)
+	return fmt.Sprintf("orders API %q (refunded %v), orders db %q v%d, payments' replica %q v%d, ticket orderId %v, payment %q %s (charge %q, refund %q)",
+		a.api, a.apiRefunded, a.ordersDB, a.ordersVersion, a.paymentsReplica, a.replicaVersion, a.ticketOrderID, a.payment, a.paymentID, a.stripeID, a.refundID)
 }
 
 // agrees reports whether every service shows the round's outcome: the
@@ -107,7 +108,7 @@ func (a agreement) agrees(r *raceRound) bool {
 	if a.api != r.outcome || a.ordersDB != r.outcome || a.paymentsReplica != r.outcome || a.ordersVersion != a.replicaVersion {
 		return false
 	}
-	if a.payment != r.wantPayment {
+	if a.payment != r.wantPayment || a.apiRefunded != (a.payment == "refunded") {
 		return false
 	}
 	switch a.payment {
@@ -182,7 +183,9 @@ func TestPayCancelAndExpireRacingOverTwoProcessesEndInOneOutcomeEveryServiceAgre
 	look := func(r *raceRound) agreement {
 		oid, _ := primitive.ObjectIDFromHex(r.orderID)
 		var a agreement
-		a.api, _ = buyer.do("GET", "/api/orders/"+r.orderID, nil).Body["status"].(string)
+		shown := buyer.do("GET", "/api/orders/"+r.orderID, nil)
+		a.api, _ = shown.Body["status"].(string)
+		a.apiRefunded, _ = shown.Body["refunded"].(bool)
 		a.ordersDB, a.ordersVersion = status(ordersDB.Collection("orders"), oid)
 		a.paymentsReplica, a.replicaVersion = status(paymentsDB.Collection("orders"), oid)
 		a.ticketOrderID = anyone.do("GET", "/api/tickets/"+r.ticketID, nil).Body["orderId"]
