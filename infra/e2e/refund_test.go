@@ -88,7 +88,9 @@ func latePayment(t *testing.T, base string, stripe *heldStripe) (buyer *browser,
 
 	answer = make(chan reply, 1)
 	require.Eventually(t, func() bool {
-		go func() { answer <- buyer.do("POST", "/api/payments", map[string]any{"token": "tok_visa", "orderId": orderID}) }()
+		go func() {
+			answer <- buyer.do("POST", "/api/payments", map[string]any{"token": "tok_visa", "orderId": orderID})
+		}()
 		select {
 		case <-stripe.arrived:
 			return true
