@@ -77,6 +77,11 @@ func (b backend) call(r *http.Request, method, path string, in, out any) (http.H
 	if c, err := r.Cookie("session"); err == nil {
 		req.AddCookie(c)
 	}
+	if method == http.MethodPost && r.Method == http.MethodPost {
+		if key := r.PostFormValue(formKeyField); key != "" && len(key) <= 64 {
+			req.Header.Set("Idempotency-Key", key)
+		}
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		status := http.StatusBadGateway

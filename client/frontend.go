@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -39,6 +41,9 @@ type order struct {
 	Status    string    `json:"status"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Ticket    *ticket   `json:"ticket"`
+	// Refunded: cancelled or expired while its payment went through; the
+	// charge was given back.
+	Refunded bool `json:"refunded"`
 }
 
 // frontend renders the pages, calling the APIs server-side.
@@ -77,18 +82,32 @@ func staticFiles() http.Handler {
 
 // page is what every template receives.
 type page struct {
-	Title     string
-	User      *user
-	CSRF      string
+	Title string
+	User  *user
+	CSRF  string
+	// FormKey names the request a rendered form makes, sent on as its
+	// Idempotency-Key: a double click or a resubmitted page creates
+	// nothing twice. Every render gets a new one.
+	FormKey   string
 	StripeKey string
 	Errors    []string
 	Data      map[string]any
+}
+
+// formKeyField is the hidden form field that carries page.FormKey.
+const formKeyField = "idempotency_key"
+
+func newFormKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
 }
 
 // render executes the named page into a buffer first, so a template error
 // becomes a clean 500 instead of half a page.
 func (f *frontend) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.CSRF = csrfToken(r.Context())
+	p.FormKey = newFormKey()
 	p.StripeKey = f.stripeKey
 	var buf bytes.Buffer
 	if err := f.templates.ExecuteTemplate(&buf, name, p); err != nil {

@@ -37,10 +37,14 @@
     const errors = document.getElementById('card-errors');
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
+      const button = form.querySelector('button[type="submit"]');
+      if (button.disabled) return; // one payment at a time
+      button.disabled = true;
       errors.textContent = '';
       const { token, error } = await stripe.createToken(card);
       if (error) {
         errors.textContent = error.message;
+        button.disabled = false;
         return;
       }
       const res = await fetch('/api/payments', {
@@ -52,6 +56,7 @@
         window.location.assign('/orders');
         return;
       }
+      button.disabled = false;
       const body = await res.json().catch(() => ({}));
       errors.textContent = (body.errors || []).map((e) => e.message).join(' ') || 'Payment failed.';
     });
