@@ -130,16 +130,16 @@ func (f *frontend) createTicket(w http.ResponseWriter, r *http.Request) {
 	if msgs == nil {
 		form["Price"] = price
 		_, err := f.tickets.call(r, http.MethodPost, "/api/tickets", map[string]string{"title": title, "price": price}, nil)
-		if msgs = messages(err); msgs == nil {
-			if err != nil {
-				f.fail(w, r, u, err)
-				return
-			}
-			http.Redirect(w, r, "/", http.StatusSeeOther)
+		if msgs = messages(err); msgs == nil && err != nil {
+			f.fail(w, r, u, err)
 			return
 		}
 	}
-	f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: msgs, Data: form})
+	if msgs != nil {
+		f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: msgs, Data: form})
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // showTicket shows a ticket with its Purchase button.
