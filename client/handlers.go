@@ -5,9 +5,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
+
+	"ticketing.dev/common/validate"
 )
 
 // home lists every ticket with its status.
@@ -99,31 +100,43 @@ func (f *frontend) newTicketForm(w http.ResponseWriter, r *http.Request) {
 	f.render(w, r, http.StatusOK, "ticket-new", page{Title: "Create a Ticket", User: u, Data: map[string]any{}})
 }
 
-// normalisePrice shows a typed price with two decimals, as the original's
-// form did on blur; anything else is shown as typed for the API to judge.
-func normalisePrice(s string) string {
-	s = strings.TrimSpace(s)
-	if p, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(p, 0) && !math.IsNaN(p) {
-		return strconv.FormatFloat(p, 'f', 2, 64)
+// ticketForm applies the API's title and price rules (common/validate) to
+// the sell form's fields, so a typed amount is refused as typed, never
+// reinterpreted ("1,000" is not 1.00). It returns the trimmed title, the
+// price with two decimals (as the original's form showed it), or the
+// messages to show on the form.
+func ticketForm(title, price string) (string, string, []string) {
+	var msgs []string
+	title, err := validate.ParseTitle(title)
+	if err != nil {
+		msgs = append(msgs, validate.TitleMessage)
 	}
-	return s
+	p, err := validate.ParsePrice(price)
+	if err != nil {
+		msgs = append(msgs, validate.PriceMessage)
+	}
+	return title, strconv.FormatFloat(float64(p), 'f', 2, 64), msgs
 }
 
-// createTicket sells a ticket.
+// createTicket sells a ticket. A refused form is shown again as typed.
 func (f *frontend) createTicket(w http.ResponseWriter, r *http.Request) {
 	u, ok := f.signedIn(w, r)
 	if !ok {
 		return
 	}
-	title, price := r.PostFormValue("title"), normalisePrice(r.PostFormValue("price"))
-	_, err := f.tickets.call(r, http.MethodPost, "/api/tickets", map[string]string{"title": title, "price": price}, nil)
-	if msgs := messages(err); msgs != nil {
-		f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: msgs,
-			Data: map[string]any{"TicketTitle": title, "Price": price}})
-		return
+	typedTitle, typedPrice := r.PostFormValue("title"), r.PostFormValue("price")
+	form := map[string]any{"TicketTitle": typedTitle, "Price": typedPrice}
+	title, price, msgs := ticketForm(typedTitle, typedPrice)
+	if msgs == nil {
+		form["Price"] = price
+		_, err := f.tickets.call(r, http.MethodPost, "/api/tickets", map[string]string{"title": title, "price": price}, nil)
+		if msgs = messages(err); msgs == nil && err != nil {
+			f.fail(w, r, u, err)
+			return
+		}
 	}
-	if err != nil {
-		f.fail(w, r, u, err)
+	if msgs != nil {
+		f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: msgs, Data: form})
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/validate"
 )
 
 // fakeAPI stands in for the four APIs: each route answers as set, and every
@@ -292,6 +294,42 @@ func TestNewTicketNormalisesThePriceAndShowsErrors(t *testing.T) {
 	p = s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"Concert"}, "price": {"20"}})
 	assert.Equal(t, http.StatusSeeOther, p.Status)
 	assert.Equal(t, "/", p.Location)
+}
+
+func TestNewTicketRefusesAPriceAsTypedAndNeverChangesItsMagnitude(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	for _, typed := range []string{"1,000", "12,50", "$5", "abc", "", "0.49", "0.001", "1e-300", "1000000.01"} {
+		p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"Concert"}, "price": {typed}})
+		assert.Equal(t, 400, p.Status, typed)
+		assert.Contains(t, p.Body, "<li>"+validate.PriceMessage+"</li>", typed)
+		assert.Contains(t, p.Body, `value="`+template.HTMLEscapeString(typed)+`" data-normalise-price`, "the price is kept as typed")
+		assert.Contains(t, p.Body, `value="Concert"`, "the title is kept")
+	}
+	_, called := s.api.last("POST", "/api/tickets")
+	assert.False(t, called, "a refused price never reaches the API")
+}
+
+func TestNewTicketRefusesControlAndBidiCharactersInTheTitle(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	for _, typed := range []string{"Con\x00cert", "\u202eConcert", "Con\u2066cert", "Con\x7fcert", "caf\xe9"} {
+		p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {typed}, "price": {"20"}})
+		assert.Equal(t, 400, p.Status, "%q", typed)
+		assert.Contains(t, p.Body, "<li>"+validate.TitleMessage+"</li>", "%q", typed)
+	}
+	_, called := s.api.last("POST", "/api/tickets")
+	assert.False(t, called, "a refused title never reaches the API")
+}
+
+func TestNewTicketSendsTheSmallestChargeAndATrimmedTitle(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("POST /api/tickets", 201, `{"id":"t1"}`)
+	p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"  Concert  "}, "price": {" 0.5 "}})
+	assert.Equal(t, http.StatusSeeOther, p.Status)
+	sent, _ := s.api.last("POST", "/api/tickets")
+	assert.JSONEq(t, `{"title":"Concert","price":"0.50"}`, sent.Body)
 }
 
 func TestPagesForSignedInUsersSendVisitorsToSignIn(t *testing.T) {

@@ -21,14 +21,17 @@ type api struct {
 	validate *validate.Validator
 }
 
+// Titles and prices follow common/validate's rules (DESIGN §2a): a Title
+// arrives trimmed and checked for its characters, a Price in whole cents
+// within the bounds; the lengths below apply to the trimmed title.
 type createRequest struct {
-	Title string         `json:"title" validate:"required,min=3,max=200" msg:"Title must be 3 to 200 characters"`
-	Price validate.Price `json:"price" validate:"gt=0,lte=1000000" msg:"Price must be greater than 0 and at most 1000000"`
+	Title validate.Title `json:"title" validate:"required,min=3,max=200" msg:"Title must be 3 to 200 characters"`
+	Price validate.Price `json:"price" validate:"price"`
 }
 
 type updateRequest struct {
-	Title string         `json:"title" validate:"required,max=200" msg:"Title is required (at most 200 characters)"`
-	Price validate.Price `json:"price" validate:"gt=0,lte=1000000" msg:"Price must be greater than 0 and at most 1000000"`
+	Title validate.Title `json:"title" validate:"required,max=200" msg:"Title is required (at most 200 characters)"`
+	Price validate.Price `json:"price" validate:"price"`
 }
 
 // ticketJSON is a ticket as the API shows it; orderId only while reserved.
@@ -45,16 +48,13 @@ func toJSON(t ticket) ticketJSON {
 	return ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version, OrderID: t.OrderID}
 }
 
-// normalisedPrice keeps whole cents, so what is listed is what is charged.
-func normalisedPrice(p validate.Price) float64 { return float64(p.Cents()) / 100 }
-
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.CurrentUser(r.Context())
 	var req createRequest
 	if err := a.validate.Body(w, r, &req); err != nil {
 		return err
 	}
-	t, err := a.tickets.Create(r.Context(), req.Title, normalisedPrice(req.Price), user.ID)
+	t, err := a.tickets.Create(r.Context(), string(req.Title), float64(req.Price), user.ID)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) error {
 		case t.OrderID != "":
 			return false, httpapi.BadRequest("Cannot edit a reserved ticket")
 		}
-		t.Title, t.Price = req.Title, normalisedPrice(req.Price)
+		t.Title, t.Price = string(req.Title), float64(req.Price)
 		return true, nil
 	})
 	switch {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/testkit"
+	"ticketing.dev/common/validate"
 )
 
 func TestCreateRouteExistsAndRequiresAuth(t *testing.T) {
@@ -77,6 +79,100 @@ func TestPriceMayBeANumericStringAndIsKeptInWholeCents(t *testing.T) {
 	r = do(t, "POST", e.URL+"/api/tickets", `{"title":"concert","price":12.345}`, user(t, "u1"))
 	require.Equal(t, 201, r.Status, r.Raw)
 	assert.Equal(t, 12.35, r.Body["price"])
+}
+
+// envelope is the 400 body for one field's message.
+func envelope(field, message string) string {
+	b, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"message": message, "field": field}}})
+	return string(b)
+}
+
+// badPrices cannot be charged, or are not prices at all (DESIGN §2a).
+var badPrices = []string{
+	`"1,000"`, `"12,50"`, `"$5"`, `"abc"`, `""`, `1e-300`, `0.001`, `"0.001"`, `0.49`, `"0.49"`,
+	`0`, `-1`, `1000000.01`, `1e308`, `null`, `true`, `{"$gt":0}`,
+}
+
+// badTitles are blank after trimming, or hold control or bidi-override
+// characters, or are not UTF-8 (the last, as raw bytes).
+var badTitles = map[string]string{
+	`"   "`:                  "Title must be 3 to 200 characters",
+	`"  ab  "`:               "Title must be 3 to 200 characters",
+	`"con\u0000cert"`:        validate.TitleMessage,
+	`"concert\u0007"`:        validate.TitleMessage,
+	`"con\u007fcert"`:        validate.TitleMessage,
+	`"con\u0085cert"`:        validate.TitleMessage,
+	`"con\ncert"`:            validate.TitleMessage,
+	`"\u202etxt.exe"`:        validate.TitleMessage,
+	`"concert\u202a"`:        validate.TitleMessage,
+	`"\u2066concert\u2069"`:  validate.TitleMessage,
+	"\"caf\xe9 in latin-1\"": validate.TitleMessage,
+}
+
+func TestCreateRefusesPricesThatCannotBeChargedWithAMessage(t *testing.T) {
+	e := newEnv(t)
+	for _, price := range badPrices {
+		r := do(t, "POST", e.URL+"/api/tickets", `{"title":"concert","price":`+price+`}`, user(t, "u1"))
+		assert.Equal(t, 400, r.Status, price)
+		assert.JSONEq(t, envelope("price", validate.PriceMessage), r.Raw, price)
+	}
+	assert.Empty(t, do(t, "GET", e.URL+"/api/tickets", "").List, "nothing stored")
+}
+
+func TestCreateAcceptsTheSmallestChargeAndTheLargestPrice(t *testing.T) {
+	e := newEnv(t)
+	// Each typed price and the plain JSON number it is listed at.
+	for price, want := range map[string]string{`0.5`: `0.5`, `"0.50"`: `0.5`, `0.495`: `0.5`, `"20.10"`: `20.1`, `1000000`: `1000000`} {
+		r := do(t, "POST", e.URL+"/api/tickets", `{"title":"concert","price":`+price+`}`, user(t, "u1"))
+		require.Equal(t, 201, r.Status, "%s: %s", price, r.Raw)
+		assert.Contains(t, r.Raw, `"price":`+want+`,`, price)
+	}
+}
+
+func TestCreateRefusesTitlesThatAreBlankOrHoldControlOrBidiCharacters(t *testing.T) {
+	e := newEnv(t)
+	for title, msg := range badTitles {
+		r := do(t, "POST", e.URL+"/api/tickets", `{"title":`+title+`,"price":10}`, user(t, "u1"))
+		assert.Equal(t, 400, r.Status, title)
+		assert.JSONEq(t, envelope("title", msg), r.Raw, title)
+	}
+	assert.Empty(t, do(t, "GET", e.URL+"/api/tickets", "").List, "nothing stored")
+}
+
+func TestCreateStoresTheTitleTrimmed(t *testing.T) {
+	e := newEnv(t)
+	got := testkit.Capture[events.TicketCreated](t, e.bus)
+	r := do(t, "POST", e.URL+"/api/tickets", `{"title":"  Concert \n","price":10}`, user(t, "u1"))
+	require.Equal(t, 201, r.Status, r.Raw)
+	assert.Equal(t, "Concert", r.Body["title"])
+	assert.Equal(t, "Concert", got.Wait(t, 1, 5*time.Second)[0].Title, "the event carries the trimmed title")
+}
+
+func TestUpdateAppliesThePriceAndTitleRules(t *testing.T) {
+	e := newEnv(t)
+	owner := user(t, "owner")
+	id := create(t, e, owner, "concert", 20)["id"].(string)
+	for _, price := range badPrices {
+		r := do(t, "PUT", e.URL+"/api/tickets/"+id, `{"title":"concert","price":`+price+`}`, owner)
+		assert.Equal(t, 400, r.Status, price)
+		assert.JSONEq(t, envelope("price", validate.PriceMessage), r.Raw, price)
+	}
+	for title, msg := range badTitles {
+		if msg != validate.TitleMessage {
+			msg = "Title is required (at most 200 characters)" // update's own length rule
+		}
+		if title == `"  ab  "` {
+			continue // two characters are enough on update, as in the original
+		}
+		r := do(t, "PUT", e.URL+"/api/tickets/"+id, `{"title":`+title+`,"price":10}`, owner)
+		assert.Equal(t, 400, r.Status, title)
+		assert.JSONEq(t, envelope("title", msg), r.Raw, title)
+	}
+	r := do(t, "PUT", e.URL+"/api/tickets/"+id, `{"title":" new title ","price":"0.5"}`, owner)
+	require.Equal(t, 200, r.Status, r.Raw)
+	assert.Equal(t, "new title", r.Body["title"])
+	assert.Equal(t, 0.5, r.Body["price"])
+	assert.Equal(t, 1.0, r.Body["version"], "only the valid update made a version")
 }
 
 func TestShowReturns404ForUnknownOrMalformedIDs(t *testing.T) {

@@ -20,11 +20,15 @@
     tick();
   }
 
-  // Prices are shown with two decimals once typed, as the original did.
+  // Prices are shown with two decimals once typed, as the original did,
+  // but only by padding a plain amount ("20" → "20.00", "0.5" → "0.50").
+  // Anything else stays as typed for the server to judge: parseFloat would
+  // turn "1,000" into 1.00, and toFixed rounds in binary (0.495 → "0.49").
+  const plainAmount = /^\s*(\d+)(?:\.(\d{0,2}))?\s*$/;
   document.querySelectorAll('[data-normalise-price]').forEach((input) => {
     input.addEventListener('blur', () => {
-      const value = parseFloat(input.value);
-      if (!isNaN(value)) input.value = value.toFixed(2);
+      const m = plainAmount.exec(input.value);
+      if (m) input.value = m[1].replace(/^0+(?=\d)/, '') + '.' + ((m[2] || '') + '00').slice(0, 2);
     });
   });
 

@@ -6,6 +6,10 @@
 // request type states its rules and their wording in one place:
 //
 //	Email string `json:"email" validate:"required,email" msg:"Email must be valid"`
+//
+// The rules every API shares live here with their wording: Price and its
+// `price` tag (PriceMessage), Title (TitleMessage). Their messages win over
+// `msg` for what they refuse, so every API and the web form say the same.
 package validate
 
 import (
@@ -35,6 +39,13 @@ type Validator struct {
 func New() *Validator {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(jsonName)
+	// The tag catches a missing or null price, which decoding leaves zero.
+	if err := v.RegisterValidation("price", func(fl validator.FieldLevel) bool {
+		p, ok := fl.Field().Interface().(Price)
+		return ok && p.Valid()
+	}); err != nil {
+		panic(fmt.Sprintf("validate: registering the price tag: %v", err)) // a fixed, valid tag name
+	}
 	return &Validator{v: v}
 }
 
@@ -62,7 +73,11 @@ func (v *Validator) Struct(s any) error {
 			continue // one message per field is enough
 		}
 		seen[fe.Field()] = true
-		details = append(details, httpapi.Detail{Field: fe.Field(), Message: message(t, fe.StructField(), fe.Field())})
+		msg := ruleMessage(fe.Tag())
+		if msg == "" {
+			msg = message(t, fe.StructField(), fe.Field())
+		}
+		details = append(details, httpapi.Detail{Field: fe.Field(), Message: msg})
 	}
 	return httpapi.Validation(details...)
 }
@@ -93,7 +108,11 @@ func decodeError(dst any, err error) error {
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		t := reflect.Indirect(reflect.ValueOf(dst)).Type()
 		field := typeErr.Field
-		return httpapi.Validation(httpapi.Detail{Field: field, Message: message(t, goFieldName(t, field), field)})
+		msg := typeMessage(typeErr.Type)
+		if msg == "" {
+			msg = message(t, goFieldName(t, field), field)
+		}
+		return httpapi.Validation(httpapi.Detail{Field: field, Message: msg})
 	case errors.As(err, &typeErr):
 		return httpapi.BadRequest("Request body must be a JSON object")
 	case errors.Is(err, io.EOF):
@@ -101,6 +120,26 @@ func decodeError(dst any, err error) error {
 	default:
 		return httpapi.BadRequest("Request body must be valid JSON")
 	}
+}
+
+// ruleMessage is the wording of a tag this package registers.
+func ruleMessage(tag string) string {
+	if tag == "price" {
+		return PriceMessage
+	}
+	return ""
+}
+
+// typeMessage is the wording of a type of this package that refused the
+// value it was given: it knows its rule better than a generic `msg`.
+func typeMessage(t reflect.Type) string {
+	switch t {
+	case reflect.TypeFor[Price]():
+		return PriceMessage
+	case reflect.TypeFor[Title]():
+		return TitleMessage
+	}
+	return ""
 }
 
 // message is the `msg` tag of the struct field, or a generic sentence.

@@ -16,8 +16,8 @@ import (
 )
 
 type ticketRequest struct {
-	Title string         `json:"title" validate:"required,min=3" msg:"Title is required"`
-	Price validate.Price `json:"price" validate:"gt=0" msg:"Price must be greater than 0"`
+	Title validate.Title `json:"title" validate:"required,min=3,max=200" msg:"Title is required"`
+	Price validate.Price `json:"price" validate:"price"`
 }
 
 func decode(t *testing.T, body string) (ticketRequest, *httpapi.Error) {
@@ -55,12 +55,13 @@ func TestCentsAreRoundedNotTruncated(t *testing.T) {
 func TestFieldRulesGiveFieldMessages(t *testing.T) {
 	cases := map[string][]httpapi.Detail{
 		`{"title":"","price":10}`:           {{Field: "title", Message: "Title is required"}},
-		`{"title":"concert","price":-10}`:   {{Field: "price", Message: "Price must be greater than 0"}},
-		`{"title":"concert"}`:               {{Field: "price", Message: "Price must be greater than 0"}},
-		`{}`:                                {{Field: "title", Message: "Title is required"}, {Field: "price", Message: "Price must be greater than 0"}},
-		`{"title":"concert","price":"abc"}`: {{Field: "price", Message: "Price must be greater than 0"}},
-		`{"title":"concert","price":"NaN"}`: {{Field: "price", Message: "Price must be greater than 0"}},
+		`{"title":"concert","price":-10}`:   {{Field: "price", Message: validate.PriceMessage}},
+		`{"title":"concert"}`:               {{Field: "price", Message: validate.PriceMessage}},
+		`{}`:                                {{Field: "title", Message: "Title is required"}, {Field: "price", Message: validate.PriceMessage}},
+		`{"title":"concert","price":"abc"}`: {{Field: "price", Message: validate.PriceMessage}},
+		`{"title":"concert","price":"NaN"}`: {{Field: "price", Message: validate.PriceMessage}},
 		`{"title":{"$gt":""},"price":10}`:   {{Field: "title", Message: "Title is required"}},
+		`{"title":"a\u0000b","price":10}`:   {{Field: "title", Message: validate.TitleMessage}},
 	}
 	for body, want := range cases {
 		t.Run(body, func(t *testing.T) {

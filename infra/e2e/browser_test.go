@@ -175,6 +175,59 @@ func TestBrowserJourneySellBuyPay(t *testing.T) {
 	a.do(chromedp.Navigate(base+"/auth/signout"), chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/signin"]`)))
 }
 
+// priceMessage is what the sell form says about a price it cannot charge.
+const priceMessage = "Price must be a number from 0.50 to 1000000 with at most 2 decimals, like 20 or 20.50"
+
+func TestBrowserSellFormRefusesPricesItCannotChargeAsTypedAndSellsAt50Cents(t *testing.T) {
+	s := sharedStack(t)
+	base := s.URL()
+	title := fmt.Sprintf("Cheap Gig %d", time.Now().UnixNano()%100000)
+	a := newPerson(t, base, "seller")
+	a.signUp(uniqueEmail("cheap-seller"))
+	a.do(
+		chromedp.Navigate(base+"/tickets/new"),
+		chromedp.WaitVisible(chromedp.CSS("#title")),
+		chromedp.SendKeys(chromedp.CSS("#title"), title),
+	)
+	value := func(sel string) string {
+		v, err := chromedp.Run(a.ctx, chromedp.Value(chromedp.CSS(sel)))
+		require.NoError(t, err)
+		return v
+	}
+	for _, typed := range []string{"1,000", "12,50", "$5", "0.49"} {
+		// The previous answer's box goes, so the wait below sees the new page's.
+		_, err := chromedp.Run(a.ctx, chromedp.Evaluate[bool](`document.querySelectorAll('.alert-danger').forEach(e => e.remove()) || true`))
+		require.NoError(t, err)
+		a.do(
+			chromedp.Clear(chromedp.CSS("#price")),
+			chromedp.SendKeys(chromedp.CSS("#price"), typed),
+			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(".alert-danger")),
+		)
+		assert.Contains(t, a.text(".alert-danger"), priceMessage, typed)
+		assert.Equal(t, typed, value("#price"), "the price is kept as typed, never reinterpreted")
+		assert.Equal(t, title, value("#title"), "the title is kept")
+		assert.Equal(t, "/tickets/new", a.location())
+	}
+	a.screenshot("sell-refused-price")
+
+	a.do(
+		chromedp.Clear(chromedp.CSS("#price")),
+		chromedp.SendKeys(chromedp.CSS("#price"), "0.5"),
+		chromedp.Click(chromedp.CSS("#title")), // leaving the field pads the amount
+	)
+	assert.Equal(t, "0.50", value("#price"))
+	a.do(
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.Search(rowOf(title))),
+	)
+	assert.Equal(t, "/", a.location())
+	row, err := chromedp.Run(a.ctx, chromedp.Text(chromedp.Search(rowOf(title))))
+	require.NoError(t, err)
+	assert.Contains(t, row, "$0.50")
+	assert.Equal(t, "available", badgeOf(t, a, title))
+}
+
 // badgeOf is the status badge of title's row on the landing page. CSS
 // cannot match on text, so the row is found by XPath and marked first.
 func badgeOf(t *testing.T, p *person, title string) string {
