@@ -32,6 +32,7 @@ type fakeAPI struct {
 
 type recorded struct {
 	Method, Path, Body, Session string
+	IdempotencyKey             string
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -43,7 +44,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 			session = c.Value
 		}
 		f.mu.Lock()
-		f.requests = append(f.requests, recorded{r.Method, r.URL.Path, string(body), session})
+		f.requests = append(f.requests, recorded{r.Method, r.URL.Path, string(body), session, r.Header.Get("Idempotency-Key")})
 		h, ok := f.routes[r.Method+" "+r.URL.Path]
 		f.mu.Unlock()
 		if !ok {
@@ -473,4 +474,47 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}, io.Discard)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "BACKEND_TIMEOUT")
+}
+
+var formKeyInput = regexp.MustCompile(`name="idempotency_key" value="([0-9a-f]{32})"`)
+
+func TestEachRenderedFormSendsItsOwnIdempotencyKeySoAResubmitCreatesNothingTwice(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("POST /api/tickets", 201, `{"id":"t1"}`)
+	s.api.json("GET /api/tickets/t1", 200, `{"id":"t1","title":"Concert","price":20,"userId":"u2","version":0}`)
+	s.api.json("POST /api/orders", 201, `{"id":"o1"}`)
+	s.api.json("GET /api/orders/o1", 200, `{"id":"o1","status":"created","expiresAt":"2999-01-01T00:00:00Z","ticket":{"id":"t1","title":"Concert","price":20}}`)
+	s.api.json("POST /api/payments", 201, `{"success":true,"id":"p1"}`)
+
+	for _, c := range []struct{ page, action, api string }{
+		{"/tickets/new", "/tickets/new", "/api/tickets"},
+		{"/tickets/t1", "/tickets/t1", "/api/orders"},
+		{"/orders/o1", "/orders/o1/pay", "/api/payments"},
+	} {
+		first, second := s.get(t, c.page).Body, s.get(t, c.page).Body
+		m1, m2 := formKeyInput.FindStringSubmatch(first), formKeyInput.FindStringSubmatch(second)
+		require.NotNil(t, m1, "%s has a form key", c.page)
+		require.NotNil(t, m2)
+		assert.NotEqual(t, m1[1], m2[1], "%s: every render names a new request", c.page)
+
+		form := url.Values{"csrf_token": {csrfFrom(t, first)}, "idempotency_key": {m1[1]}, "title": {"Concert"}, "price": {"20"}}
+		for range 2 { // a double click, or the page resubmitted
+			s.post(t, c.action, form)
+			sent, ok := s.api.last("POST", c.api)
+			require.True(t, ok, c.api)
+			assert.Equal(t, m1[1], sent.IdempotencyKey, "%s sends the form's key to %s", c.action, c.api)
+		}
+	}
+}
+
+func TestARefundedOrderSaysSoOnItsPageAndInMyOrders(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("GET /api/orders/o1", 200, `{"id":"o1","status":"cancelled","refunded":true,"expiresAt":"2000-01-01T00:00:00Z","ticket":{"id":"t1","title":"Concert","price":20}}`)
+	s.api.json("GET /api/orders", 200, `[{"id":"o1","status":"cancelled","refunded":true,"expiresAt":"2000-01-01T00:00:00Z","ticket":{"id":"t1","title":"Concert","price":20}}]`)
+	p := s.get(t, "/orders/o1")
+	assert.Contains(t, p.Body, `id="order-refunded"`)
+	assert.Contains(t, p.Body, "you were <strong>refunded</strong> in full")
+	assert.Contains(t, s.get(t, "/orders").Body, "cancelled, refunded</span>")
 }
