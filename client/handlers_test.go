@@ -32,7 +32,7 @@ type fakeAPI struct {
 
 type recorded struct {
 	Method, Path, Body, Session string
-	IdempotencyKey             string
+	IdempotencyKey              string
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
