@@ -112,9 +112,6 @@ func validKey(k string) bool {
 	return true
 }
 
-// errBusy: the first request with the key is still running.
-var errBusy = errors.New("in progress")
-
 func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler, id, hash string) {
 	ctx := r.Context()
 	deadline := s.now().Add(s.wait)
