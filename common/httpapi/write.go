@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -25,6 +26,11 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 // *Error become a 500 "Something went wrong"; server faults are logged with
 // their cause and never shown to the client.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if ClientGone(r, err) {
+		// Nobody is left to read an answer, and nothing failed on our side.
+		Logger(r.Context()).Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	var e *Error
 	if !errors.As(err, &e) {
 		e = Internal(err)
@@ -34,6 +40,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
 	}
 	WriteJSON(w, r, e.Status, envelope{Errors: e.Details})
+}
+
+// ClientGone reports whether err is only the consequence of the client
+// closing its connection (the request's context was cancelled), which is
+// not a server fault worth an ERROR line.
+func ClientGone(r *http.Request, err error) bool {
+	return errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled)
 }
 
 // HandlerFunc is an http.Handler that returns its error for WriteError to

@@ -24,15 +24,21 @@ type HTTP struct {
 	// convention): the local stack binds every port itself, so no other
 	// process can take one between choosing it and the service binding it.
 	Inherited bool
+	// HSTS sends Strict-Transport-Security on every answer: the service is
+	// behind HTTPS (COOKIE_SECURE, on unless a plain-HTTP local run says
+	// otherwise).
+	HSTS bool
 }
 
 // Addr is host:port for net.Listen.
 func (h HTTP) Addr() string { return net.JoinHostPort(h.Host, h.Port) }
 
-// HTTP reads HOST, PORT (default 3000), PPROF_ADDR (default off) and
-// LISTEN_FDS (1: listen on the inherited descriptor 3 instead of PORT).
+// HTTP reads HOST, PORT (default 3000), PPROF_ADDR (default off),
+// LISTEN_FDS (1: listen on the inherited descriptor 3 instead of PORT) and
+// COOKIE_SECURE (default true: HSTS).
 func (e *Env) HTTP() HTTP {
-	h := HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000"), PprofAddr: e.String("PPROF_ADDR", "")}
+	h := HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000"), PprofAddr: e.String("PPROF_ADDR", ""),
+		HSTS: e.Bool("COOKIE_SECURE", true)}
 	switch fds := e.String("LISTEN_FDS", ""); fds {
 	case "":
 	case "1":
