@@ -190,11 +190,11 @@ func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		route, ok := t.Match(req.URL.Path)
 		if !ok {
-			writeError(w, req, http.StatusNotFound, "Not Found")
+			WriteError(w, req, http.StatusNotFound, "Not Found")
 			return
 		}
 		if _, ok := resolve(route.Backend()); !ok {
-			writeError(w, req, http.StatusServiceUnavailable, "Service Temporarily Unavailable")
+			WriteError(w, req, http.StatusServiceUnavailable, "Service Temporarily Unavailable")
 			return
 		}
 		// A declared length over the limit is refused before a byte is
@@ -268,22 +268,22 @@ func proxyError(w http.ResponseWriter, req *http.Request, err error, backend str
 		tooLarge(w, req, tooBig.Limit)
 	case errors.As(bodyErr, &timeout) && timeout.Timeout():
 		w.Header().Set("Connection", "close")
-		writeError(w, req, http.StatusRequestTimeout, "Request Timeout")
+		WriteError(w, req, http.StatusRequestTimeout, "Request Timeout")
 	case req.Context().Err() != nil:
 		// The client went away; nobody is left to answer (nginx's 499).
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout():
 		log.Warn("backend timed out", "backend", backend, "path", req.URL.Path, "err", err)
-		writeError(w, req, http.StatusGatewayTimeout, "Gateway Timeout")
+		WriteError(w, req, http.StatusGatewayTimeout, "Gateway Timeout")
 	default:
 		log.Warn("backend unreachable", "backend", backend, "path", req.URL.Path, "err", err)
-		writeError(w, req, http.StatusBadGateway, "Bad Gateway")
+		WriteError(w, req, http.StatusBadGateway, "Bad Gateway")
 	}
 }
 
 func tooLarge(w http.ResponseWriter, req *http.Request, limit int64) {
 	// The rest of the body is not worth reading: close the connection.
 	w.Header().Set("Connection", "close")
-	writeError(w, req, http.StatusRequestEntityTooLarge,
+	WriteError(w, req, http.StatusRequestEntityTooLarge,
 		fmt.Sprintf("Request body too large: the limit is %s", sizeText(limit)))
 }
 
@@ -297,10 +297,10 @@ func sizeText(n int64) string {
 	return strconv.FormatInt(n, 10) + " bytes"
 }
 
-// writeError answers with status: for /api/ paths in the APIs' envelope
+// WriteError answers with status: for /api/ paths in the APIs' envelope
 // {"errors":[{"message":…}]}, as a client of the API parses every error;
 // for pages as plain text, as nginx's own pages are.
-func writeError(w http.ResponseWriter, req *http.Request, status int, message string) {
+func WriteError(w http.ResponseWriter, req *http.Request, status int, message string) {
 	if !isAPI(req.URL.Path) {
 		http.Error(w, strconv.Itoa(status)+" "+message, status)
 		return
