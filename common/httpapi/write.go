@@ -26,9 +26,10 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 // *Error become a 500 "Something went wrong"; server faults are logged with
 // their cause and never shown to the client.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	if ClientGone(r, err) {
-		// Nobody is left to read an answer, and nothing failed on our side.
-		Logger(r.Context()).Debug("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+	if ClientGone(r) {
+		// Nobody is left to read an answer, and what failed was most
+		// likely cut short by the client leaving, not broken on our side.
+		Logger(r.Context()).Info("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
 		return
 	}
 	var e *Error
@@ -42,11 +43,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	WriteJSON(w, r, e.Status, envelope{Errors: e.Details})
 }
 
-// ClientGone reports whether err is only the consequence of the client
-// closing its connection (the request's context was cancelled), which is
-// not a server fault worth an ERROR line.
-func ClientGone(r *http.Request, err error) bool {
-	return errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled)
+// ClientGone reports whether the client closed its connection before the
+// answer (the server cancels the request's context then): what failed
+// after that is not a server fault worth an ERROR line.
+func ClientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
 }
 
 // HandlerFunc is an http.Handler that returns its error for WriteError to

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/stan.go"
@@ -38,7 +39,7 @@ func (h HTTP) Addr() string { return net.JoinHostPort(h.Host, h.Port) }
 // COOKIE_SECURE (default true: HSTS).
 func (e *Env) HTTP() HTTP {
 	h := HTTP{Host: e.String("HOST", ""), Port: e.Port("PORT", "3000"), PprofAddr: e.String("PPROF_ADDR", ""),
-		HSTS: e.Bool("COOKIE_SECURE", true)}
+		HSTS: hsts(e.getenv("COOKIE_SECURE"))}
 	switch fds := e.String("LISTEN_FDS", ""); fds {
 	case "":
 	case "1":
@@ -47,6 +48,14 @@ func (e *Env) HTTP() HTTP {
 		e.errs = append(e.errs, fmt.Errorf("LISTEN_FDS=%q: only one inherited listener (1) is supported", fds))
 	}
 	return h
+}
+
+// hsts reads COOKIE_SECURE for HSTS: on unless plainly "false". A value
+// that is not a boolean is reported by the service's own COOKIE_SECURE,
+// not a second time here.
+func hsts(cookieSecure string) bool {
+	on, err := strconv.ParseBool(cookieSecure)
+	return on || err != nil
 }
 
 // NATS is how a service reaches NATS Streaming.

@@ -79,6 +79,10 @@ func TestAPIAnswersAreNosniffAndNoStoreWhenSignedIn(t *testing.T) {
 }
 
 func TestHSTSOnlyWhenCookieSecure(t *testing.T) {
+	e := service.NewEnv(env(map[string]string{"COOKIE_SECURE": "maybe"}))
+	assert.True(t, e.HTTP().HSTS, "anything but false keeps HSTS on")
+	assert.NoError(t, e.Err(), "a bad COOKIE_SECURE is the service's own COOKIE_SECURE to report, once")
+
 	for secure, want := range map[string]string{"": "max-age=31536000; includeSubDomains", "true": "max-age=31536000; includeSubDomains", "false": ""} {
 		port := freePort(t)
 		cfg := service.NewEnv(env(map[string]string{"COOKIE_SECURE": secure, "HOST": "127.0.0.1", "PORT": port})).HTTP()
