@@ -135,6 +135,12 @@ func (f *frontend) currentUser(r *http.Request) (*user, error) {
 // session, a 404 page, a friendly 502/503 page for a backend that is down
 // or slow, and a 500 page for anything else.
 func (f *frontend) fail(w http.ResponseWriter, r *http.Request, u *user, err error) {
+	if r.Context().Err() != nil {
+		// The browser went away (or gave up) mid-request: nothing failed
+		// on our side and nobody is left to read a page.
+		f.log.Debug("browser went away", "path", r.URL.Path, "err", err)
+		return
+	}
 	var api *apiError
 	var down *unavailableError
 	switch {

@@ -66,6 +66,17 @@ func (f *frontend) authSubmit(mode string) http.HandlerFunc {
 	}
 }
 
+// signoutForm asks to confirm with a button: signing out is a POST, so a
+// link or an image on another site cannot sign anyone out.
+func (f *frontend) signoutForm(w http.ResponseWriter, r *http.Request) {
+	u, err := f.currentUser(r)
+	if err != nil {
+		f.fail(w, r, nil, err)
+		return
+	}
+	f.render(w, r, http.StatusOK, "signout", page{Title: "Sign Out", User: u})
+}
+
 // signout signs out through auth and goes home.
 func (f *frontend) signout(w http.ResponseWriter, r *http.Request) {
 	h, err := f.auth.call(r, http.MethodPost, "/api/users/signout", struct{}{}, nil)

@@ -244,7 +244,7 @@ func TestSignoutRelaysTheExpiredCookie(t *testing.T) {
 		http.SetCookie(w, &http.Cookie{Name: "session", Value: "", Path: "/", MaxAge: -1})
 		_, _ = w.Write([]byte(`{}`))
 	})
-	p := s.get(t, "/auth/signout")
+	p := s.postWithToken(t, "/auth/signout", "/auth/signout", url.Values{})
 	assert.Equal(t, http.StatusSeeOther, p.Status)
 	assert.Equal(t, "/", p.Location)
 	assert.Contains(t, strings.Join(p.Header.Values("Set-Cookie"), "\n"), "session=; Path=/; Max-Age=0")

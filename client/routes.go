@@ -20,13 +20,14 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self' https://js.
 // routes lists every page of the client.
 func routes(f *frontend, log *slog.Logger, cookieSecure bool) http.Handler {
 	r := chi.NewRouter()
-	r.Use(httpapi.Middleware(log), middleware.StripSlashes, securityHeaders)
+	r.Use(httpapi.Middleware(log), middleware.StripSlashes, middleware.GetHead, httpapi.ValidPath, securityHeaders,
+		apiNotFound, f.formBodies)
 	r.Get("/healthz", service.Healthz)
 	r.Get("/readyz", service.Readyz())
 	r.Handle("/static/*", staticFiles())
 
 	r.Group(func(r chi.Router) {
-		r.Use(http.NewCrossOriginProtection().Handler, csrf(cookieSecure, http.HandlerFunc(f.refuseCSRF)))
+		r.Use(noStoreForSessions, http.NewCrossOriginProtection().Handler, csrf(cookieSecure, http.HandlerFunc(f.refuseCSRF)))
 		r.NotFound(f.notFound)
 		r.MethodNotAllowed(f.notFound)
 
@@ -35,7 +36,8 @@ func routes(f *frontend, log *slog.Logger, cookieSecure bool) http.Handler {
 		r.Post("/auth/signup", f.authSubmit("signup"))
 		r.Get("/auth/signin", f.authForm("signin"))
 		r.Post("/auth/signin", f.authSubmit("signin"))
-		r.Get("/auth/signout", f.signout)
+		r.Get("/auth/signout", f.signoutForm)
+		r.Post("/auth/signout", f.signout)
 		r.Get("/tickets/new", f.newTicketForm)
 		r.Post("/tickets/new", f.createTicket)
 		r.Get("/tickets/{id}", f.showTicket)
@@ -53,6 +55,17 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// noStoreForSessions keeps a signed-in browser's pages (its orders, its
+// name in the header) out of shared caches and history.
+func noStoreForSessions(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := r.Cookie("session"); err == nil {
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,4 +96,19 @@ func TestWriteJSONSetsStatusAndBody(t *testing.T) {
 	httpapi.WriteJSON(rec, httptest.NewRequest("GET", "/", nil), http.StatusCreated, map[string]string{"id": "1"})
 	assert.Equal(t, 201, rec.Code)
 	assert.JSONEq(t, `{"id":"1"}`, rec.Body.String())
+}
+
+func TestClientDisconnectIsNotLoggedAsAnError(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client went away while the handler waited on the database
+	h := httpapi.Middleware(log)(httpapi.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		return fmt.Errorf("finding ticket: %w", context.Canceled)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/tickets", nil).WithContext(ctx))
+	assert.NotContains(t, logs.String(), "ERROR")
+
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/tickets", nil))
+	assert.Contains(t, logs.String(), "ERROR", "a cancellation of our own, with the client still there, is a fault")
 }

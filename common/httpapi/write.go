@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -25,6 +26,12 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 // *Error become a 500 "Something went wrong"; server faults are logged with
 // their cause and never shown to the client.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if ClientGone(r) {
+		// Nobody is left to read an answer, and what failed was most
+		// likely cut short by the client leaving, not broken on our side.
+		Logger(r.Context()).Info("client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	var e *Error
 	if !errors.As(err, &e) {
 		e = Internal(err)
@@ -34,6 +41,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			"method", r.Method, "path", r.URL.Path, "status", e.Status, "err", err)
 	}
 	WriteJSON(w, r, e.Status, envelope{Errors: e.Details})
+}
+
+// ClientGone reports whether the client closed its connection before the
+// answer (the server cancels the request's context then): what failed
+// after that is not a server fault worth an ERROR line.
+func ClientGone(r *http.Request) bool {
+	return errors.Is(r.Context().Err(), context.Canceled)
 }
 
 // HandlerFunc is an http.Handler that returns its error for WriteError to

@@ -10,6 +10,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"time"
+
+	"ticketing.dev/common/httpapi"
 )
 
 // ShutdownTimeout bounds how long in-flight requests may take to finish
@@ -45,8 +47,11 @@ func listen(cfg HTTP) (net.Listener, error) {
 }
 
 // ServeHTTP listens where cfg says and serves h until ctx is done (see
-// Serve), with pprof on cfg.PprofAddr when that is set.
+// Serve), with HSTS when cfg.HSTS and pprof on cfg.PprofAddr when that is set.
 func ServeHTTP(ctx context.Context, log *slog.Logger, cfg HTTP, h http.Handler) error {
+	if cfg.HSTS {
+		h = httpapi.HSTS(h)
+	}
 	ln, err := listen(cfg)
 	if err != nil {
 		return err

@@ -171,8 +171,10 @@ func TestBrowserJourneySellBuyPay(t *testing.T) {
 	}, 20*time.Second, 300*time.Millisecond)
 	a.screenshot("landing-reserved")
 
-	// Signing out shows the signed-out header.
-	a.do(chromedp.Navigate(base+"/auth/signout"), chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/signin"]`)))
+	// Signing out is a button on the sign-out page (a POST), then the
+	// signed-out header.
+	a.do(chromedp.Navigate(base+"/auth/signout"), chromedp.WaitVisible(chromedp.CSS("#signout")),
+		chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/signin"]`)))
 }
 
 // priceMessage is what the sell form says about a price it cannot charge.

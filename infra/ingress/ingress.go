@@ -8,8 +8,11 @@ package ingress
 
 import (
 	"cmp"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +22,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -31,6 +36,40 @@ type Route struct {
 	Pattern *regexp.Regexp
 	Service string
 	Port    int32
+	// BodyLimit is the largest request body admitted, in bytes (0: no
+	// limit): the Ingress's proxy-body-size annotation, else nginx's 1 MiB.
+	BodyLimit int64
+}
+
+// BodySizeAnnotation sets an Ingress's body limit, as for ingress-nginx.
+const BodySizeAnnotation = "nginx.ingress.kubernetes.io/proxy-body-size"
+
+// DefaultBodyLimit is nginx's client_max_body_size default, 1m.
+const DefaultBodyLimit = 1 << 20
+
+// parseSize reads an nginx size: bytes, or a number with k, m or g
+// (either case); "0" lifts the limit.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	if s != "" {
+		switch s[len(s)-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		}
+		if mult > 1 {
+			s = s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s %q is not a size like 1m, 512k or 0", BodySizeAnnotation, s)
+	}
+	return n * mult, nil
 }
 
 // Backend is the service and port a route names, "auth-srv:3000".
@@ -62,6 +101,14 @@ func Parse(data []byte) (Table, error) {
 	if ing.APIVersion != "networking.k8s.io/v1" || ing.Kind != "Ingress" {
 		return nil, fmt.Errorf("want a networking.k8s.io/v1 Ingress, got %s %s", ing.APIVersion, ing.Kind)
 	}
+	limit := int64(DefaultBodyLimit)
+	if v, ok := ing.Annotations[BodySizeAnnotation]; ok {
+		n, err := parseSize(v)
+		if err != nil {
+			return nil, err
+		}
+		limit = n
+	}
 	var t Table
 	for _, rule := range ing.Spec.Rules {
 		if rule.HTTP == nil {
@@ -77,7 +124,8 @@ func Parse(data []byte) (Table, error) {
 			if err != nil {
 				return nil, fmt.Errorf("path %q: %w", p.Path, err)
 			}
-			t = append(t, Route{Path: p.Path, Pattern: re, Service: p.Backend.Service.Name, Port: p.Backend.Service.Port.Number})
+			t = append(t, Route{Path: p.Path, Pattern: re, Service: p.Backend.Service.Name, Port: p.Backend.Service.Port.Number,
+				BodyLimit: limit})
 		}
 	}
 	if len(t) == 0 {
@@ -101,17 +149,24 @@ func (t Table) Match(path string) (Route, bool) {
 // Resolve maps a route's backend ("auth-srv:3000") to a local address.
 type Resolve func(backend string) (addr string, ok bool)
 
+// backendTimeout is how long a backend may take to start answering, as
+// ingress-nginx's proxy-read-timeout (60 s).
+const backendTimeout = 60 * time.Second
+
 // Handler proxies each request to its route's backend, adding the
 // X-Forwarded-For/-Proto/-Host headers ingress-nginx adds and keeping the
-// Host header. No route or an unknown backend is a 404, an unreachable
-// backend a 502, as with ingress-nginx.
+// Host header. As with ingress-nginx: no route or an unknown backend is a
+// 404, a body over the route's limit a 413, an unreachable backend a 502,
+// a backend that does not run a 503 and one that does not answer in time a
+// 504; for /api/ paths each of these carries the APIs' error envelope.
 func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 	transport := &http.Transport{
-		Proxy:               nil, // loopback backends; never an outbound proxy
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     90 * time.Second,
+		Proxy:                 nil, // loopback backends; never an outbound proxy
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: backendTimeout,
 	}
 	proxies := map[string]*httputil.ReverseProxy{}
 	for _, r := range t {
@@ -128,21 +183,139 @@ func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 				pr.Out.Host = pr.In.Host
 			},
 			ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-				log.Warn("backend unreachable", "backend", backend, "path", req.URL.Path, "err", err)
-				http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+				proxyError(w, req, err, backend, log)
 			},
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		route, ok := t.Match(req.URL.Path)
 		if !ok {
-			http.NotFound(w, req)
+			WriteError(w, req, http.StatusNotFound, "Not Found")
 			return
 		}
 		if _, ok := resolve(route.Backend()); !ok {
-			http.Error(w, "503 Service Temporarily Unavailable", http.StatusServiceUnavailable)
+			WriteError(w, req, http.StatusServiceUnavailable, "Service Temporarily Unavailable")
 			return
 		}
+		// A declared length over the limit is refused before a byte is
+		// read; a chunked body is cut where it passes the limit.
+		if route.BodyLimit > 0 && req.ContentLength > route.BodyLimit {
+			tooLarge(w, req, route.BodyLimit)
+			return
+		}
+		req = watchBody(w, req, route.BodyLimit)
 		proxies[route.Backend()].ServeHTTP(w, req)
 	})
+}
+
+// bodyWatch remembers why reading the client's body failed, so that a
+// proxy error it caused is answered as the client's fault (413, 408), not
+// the backend's (502, 504).
+type bodyWatch struct {
+	io.ReadCloser
+	mu  sync.Mutex // the transport reads the body on a goroutine of its own
+	err error
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// readErr is why reading the body failed, if it did.
+func (b *bodyWatch) readErr() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+type bodyWatchKey struct{}
+
+// watchBody bounds the request's body to limit bytes (0: unbounded) and
+// watches its reads.
+func watchBody(w http.ResponseWriter, req *http.Request, limit int64) *http.Request {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req
+	}
+	body := req.Body
+	if limit > 0 {
+		body = http.MaxBytesReader(w, body, limit)
+	}
+	bw := &bodyWatch{ReadCloser: body}
+	req = req.WithContext(context.WithValue(req.Context(), bodyWatchKey{}, bw))
+	req.Body = bw
+	return req
+}
+
+// proxyError answers a request the backend did not: 413 for a body that
+// passed the limit on the way, 408 for one that came too slowly, 504 for a
+// backend too slow, 502 otherwise.
+func proxyError(w http.ResponseWriter, req *http.Request, err error, backend string, log *slog.Logger) {
+	var tooBig *http.MaxBytesError
+	var timeout interface{ Timeout() bool }
+	bw, _ := req.Context().Value(bodyWatchKey{}).(*bodyWatch)
+	bodyErr := bw.readErr()
+	switch {
+	case errors.As(bodyErr, &tooBig):
+		tooLarge(w, req, tooBig.Limit)
+	case errors.As(bodyErr, &timeout) && timeout.Timeout():
+		w.Header().Set("Connection", "close")
+		WriteError(w, req, http.StatusRequestTimeout, "Request Timeout")
+	case req.Context().Err() != nil:
+		// The client went away; nobody is left to answer (nginx's 499).
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout():
+		log.Warn("backend timed out", "backend", backend, "path", req.URL.Path, "err", err)
+		WriteError(w, req, http.StatusGatewayTimeout, "Gateway Timeout")
+	default:
+		log.Warn("backend unreachable", "backend", backend, "path", req.URL.Path, "err", err)
+		WriteError(w, req, http.StatusBadGateway, "Bad Gateway")
+	}
+}
+
+func tooLarge(w http.ResponseWriter, req *http.Request, limit int64) {
+	// The rest of the body is not worth reading: close the connection.
+	w.Header().Set("Connection", "close")
+	WriteError(w, req, http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("Request body too large: the limit is %s", sizeText(limit)))
+}
+
+func sizeText(n int64) string {
+	switch {
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// WriteError answers with status: for /api/ paths in the APIs' envelope
+// {"errors":[{"message":…}]}, as a client of the API parses every error;
+// for pages as plain text, as nginx's own pages are.
+func WriteError(w http.ResponseWriter, req *http.Request, status int, message string) {
+	if !isAPI(req.URL.Path) {
+		http.Error(w, strconv.Itoa(status)+" "+message, status)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"message": message}}})
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// isAPI reports whether path is under /api, matched as the routes are
+// (case-insensitively).
+func isAPI(path string) bool {
+	p := strings.ToLower(path)
+	return p == "/api" || strings.HasPrefix(p, "/api/")
 }

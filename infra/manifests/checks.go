@@ -33,6 +33,10 @@ func Checks() []Check {
 		{"recommended labels", checkLabels},
 		{"services run replicated", checkReplicas},
 		{"one disruption budget per service", checkDisruptionBudgets},
+		{"egress is only what each part talks to", checkEgress},
+		{"infrastructure images pinned to exact versions", checkPinnedImages},
+		{"no monitoring port on a service", checkServicePorts},
+		{"the ingress serves TLS", checkIngressTLS},
 	}
 }
 

@@ -77,6 +77,7 @@ type Set struct {
 	Dockerfiles map[string]string // path from the repo root → content
 	Routes      map[string]string // service → its routes.go
 	Toolchain   string            // go.work's toolchain, e.g. "1.26.8"
+	Readme      string            // README.md, where secrets are documented
 	// RequiredEnv is, per service, the variables it refuses to start
 	// without, as the service itself reports them (see RequiredEnv).
 	RequiredEnv map[string][]string
@@ -132,6 +133,11 @@ func Load(root string) (*Set, error) {
 		}
 		s.Routes[name] = string(b)
 	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		return nil, err
+	}
+	s.Readme = string(readme)
 	work, err := os.ReadFile(filepath.Join(root, "go.work"))
 	if err != nil {
 		return nil, err

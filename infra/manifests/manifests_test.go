@@ -124,7 +124,7 @@ func TestStrictDecodingRejectsUnknownFieldsAndWrongTypes(t *testing.T) {
 // copyTree copies what Load reads.
 func copyTree(t *testing.T, from, to string) {
 	t.Helper()
-	for _, pattern := range []string{"infra/k8s/*.yaml", "skaffold.yaml", "go.work", "*/Dockerfile", "*/routes.go"} {
+	for _, pattern := range []string{"infra/k8s/*.yaml", "skaffold.yaml", "go.work", "*/Dockerfile", "*/routes.go", "README.md"} {
 		files, err := filepath.Glob(filepath.Join(from, pattern))
 		require.NoError(t, err)
 		for _, f := range files {
@@ -179,6 +179,26 @@ func withoutDisruptionBudget(s *Set, name string) {
 	var kept []Object
 	for _, o := range s.Objects {
 		if v, ok := o.Obj.(*policyv1.PodDisruptionBudget); ok && v.Name == name {
+			continue
+		}
+		kept = append(kept, o)
+	}
+	s.Objects = kept
+}
+
+func networkPolicy(s *Set, name string) *networkingv1.NetworkPolicy {
+	for _, np := range s.networkPolicies() {
+		if np.Name == name {
+			return np
+		}
+	}
+	return nil
+}
+
+func withoutNetworkPolicy(s *Set, name string) {
+	var kept []Object
+	for _, o := range s.Objects {
+		if v, ok := o.Obj.(*networkingv1.NetworkPolicy); ok && v.Name == name {
 			continue
 		}
 		kept = append(kept, o)
@@ -309,6 +329,53 @@ func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 			all := intstr.FromString("100%")
 			pdb := disruptionBudget(s, "orders-pdb")
 			pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable = nil, &all
+		}},
+		{"egress is only what each part talks to", "StatefulSet auth-mongo-depl has unrestricted egress", func(s *Set) {
+			withoutNetworkPolicy(s, "default-deny-egress")
+			withoutNetworkPolicy(s, "dns-egress")
+		}},
+		{"egress is only what each part talks to", "Deployment orders-depl cannot reach dns:53/UDP", func(s *Set) {
+			withoutNetworkPolicy(s, "dns-egress")
+		}},
+		{"egress is only what each part talks to", "Deployment payments-depl cannot reach 0.0.0.0/0:443/TCP", func(s *Set) {
+			port := intstr.FromInt32(80)
+			networkPolicy(s, "payments-egress-to-stripe").Spec.Egress[0].Ports[0].Port = &port
+		}},
+		{"egress is only what each part talks to", "Deployment payments-depl may reach 0.0.0.0/0:80/TCP, which it does not talk to", func(s *Set) {
+			port := intstr.FromInt32(80)
+			networkPolicy(s, "payments-egress-to-stripe").Spec.Egress[0].Ports[0].Port = &port
+		}},
+		{"egress is only what each part talks to", "Deployment auth-depl may reach nats-depl:4222/TCP", func(s *Set) {
+			deployment(s, "auth-depl").Spec.Template.Labels["ticketing.dev/nats-client"] = "true"
+		}},
+		{"egress is only what each part talks to", "Deployment tickets-depl may reach anywhere:*", func(s *Set) {
+			np := networkPolicy(s, "tickets-egress-to-mongo")
+			np.Spec.Egress[0].To, np.Spec.Egress[0].Ports = nil, nil
+		}},
+		{"egress is only what each part talks to", "Deployment client-depl cannot reach payments-depl:3000/TCP", func(s *Set) {
+			networkPolicy(s, "client-egress-to-apis").Spec.Egress[0].To[0].PodSelector.MatchExpressions[0].Values = []string{"auth", "tickets", "orders"}
+		}},
+		{"infrastructure images pinned to exact versions", "runs mongo:7, which is not pinned", func(s *Set) {
+			statefulSet(s, "orders-mongo-depl").Spec.Template.Spec.Containers[0].Image = "mongo:7"
+		}},
+		{"infrastructure images pinned to exact versions", "runs redis:latest", func(s *Set) {
+			statefulSet(s, "expiration-redis-depl").Spec.Template.Spec.Containers[0].Image = "redis:latest"
+		}},
+		{"infrastructure images pinned to exact versions", "runs nats-streaming, which", func(s *Set) {
+			statefulSet(s, "nats-depl").Spec.Template.Spec.Containers[0].Image = "nats-streaming"
+		}},
+		{"no monitoring port on a service", "service nats-srv exposes monitoring port monitoring (8222)", func(s *Set) {
+			svc := service(s, "nats-srv")
+			svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "monitoring", Port: 8222, TargetPort: intstr.FromInt32(8222)})
+		}},
+		{"the ingress serves TLS", "ingress ingress-service has no tls block", func(s *Set) {
+			s.ingresses()[0].Spec.TLS = nil
+		}},
+		{"the ingress serves TLS", "tls secret ticketing-tls is not documented in README.md", func(s *Set) {
+			s.Readme = strings.ReplaceAll(s.Readme, "ticketing-tls", "the secret")
+		}},
+		{"the ingress serves TLS", "host ticketing.dev is not in its tls block", func(s *Set) {
+			s.ingresses()[0].Spec.TLS[0].Hosts = []string{"example.com"}
 		}},
 	}
 	byName := map[string]Check{}

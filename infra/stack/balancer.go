@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ticketing.dev/infra/ingress"
 )
 
 // balancer is one service's load balancer, as its Kubernetes Service: a
@@ -80,7 +82,9 @@ func newBalancer(name string, addrs []string, log *slog.Logger) *balancer {
 		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			log.Warn("replica unreachable", "service", name, "path", req.URL.Path, "err", err)
-			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+			// What the ingress would answer for a Service with no ready
+			// endpoint: a 502, in the envelope on /api/ paths.
+			ingress.WriteError(w, req, http.StatusBadGateway, "Bad Gateway")
 		},
 	}
 	b.srv = &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}

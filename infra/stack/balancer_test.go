@@ -120,6 +120,9 @@ func TestBalancerWithNoLiveReplicaIs502(t *testing.T) {
 	b := balance(t, deadAddr(t), deadAddr(t))
 	status, _ := get(t, &http.Client{}, b.URL()+"/x")
 	assert.Equal(t, http.StatusBadGateway, status)
+	status, body := get(t, &http.Client{}, b.URL()+"/api/tickets")
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.JSONEq(t, `{"errors":[{"message":"Bad Gateway"}]}`, body, "as the ingress answers a Service with no endpoint")
 }
 
 func TestBalancerKeepsHostAndForwardingHeaders(t *testing.T) {

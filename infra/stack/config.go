@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"ticketing.dev/infra/ingress"
 )
 
 // MaxReplicas bounds REPLICAS: each replica is a whole process.
@@ -44,7 +46,10 @@ type Config struct {
 	// tools such as the benchmark that turn on pprof in one service. Every
 	// replica of the service gets them.
 	ServiceEnv map[string][]string
-	Out        io.Writer
+	// IngressTimeouts cut slow and idle connections to the ingress; unset
+	// ones are ingress-nginx's defaults (see ingress.DefaultTimeouts).
+	IngressTimeouts ingress.Timeouts
+	Out             io.Writer
 }
 
 // ConfigFromEnv reads the stack's variables with their defaults.

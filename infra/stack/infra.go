@@ -185,7 +185,7 @@ func startChild(con *console, name string, bin string, args ...string) (*child, 
 	cmd := exec.Command(bin, args...)
 	out := con.writer(name)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -270,11 +270,12 @@ func startStripeMock(ctx context.Context, root string, con *console) (*child, st
 	if err != nil {
 		return nil, "", err
 	}
-	c, err := startChild(con, "stripe", strings.TrimSpace(string(out)), "-http-port", strconv.Itoa(port))
+	// -http-addr, not -http-port: the port alone binds every interface.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	c, err := startChild(con, "stripe", strings.TrimSpace(string(out)), "-http-addr", addr)
 	if err != nil {
 		return nil, "", err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	if err := waitTCP(c, addr, 30*time.Second); err != nil {
 		c.stop()
 		return nil, "", err

@@ -49,8 +49,7 @@ func (p *process) supervise(ctx context.Context) {
 		cmd.Env = p.env()
 		out := p.con.writer(p.name)
 		cmd.Stdout, cmd.Stderr = out, out
-		// If the stack itself dies hard, its services are told to stop.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		cmd.SysProcAttr = childAttr()
 		if err := p.start(cmd); err != nil {
 			p.con.printf("%s could not start: %v", p.name, err)
 		} else {
@@ -89,6 +88,15 @@ func (p *process) start(cmd *exec.Cmd) error {
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
 	return cmd.Start()
+}
+
+// childAttr is how every child of the stack starts: in a process group of
+// its own, so the terminal's Ctrl-C (sent to the whole foreground group)
+// reaches only the stack, which then stops its children in order (the
+// services before Redis, the bus and the database they use); and told to
+// stop (SIGTERM) if the stack itself dies hard.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 }
 
 func exitText(err error) string {

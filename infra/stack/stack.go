@@ -224,10 +224,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		return lb.ln.Addr().String(), true
 	}
-	s.ingress = &http.Server{
-		Handler:           ingress.Handler(routes, resolve, slog.New(slog.NewTextHandler(con.writer("ingress"), nil))),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	ingressLog := slog.New(slog.NewTextHandler(con.writer("ingress"), nil))
+	s.ingress = ingress.NewServer(ingress.Handler(routes, resolve, ingressLog), cfg.IngressTimeouts, ingressLog)
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.ingress.Serve(ln) }()
 	s.url = "http://" + ln.Addr().String()
