@@ -144,5 +144,9 @@ func stripeMockCommand() (*exec.Cmd, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return exec.Command(fields[0], "-http-port", strconv.Itoa(port)), fmt.Sprintf("http://127.0.0.1:%d", port), nil
+	// Loopback only, and HTTPS on a kernel-chosen loopback port: any HTTP
+	// flag alone also opens HTTPS on every interface at the fixed port
+	// 12112, where a second stripe-mock on the machine fails and exits.
+	return exec.Command(fields[0], "-http-addr", fmt.Sprintf("127.0.0.1:%d", port), "-https-addr", "127.0.0.1:"),
+		fmt.Sprintf("http://127.0.0.1:%d", port), nil
 }

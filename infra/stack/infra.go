@@ -255,6 +255,15 @@ func startRedis(root string, con *console, dir string) (*child, string, error) {
 }
 
 // startStripeMock runs stripe-mock, pinned as a Go tool in common/go.mod.
+// stripeMockArgs serves HTTP on addr, loopback only. -http-addr, not
+// -http-port: the port alone binds every interface; and any HTTP flag also
+// opens HTTPS on every interface at the fixed port 12112 (so a second
+// stripe-mock on the machine exits) unless -https-addr says otherwise: a
+// loopback port of the kernel's choosing, never used.
+func stripeMockArgs(addr string) []string {
+	return []string{"-http-addr", addr, "-https-addr", "127.0.0.1:"}
+}
+
 func startStripeMock(ctx context.Context, root string, con *console) (*child, string, error) {
 	cmd := exec.CommandContext(ctx, "go", "tool", "-n", "stripe-mock")
 	cmd.Dir = root
@@ -270,9 +279,8 @@ func startStripeMock(ctx context.Context, root string, con *console) (*child, st
 	if err != nil {
 		return nil, "", err
 	}
-	// -http-addr, not -http-port: the port alone binds every interface.
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c, err := startChild(con, "stripe", strings.TrimSpace(string(out)), "-http-addr", addr)
+	c, err := startChild(con, "stripe", strings.TrimSpace(string(out)), stripeMockArgs(addr)...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -102,4 +103,38 @@ func TestStripeMockListensOnLoopbackOnly(t *testing.T) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.2", port))
 	require.NoError(t, err, "stripe-mock holds the port on every interface")
 	ln.Close()
+
+	// Every socket it listens on (HTTPS too) is on 127.0.0.1.
+	addrs := listeningAddrs(t, c.cmd.Process.Pid)
+	require.Len(t, addrs, 2, "HTTP and HTTPS: %v", addrs)
+	for _, a := range addrs {
+		assert.True(t, strings.HasPrefix(a, "0100007F:"), "listens on %s (hex, /proc/net/tcp), not 127.0.0.1", a)
+	}
+}
+
+// listeningAddrs returns the local addresses (as /proc/net/tcp{,6} show
+// them) of the TCP sockets pid listens on.
+func listeningAddrs(t *testing.T, pid int) []string {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	require.NoError(t, err)
+	for _, fd := range fds {
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(target, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
+		}
+	}
+	var out []string
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		raw, err := os.ReadFile(table)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(raw), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 9 && f[3] == "0A" && inodes[f[9]] { // 0A: LISTEN
+				out = append(out, f[1])
+			}
+		}
+	}
+	return out
 }
