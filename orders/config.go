@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
 )
 
 // config is everything orders reads from its environment.
@@ -13,6 +14,7 @@ type config struct {
 	MongoURI         string
 	JWTKey           string
 	CookieSecure     bool
+	SessionTTL       time.Duration
 	ExpirationWindow time.Duration
 	LogLevel         string
 }
@@ -28,6 +30,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		JWTKey:           e.Required("JWT_KEY"),
 		NATS:             e.NATS(),
 		CookieSecure:     e.Bool("COOKIE_SECURE", true),
+		SessionTTL:       e.Duration("SESSION_TTL", session.DefaultTTL),
 		ExpirationWindow: e.Duration("EXPIRATION_WINDOW", defaultExpirationWindow),
 		LogLevel:         e.String("LOG_LEVEL", "info"),
 	}

@@ -14,7 +14,6 @@ import (
 
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
 
@@ -70,8 +69,12 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if _, err := l.subscribe(ctx, conn, cfg.NATS.AckWait); err != nil {
 		return nil, nil, err
 	}
+	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
+	if err != nil {
+		return nil, nil, err
+	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{store: st, sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
+	a := &api{store: st, sessions: sessions,
 		validate: validate.New(), window: cfg.ExpirationWindow}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

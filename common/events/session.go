@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // SubjectSessionRevoked is an addition beyond the original (DESIGN §2a):
 // auth publishes it when a session is signed out, so that every process
@@ -21,4 +24,11 @@ type SessionRevoked struct {
 
 func (SessionRevoked) Subject() Subject { return SubjectSessionRevoked }
 
-func (e SessionRevoked) Key() string { return e.UserID }
+// Key names the revoked token: its jti, or its user and iat for a token
+// without one.
+func (e SessionRevoked) Key() string {
+	if e.TokenID != "" {
+		return "jti/" + e.TokenID
+	}
+	return "iat/" + e.UserID + "/" + strconv.FormatInt(e.IssuedAt, 10)
+}

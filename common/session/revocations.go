@@ -53,7 +53,7 @@ func (r *Revocations) Add(e events.SessionRevoked) {
 		r.lastPrune = now
 	}
 	if now.Before(e.Until) {
-		r.revoked[revocationKey(e)] = e.Until
+		r.revoked[e.Key()] = e.Until
 	}
 }
 
@@ -76,7 +76,7 @@ func (r *Revocations) Revoked(e events.SessionRevoked) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.revoked[revocationKey(e)]
+	_, ok := r.revoked[e.Key()]
 	return ok
 }
 

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -150,15 +149,6 @@ func (m *Manager) Verify(token string) (User, error) {
 		return User{}, ErrRevoked
 	}
 	return u, nil
-}
-
-// revocationKey names a token in a revocation set: its jti, or its user
-// and iat for a token without one.
-func revocationKey(e events.SessionRevoked) string {
-	if e.TokenID != "" {
-		return "jti/" + e.TokenID
-	}
-	return "iat/" + e.UserID + "/" + strconv.FormatInt(e.IssuedAt, 10)
 }
 
 // SignIn issues a token for the user and sets the session cookie.
