@@ -23,6 +23,8 @@ type config struct {
 	SigninMaxFailures   int
 	SigninFailureWindow time.Duration
 	LogLevel            string
+	// now is the throttle's clock: nil (time.Now) but in tests.
+	now func() time.Time
 }
 
 func loadConfig(getenv func(string) string) (config, error) {

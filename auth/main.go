@@ -61,7 +61,11 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	throttle, err := newThrottle(ctx, db, cfg.SigninMaxFailures, cfg.SigninFailureWindow)
+	now := cfg.now
+	if now == nil {
+		now = time.Now
+	}
+	throttle, err := newThrottle(ctx, db, cfg.SigninMaxFailures, cfg.SigninFailureWindow, now)
 	if err != nil {
 		return nil, nil, err
 	}

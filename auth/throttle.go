@@ -43,12 +43,12 @@ type throttled struct{ retryAfter time.Duration }
 
 func (t *throttled) Error() string { return fmt.Sprintf("sign-in locked for %s", t.retryAfter) }
 
-func newThrottle(ctx context.Context, db *mongo.Database, max int, window time.Duration) (*throttle, error) {
+func newThrottle(ctx context.Context, db *mongo.Database, max int, window time.Duration, now func() time.Time) (*throttle, error) {
 	c := db.Collection("signin_attempts")
 	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}}); err != nil {
 		return nil, fmt.Errorf("creating signin_attempts index: %w", err)
 	}
-	return &throttle{c: c, max: max, window: window, now: time.Now}, nil
+	return &throttle{c: c, max: max, window: window, now: now}, nil
 }
 
 // begin records an attempt for email and returns its id, or a *throttled

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,27 +37,47 @@ func TestEleventhFailedSigninIs429WithRetryAfterEvenForTheRightPasswordAndOtherA
 	assert.Equal(t, 400, r.Status, "another email is not throttled: %s", r.Raw)
 }
 
+// clock is a settable time for the throttle.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func TestLockedSigninOpensAgainWhenThePeriodEnds(t *testing.T) {
+	c := &clock{t: time.Now()}
 	cfg := testConfig(t)
-	cfg.SigninMaxFailures, cfg.SigninFailureWindow = 3, 2*time.Second
+	cfg.now = c.now
 	s := newTestServerWith(t, cfg)
 	require.Equal(t, 201, do(t, "POST", s.URL+"/api/users/signup", creds).Status)
-	start := time.Now()
-	for range 3 {
+	for range 10 {
 		require.Equal(t, 400, do(t, "POST", s.URL+"/api/users/signin", wrongCreds).Status)
+		c.advance(time.Minute) // failures at 0, 1, … 9 minutes
 	}
+	// At 10 minutes: locked until the first failure is 15 minutes old.
 	r := do(t, "POST", s.URL+"/api/users/signin", creds)
 	require.Equal(t, 429, r.Status, r.Raw)
-	assert.Equal(t, "2", r.Header.Get("Retry-After"))
-	assert.Equal(t, []string{"Too many failed sign-ins; try again in 1 minutes"}, messages(r))
+	assert.Equal(t, "300", r.Header.Get("Retry-After"))
+	assert.Equal(t, []string{"Too many failed sign-ins; try again in 5 minutes"}, messages(r))
 
-	// Refused while the first failure is within the window, then open.
-	for time.Since(start) < 1500*time.Millisecond {
-		require.Equal(t, 429, do(t, "POST", s.URL+"/api/users/signin", creds).Status)
-		time.Sleep(100 * time.Millisecond)
-	}
-	assert.Eventually(t, func() bool { return do(t, "POST", s.URL+"/api/users/signin", creds).Status == 200 },
-		3*time.Second, 100*time.Millisecond, "the right password works once the period ends")
+	c.advance(5*time.Minute - time.Second)
+	r = do(t, "POST", s.URL+"/api/users/signin", creds)
+	require.Equal(t, 429, r.Status, "a second before the period ends: %s", r.Raw)
+	assert.Equal(t, "1", r.Header.Get("Retry-After"))
+	c.advance(time.Second)
+	r = do(t, "POST", s.URL+"/api/users/signin", creds)
+	assert.Equal(t, 200, r.Status, "the right password works once the period ends: %s", r.Raw)
 }
 
 func TestTwoAuthProcessesShareTheFailureCount(t *testing.T) {
