@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -17,6 +21,8 @@ type api struct {
 	users    *userStore
 	sessions *session.Manager
 	validate *validate.Validator
+	throttle *throttle
+	revoked  *revocations
 }
 
 type signupRequest struct {
@@ -84,16 +90,19 @@ func (a *api) signin(w http.ResponseWriter, r *http.Request) error {
 	if err := a.validate.Struct(&req); err != nil {
 		return err
 	}
-	u, err := a.users.ByEmail(r.Context(), req.Email)
-	switch {
-	case errors.Is(err, errNoUser):
-		_ = bcrypt.CompareHashAndPassword([]byte(unknownUserHash), []byte(req.Password))
-		return httpapi.BadRequest("Invalid credentials")
-	case err != nil:
+	attempt, err := a.throttle.begin(r.Context(), req.Email)
+	if locked, ok := errors.AsType[*throttled](err); ok {
+		return tooManyFailures(w, locked.retryAfter)
+	}
+	if err != nil {
 		return err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(req.Password)) != nil {
-		return httpapi.BadRequest("Invalid credentials")
+	u, err := a.checkPassword(r.Context(), req.Email, req.Password)
+	if err != nil {
+		return err // a failure: the attempt stays recorded
+	}
+	if err := a.throttle.forget(r.Context(), attempt); err != nil {
+		return err
 	}
 	if err := a.sessions.SignIn(w, r, u.ID.Hex(), u.Email); err != nil {
 		return err
@@ -102,7 +111,44 @@ func (a *api) signin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// checkPassword returns the user with email if password is theirs, and
+// "Invalid credentials" otherwise.
+func (a *api) checkPassword(ctx context.Context, email, password string) (user, error) {
+	u, err := a.users.ByEmail(ctx, email)
+	switch {
+	case errors.Is(err, errNoUser):
+		_ = bcrypt.CompareHashAndPassword([]byte(unknownUserHash), []byte(password))
+		return user{}, httpapi.BadRequest("Invalid credentials")
+	case err != nil:
+		return user{}, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(password)) != nil {
+		return user{}, httpapi.BadRequest("Invalid credentials")
+	}
+	return u, nil
+}
+
+// tooManyFailures answers 429 with Retry-After in whole seconds and the
+// wait in minutes in the message, both rounded up.
+func tooManyFailures(w http.ResponseWriter, retryAfter time.Duration) error {
+	secs := max(1, int((retryAfter+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	mins := (secs + 59) / 60
+	return &httpapi.Error{Status: http.StatusTooManyRequests, Details: []httpapi.Detail{{
+		Message: fmt.Sprintf("Too many failed sign-ins; try again in %d minutes", mins),
+	}}}
+}
+
+// signout ends the session on every service: the token is recorded as
+// revoked and announced before the cookie is cleared, so a copy of the
+// cookie stops working too. A request whose session is invalid or already
+// revoked only clears the cookie.
 func (a *api) signout(w http.ResponseWriter, r *http.Request) error {
+	if u, ok := session.CurrentUser(r.Context()); ok {
+		if err := a.revoked.revoke(r.Context(), u.Revocation()); err != nil {
+			return err
+		}
+	}
 	if err := a.sessions.SignOut(w, r); err != nil {
 		return err
 	}

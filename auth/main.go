@@ -5,15 +5,25 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
+	"net/http"
+	"time"
 
+	"github.com/nats-io/stan.go"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
 
 func main() { service.Main("auth", run) }
 
-// run serves the auth API until ctx is done.
+// sweepInterval is how often the outbox relay looks for revocations left
+// unpublished by a failed publish or a crashed process.
+const sweepInterval = time.Second
+
+// run serves the auth API until ctx is done or the bus connection is lost.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -27,14 +37,55 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer db.Client().Disconnect(context.WithoutCancel(ctx))
 
-	users, err := newUserStore(ctx, db)
+	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
 	if err != nil {
 		return err
 	}
-	api := &api{
-		users:    users,
-		sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
-		validate: validate.New(),
+	defer cancel(nil)
+	defer conn.Close()
+
+	h, stop, err := wire(ctx, db, conn, log, cfg)
+	if err != nil {
+		return err
 	}
-	return service.ServeHTTP(ctx, log, cfg.HTTP, routes(api, log, service.MongoCheck(db)))
+	defer stop()
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	return service.ExitError(ctx, err)
+}
+
+// wire builds the service on its database and bus: users, the sign-in
+// throttle and its pruning, revocations and their outbox relay (running
+// until stop), and the routes.
+func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config) (http.Handler, func(), error) {
+	users, err := newUserStore(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := cfg.now
+	if now == nil {
+		now = time.Now
+	}
+	throttle, err := newThrottle(ctx, db, cfg.SigninMaxFailures, cfg.SigninFailureWindow, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	olog := outbox.NewLog(db, conn, log)
+	if err := olog.EnsureIndexes(ctx); err != nil {
+		return nil, nil, err
+	}
+	revoked := newRevocations(db, olog)
+	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stopRelay := olog.Start(ctx, sweepInterval)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		throttle.pruneEvery(ctx, log)
+	}()
+	stop := func() { cancel(); stopRelay(); <-pruned }
+	a := &api{users: users, sessions: sessions, validate: validate.New(), throttle: throttle, revoked: revoked}
+	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
 
+	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/testkit"
-	"ticketing.dev/common/validate"
 )
 
 var kit = testkit.New()
@@ -41,23 +40,49 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// testServer is the auth API on a fresh database, with its logs captured.
+// testServer is the auth API on a fresh database and bus, with its logs
+// captured.
 type testServer struct {
 	URL  string
 	logs *syncBuffer
+	db   testkit.DB
+	stan *testkit.STAN
+	cfg  config
+}
+
+// testConfig is the configuration tests run auth with: the defaults of
+// loadConfig, with a test key.
+func testConfig(t *testing.T) config {
+	t.Helper()
+	cfg, err := loadConfig(func(k string) string {
+		return map[string]string{"MONGO_URI": "unused", "JWT_KEY": jwtKey, "NATS_URL": "unused", "NATS_CLUSTER_ID": "unused", "NATS_CLIENT_ID": "unused"}[k]
+	})
+	require.NoError(t, err)
+	return cfg
 }
 
 func newTestServer(t *testing.T) testServer {
 	t.Helper()
-	db := kit.Mongo(t)
-	users, err := newUserStore(context.Background(), db.Database)
-	require.NoError(t, err)
-	logs := &syncBuffer{}
-	log := service.NewLogger(logs, "auth", "debug")
-	a := &api{users: users, sessions: session.NewManager(jwtKey, true), validate: validate.New()}
-	srv := httptest.NewServer(routes(a, log, service.MongoCheck(db.Database)))
-	t.Cleanup(srv.Close)
-	return testServer{URL: srv.URL, logs: logs}
+	return newTestServerWith(t, testConfig(t))
+}
+
+// newTestServerWith starts auth with cfg (see process).
+func newTestServerWith(t *testing.T, cfg config) testServer {
+	t.Helper()
+	s := testServer{logs: &syncBuffer{}, db: kit.Mongo(t), stan: testkit.NewSTAN(t), cfg: cfg}
+	s.URL = s.process(t)
+	return s
+}
+
+// process starts one more process of auth on the server's database and
+// bus (testkit.StartService) and returns its URL.
+func (s testServer) process(t *testing.T) string {
+	t.Helper()
+	log := service.NewLogger(s.logs, "auth", "debug")
+	url, _ := testkit.StartService(t, s.db, s.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+		return wire(ctx, db, conn, log, s.cfg)
+	})
+	return url
 }
 
 // do sends a request to the service under test (see testkit.Do).

@@ -20,7 +20,8 @@ func TestRunRefusesToStartWithoutRequiredConfig(t *testing.T) {
 	var out strings.Builder
 	err := run(context.Background(), func(string) string { return "" }, &out)
 	require.Error(t, err)
-	assert.Equal(t, "missing required environment variable MONGO_URI\nmissing required environment variable JWT_KEY", err.Error())
+	assert.Equal(t, "missing required environment variable MONGO_URI\nmissing required environment variable JWT_KEY\n"+
+		"missing required environment variable NATS_URL\nmissing required environment variable NATS_CLUSTER_ID\nmissing required environment variable NATS_CLIENT_ID", err.Error())
 }
 
 // startRun runs the service as main would, returning its base URL.
@@ -30,6 +31,7 @@ func startRun(t *testing.T, mongoURI string) string {
 	env := map[string]string{
 		"HOST": "127.0.0.1", "PORT": strconv.Itoa(port), "MONGO_URI": mongoURI,
 		"JWT_KEY": jwtKey, "COOKIE_SECURE": "false",
+		"NATS_URL": testkit.NewSTAN(t).URL, "NATS_CLUSTER_ID": testkit.ClusterID, "NATS_CLIENT_ID": "auth-run-test",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -104,8 +104,10 @@ func listen(ctx context.Context, b bus, subject, group string, out io.Writer) er
 		sub, err = printAll[events.ExpirationComplete](ctx, conn, opts, out)
 	case events.SubjectPaymentCreated:
 		sub, err = printAll[events.PaymentCreated](ctx, conn, opts, out)
+	case events.SubjectSessionRevoked:
+		sub, err = printAll[events.SessionRevoked](ctx, conn, opts, out)
 	default:
-		return fmt.Errorf("unknown subject %q (one of ticket:created, ticket:updated, order:created, order:cancelled, order:complete, expiration:complete, payment:created)", subject)
+		return fmt.Errorf("unknown subject %q (one of ticket:created, ticket:updated, order:created, order:cancelled, order:complete, expiration:complete, payment:created, session:revoked)", subject)
 	}
 	if err != nil {
 		return err

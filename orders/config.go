@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
 )
 
 // config is everything orders reads from its environment.
@@ -13,6 +14,7 @@ type config struct {
 	MongoURI         string
 	JWTKey           string
 	CookieSecure     bool
+	SessionTTL       time.Duration
 	ExpirationWindow time.Duration
 	// MaxOpenOrders caps a buyer's unpaid orders (0: no cap), so that one
 	// buyer cannot hold the whole catalogue.
@@ -34,6 +36,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		JWTKey:           e.Required("JWT_KEY"),
 		NATS:             e.NATS(),
 		CookieSecure:     e.Bool("COOKIE_SECURE", true),
+		SessionTTL:       e.Duration("SESSION_TTL", session.DefaultTTL),
 		ExpirationWindow: e.Duration("EXPIRATION_WINDOW", defaultExpirationWindow),
 		MaxOpenOrders:    e.Int("MAX_OPEN_ORDERS", defaultMaxOpenOrders, 0),
 		LogLevel:         e.String("LOG_LEVEL", "info"),

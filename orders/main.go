@@ -16,7 +16,6 @@ import (
 	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
 
@@ -72,8 +71,12 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if _, err := l.subscribe(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.New(db))); err != nil {
 		return nil, nil, err
 	}
+	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
+	if err != nil {
+		return nil, nil, err
+	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{store: st, keys: idempotency.New(db), sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
+	a := &api{store: st, keys: idempotency.New(db), sessions: sessions,
 		validate: validate.New(), window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

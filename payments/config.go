@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
 )
 
 // config is everything payments reads from its environment.
@@ -13,6 +14,7 @@ type config struct {
 	MongoURI      string
 	JWTKey        string
 	CookieSecure  bool
+	SessionTTL    time.Duration
 	StripeKey     string
 	StripeAPIBase string // another Stripe endpoint, such as stripe-mock
 	// ConfirmWait bounds how long a payment waits for orders to confirm
@@ -32,6 +34,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StripeAPIBase: e.String("STRIPE_API_BASE", ""),
 		ConfirmWait:   e.Duration("PAYMENT_CONFIRM_WAIT", 10*time.Second),
 		CookieSecure:  e.Bool("COOKIE_SECURE", true),
+		SessionTTL:    e.Duration("SESSION_TTL", session.DefaultTTL),
 		LogLevel:      e.String("LOG_LEVEL", "info"),
 	}
 	return c, e.Err()

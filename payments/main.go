@@ -16,7 +16,6 @@ import (
 	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
 
@@ -74,7 +73,11 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if _, err := l.subscribe(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.New(db))); err != nil {
 		return nil, nil, err
 	}
+	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
+	if err != nil {
+		return nil, nil, err
+	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{payer: p, keys: idempotency.New(db), sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure), validate: validate.New()}
+	a := &api{payer: p, keys: idempotency.New(db), sessions: sessions, validate: validate.New()}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -1,6 +1,11 @@
 package main
 
-import "ticketing.dev/common/service"
+import (
+	"time"
+
+	"ticketing.dev/common/service"
+	"ticketing.dev/common/session"
+)
 
 // config is everything tickets reads from its environment.
 type config struct {
@@ -9,6 +14,7 @@ type config struct {
 	MongoURI     string
 	JWTKey       string
 	CookieSecure bool
+	SessionTTL   time.Duration
 	LogLevel     string
 }
 
@@ -20,6 +26,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		JWTKey:       e.Required("JWT_KEY"),
 		NATS:         e.NATS(),
 		CookieSecure: e.Bool("COOKIE_SECURE", true),
+		SessionTTL:   e.Duration("SESSION_TTL", session.DefaultTTL),
 		LogLevel:     e.String("LOG_LEVEL", "info"),
 	}
 	return c, e.Err()

@@ -1,10 +1,13 @@
 // Package session implements the original's session: a `session` cookie
 // holding base64(JSON {"jwt": token}) where the token is an HS256 JWT with
-// claims {id, email, iat} signed with JWT_KEY (DESIGN §2).
+// claims {id, email, iat} signed with JWT_KEY (DESIGN §2). Wave 2 adds
+// `exp` and `jti` (additive claims the original ignores) and revocation on
+// signout (DESIGN §2a).
 package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/sessions"
 
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/httpapi"
 )
 
@@ -21,11 +25,25 @@ const CookieName = "session"
 
 const jwtKey = "jwt"
 
+// DefaultTTL is how long a session lasts (SESSION_TTL).
+const DefaultTTL = 24 * time.Hour
+
 // User is the signed-in user as carried by the JWT.
 type User struct {
-	ID       string `json:"id"`
-	Email    string `json:"email"`
-	IssuedAt int64  `json:"iat"`
+	ID        string `json:"id"`
+	Email     string `json:"email"`
+	IssuedAt  int64  `json:"iat"`
+	ExpiresAt int64  `json:"exp,omitempty"`
+	// TokenID is the token's jti; empty for the original auth's tokens.
+	TokenID string `json:"-"`
+	// until is when the token stops being accepted: its exp, or iat plus
+	// the TTL for a token without exp.
+	until time.Time
+}
+
+// Revocation is the event that revokes the token u came from.
+func (u User) Revocation() events.SessionRevoked {
+	return events.SessionRevoked{UserID: u.ID, IssuedAt: u.IssuedAt, TokenID: u.TokenID, Until: u.until}
 }
 
 type claims struct {
@@ -34,18 +52,37 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
+// ErrRevoked: the token was signed out.
+var ErrRevoked = errors.New("session token: signed out")
+
 // Manager issues, reads and clears sessions.
 type Manager struct {
-	store  *Store
-	key    []byte
-	parser *jwt.Parser
-	now    func() time.Time
+	store   *Store
+	key     []byte
+	parser  *jwt.Parser
+	now     func() time.Time
+	ttl     time.Duration
+	revoked *Revocations
 }
+
+// Option configures a Manager.
+type Option func(*Manager)
+
+// WithTTL sets how long a session lasts (default DefaultTTL): the exp of
+// the tokens it mints, and the age beyond which a token without exp is
+// refused.
+func WithTTL(ttl time.Duration) Option { return func(m *Manager) { m.ttl = ttl } }
+
+// WithClock replaces time.Now, for tests of expiry.
+func WithClock(now func() time.Time) Option { return func(m *Manager) { m.now = now } }
+
+// WithRevocations makes the manager refuse the tokens r holds as revoked.
+func WithRevocations(r *Revocations) Option { return func(m *Manager) { m.revoked = r } }
 
 // NewManager signs tokens with key. secure sets the cookie's Secure flag:
 // on behind HTTPS, off only for plain-HTTP local runs.
-func NewManager(key string, secure bool) *Manager {
-	return &Manager{
+func NewManager(key string, secure bool, opts ...Option) *Manager {
+	m := &Manager{
 		store: &Store{Options: sessions.Options{
 			Path:     "/",
 			HttpOnly: true,
@@ -53,15 +90,27 @@ func NewManager(key string, secure bool) *Manager {
 			SameSite: http.SameSiteLaxMode,
 		}},
 		key: []byte(key),
-		// Pinning HS256 refuses "none" and any algorithm confusion.
-		parser: jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()})),
-		now:    time.Now,
+		now: time.Now,
+		ttl: DefaultTTL,
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	// Pinning HS256 refuses "none" and any algorithm confusion; exp is
+	// checked against the manager's clock.
+	m.parser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithTimeFunc(m.now))
+	return m
 }
 
-// Token signs a JWT for the user, issued now.
+// Token signs a JWT for the user, issued now, expiring after the TTL, with
+// a random jti so that signing out revokes this token alone.
 func (m *Manager) Token(id, email string) (string, error) {
-	c := claims{ID: id, Email: email, RegisteredClaims: jwt.RegisteredClaims{IssuedAt: jwt.NewNumericDate(m.now())}}
+	now := m.now()
+	c := claims{ID: id, Email: email, RegisteredClaims: jwt.RegisteredClaims{
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(m.ttl)),
+		ID:        rand.Text(),
+	}}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(m.key)
 	if err != nil {
 		return "", fmt.Errorf("signing session token: %w", err)
@@ -69,7 +118,9 @@ func (m *Manager) Token(id, email string) (string, error) {
 	return s, nil
 }
 
-// Verify checks the token's algorithm and signature and returns its user.
+// Verify checks the token's algorithm, signature and lifetime, and that it
+// was not signed out, and returns its user. A token without exp (minted by
+// the original's auth) lives for the TTL from its iat.
 func (m *Manager) Verify(token string) (User, error) {
 	var c claims
 	if _, err := m.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return m.key, nil }); err != nil {
@@ -78,9 +129,24 @@ func (m *Manager) Verify(token string) (User, error) {
 	if c.ID == "" || c.Email == "" {
 		return User{}, errors.New("session token: missing id or email")
 	}
-	u := User{ID: c.ID, Email: c.Email}
+	u := User{ID: c.ID, Email: c.Email, TokenID: c.RegisteredClaims.ID}
 	if c.IssuedAt != nil {
 		u.IssuedAt = c.IssuedAt.Unix()
+	}
+	switch {
+	case c.ExpiresAt != nil:
+		u.ExpiresAt = c.ExpiresAt.Unix()
+		u.until = c.ExpiresAt.Time
+	case c.IssuedAt != nil:
+		u.until = c.IssuedAt.Add(m.ttl)
+		if !m.now().Before(u.until) {
+			return User{}, errors.New("session token: issued longer than the session TTL ago")
+		}
+	default:
+		return User{}, errors.New("session token: neither exp nor iat")
+	}
+	if m.revoked != nil && m.revoked.Revoked(u.Revocation()) {
+		return User{}, ErrRevoked
 	}
 	return u, nil
 }

@@ -3,6 +3,7 @@ package session_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -87,11 +88,13 @@ func TestCookieFormatIsBase64JSONWithJWTLikeCookieSession(t *testing.T) {
 }
 
 func TestTokenFromTheOriginalIsAccepted(t *testing.T) {
-	// jsonwebtoken's jwt.sign({id,email}, key): HS256 with iat, no exp.
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"id": "5f1", "email": "x@y.z", "iat": 1600000000})
+	// jsonwebtoken's jwt.sign({id,email}, key): HS256 with iat, no exp;
+	// accepted while its iat is within the session TTL.
+	iat := time.Now().Add(-time.Hour).Unix()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"id": "5f1", "email": "x@y.z", "iat": iat})
 	s, err := tok.SignedString([]byte(key))
 	require.NoError(t, err)
-	assert.Equal(t, `{"id":"5f1","email":"x@y.z","iat":1600000000}`, current(t, session.NewManager(key, true), requestWith(cookieFor(s))))
+	assert.Equal(t, fmt.Sprintf(`{"id":"5f1","email":"x@y.z","iat":%d}`, iat), current(t, session.NewManager(key, true), requestWith(cookieFor(s))))
 }
 
 func TestBadSessionsGiveNoUser(t *testing.T) {

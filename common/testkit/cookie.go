@@ -2,7 +2,10 @@ package testkit
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/nats-io/stan.go"
 
 	"ticketing.dev/common/session"
 )
@@ -16,4 +19,21 @@ func SessionCookie(t testing.TB, jwtKey, id, email string) *http.Cookie {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// RevokeSession publishes on conn the session:revoked event for the
+// cookie's token, as auth does when that session signs out.
+func RevokeSession(t testing.TB, conn stan.Conn, jwtKey string, c *http.Cookie) {
+	t.Helper()
+	var u session.User
+	found := false
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.AddCookie(c)
+	session.NewManager(jwtKey, false).Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		u, found = session.CurrentUser(r.Context())
+	})).ServeHTTP(httptest.NewRecorder(), r)
+	if !found {
+		t.Fatal("RevokeSession: the cookie holds no valid session")
+	}
+	Publish(t, conn, u.Revocation())
 }

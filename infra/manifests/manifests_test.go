@@ -59,7 +59,7 @@ func TestManifestsPassEveryCheck(t *testing.T) {
 }
 
 func TestRequiredEnvComesFromTheServicesThemselves(t *testing.T) {
-	assert.ElementsMatch(t, []string{"MONGO_URI", "JWT_KEY"}, required["auth"])
+	assert.ElementsMatch(t, []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID"}, required["auth"])
 	assert.ElementsMatch(t, []string{"MONGO_URI", "JWT_KEY", "NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "STRIPE_KEY"}, required["payments"])
 	assert.ElementsMatch(t, []string{"NATS_URL", "NATS_CLUSTER_ID", "NATS_CLIENT_ID", "REDIS_HOST"}, required["expiration"])
 	assert.Empty(t, required["client"])

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const wrongCreds = `{"email":"test@test.com","password":"wrongpass"}`
+
+func TestEleventhFailedSigninIs429WithRetryAfterEvenForTheRightPasswordAndOtherAccountsAreUnaffected(t *testing.T) {
+	s := newTestServer(t) // the defaults: 10 failures in 15 minutes
+	require.Equal(t, 201, do(t, "POST", s.URL+"/api/users/signup", creds).Status)
+	require.Equal(t, 201, do(t, "POST", s.URL+"/api/users/signup", `{"email":"other@test.com","password":"password"}`).Status)
+	for i := range 10 {
+		r := do(t, "POST", s.URL+"/api/users/signin", wrongCreds)
+		require.Equal(t, 400, r.Status, "failure %d: %s", i+1, r.Raw)
+	}
+
+	for name, body := range map[string]string{"wrong password": wrongCreds, "right password": creds} {
+		r := do(t, "POST", s.URL+"/api/users/signin", body)
+		assert.Equal(t, 429, r.Status, "%s: %s", name, r.Raw)
+		assert.Equal(t, []string{"Too many failed sign-ins; try again in 15 minutes"}, messages(r), name)
+		assert.Empty(t, r.Cookies, name)
+		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		require.NoError(t, err, "Retry-After is whole seconds: %q", r.Header.Get("Retry-After"))
+		assert.InDelta(t, 15*60, secs, 30, name)
+	}
+
+	r := do(t, "POST", s.URL+"/api/users/signin", `{"email":"other@test.com","password":"password"}`)
+	assert.Equal(t, 200, r.Status, "another account signs in: %s", r.Raw)
+	r = do(t, "POST", s.URL+"/api/users/signin", `{"email":"nobody@test.com","password":"password"}`)
+	assert.Equal(t, 400, r.Status, "another email is not throttled: %s", r.Raw)
+}
+
+// clock is a settable time for the throttle.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestLockedSigninOpensAgainWhenThePeriodEnds(t *testing.T) {
+	c := &clock{t: time.Now()}
+	cfg := testConfig(t)
+	cfg.now = c.now
+	s := newTestServerWith(t, cfg)
+	require.Equal(t, 201, do(t, "POST", s.URL+"/api/users/signup", creds).Status)
+	for range 10 {
+		require.Equal(t, 400, do(t, "POST", s.URL+"/api/users/signin", wrongCreds).Status)
+		c.advance(time.Minute) // failures at 0, 1, … 9 minutes
+	}
+	// At 10 minutes: locked until the first failure is 15 minutes old.
+	r := do(t, "POST", s.URL+"/api/users/signin", creds)
+	require.Equal(t, 429, r.Status, r.Raw)
+	assert.Equal(t, "300", r.Header.Get("Retry-After"))
+	assert.Equal(t, []string{"Too many failed sign-ins; try again in 5 minutes"}, messages(r))
+
+	c.advance(5*time.Minute - time.Second)
+	r = do(t, "POST", s.URL+"/api/users/signin", creds)
+	require.Equal(t, 429, r.Status, "a second before the period ends: %s", r.Raw)
+	assert.Equal(t, "1", r.Header.Get("Retry-After"))
+	c.advance(time.Second)
+	r = do(t, "POST", s.URL+"/api/users/signin", creds)
+	assert.Equal(t, 200, r.Status, "the right password works once the period ends: %s", r.Raw)
+}
+
+func TestTwoAuthProcessesShareTheFailureCount(t *testing.T) {
+	s := newTestServer(t)
+	second := s.process(t)
+	urls := []string{s.URL, second}
+	require.Equal(t, 201, do(t, "POST", s.URL+"/api/users/signup", creds).Status)
+	for i := range 10 {
+		require.Equal(t, 400, do(t, "POST", urls[i%2]+"/api/users/signin", wrongCreds).Status, "failure %d", i+1)
+	}
+	for _, url := range urls {
+		assert.Equal(t, 429, do(t, "POST", url+"/api/users/signin", creds).Status, url)
+	}
+}
+
+func TestConcurrentGuessesOverTwoProcessesCheckAtMostTheLimit(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.SigninMaxFailures = 5
+	s := newTestServerWith(t, cfg)
+	second := s.process(t)
+	require.Equal(t, 201, do(t, "POST", s.URL+"/api/users/signup", creds).Status)
+	const n = 16
+	statuses := make(chan int, n)
+	for i := range n {
+		url := []string{s.URL, second}[i%2]
+		go func() { statuses <- do(t, "POST", url+"/api/users/signin", wrongCreds).Status }()
+	}
+	count := map[int]int{}
+	for range n {
+		count[<-statuses]++
+	}
+	assert.LessOrEqual(t, count[400], 5, "at most the limit of guesses reach the password check: %v", count)
+	assert.Equal(t, n, count[400]+count[429], "%v", count)
+}
