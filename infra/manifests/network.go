@@ -26,7 +26,7 @@ func wantEgress() map[string][]string {
 	mongo := func(app string) string { return app + "-mongo-depl:27017/TCP" }
 	const nats, redis, stripe = "nats-depl:4222/TCP", "expiration-redis-depl:6379/TCP", "0.0.0.0/0:443/TCP"
 	return map[string][]string{
-		"auth-depl":       {mongo("auth")},
+		"auth-depl":       {mongo("auth"), nats}, // session:revoked
 		"tickets-depl":    {mongo("tickets"), nats},
 		"orders-depl":     {mongo("orders"), nats},
 		"payments-depl":   {mongo("payments"), nats, stripe},
