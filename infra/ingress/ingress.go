@@ -7,6 +7,7 @@
 package ingress
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -202,6 +203,22 @@ func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 		if route.BodyLimit > 0 && req.ContentLength > route.BodyLimit {
 			tooLarge(w, req, route.BodyLimit)
 			return
+		}
+		// A body of unknown length is read up to the limit before the
+		// backend sees any of it, as ingress-nginx buffers request bodies:
+		// otherwise a backend that answers before reading (a 415, say)
+		// races the 413.
+		if route.BodyLimit > 0 && req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
+			buf, err := io.ReadAll(io.LimitReader(req.Body, route.BodyLimit+1))
+			switch {
+			case int64(len(buf)) > route.BodyLimit:
+				tooLarge(w, req, route.BodyLimit)
+				return
+			case err != nil:
+				WriteError(w, req, http.StatusBadRequest, "Request body could not be read")
+				return
+			}
+			req.Body, req.ContentLength, req.TransferEncoding = io.NopCloser(bytes.NewReader(buf)), int64(len(buf)), nil
 		}
 		req = watchBody(w, req, route.BodyLimit)
 		proxies[route.Backend()].ServeHTTP(w, req)

@@ -33,6 +33,10 @@ func newFront(t *testing.T, table ingress.Table, timeouts ingress.Timeouts) *fro
 	f := &front{}
 	f.backend = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.requests.Add(1)
+		if r.URL.Path == "/api/refuse" { // answers before reading, as the client's 415 does
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			return
+		}
 		n, _ := io.Copy(io.Discard, r.Body)
 		if r.URL.Path == "/big" {
 			_, _ = io.Copy(w, io.LimitReader(zeros{}, 64<<20))
@@ -100,6 +104,23 @@ func TestTenMBBodyThroughTheIngressIs413WithTheEnvelope(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "read 1048576", string(b), "exactly the limit passes, whole")
 	assert.Equal(t, before+1, f.requests.Load())
+}
+
+func TestAChunkedBodyOverTheLimitIs413EvenWhenTheBackendWouldAnswerBeforeReading(t *testing.T) {
+	f := newFront(t, manifestTable(t), ingress.Timeouts{})
+	for range 10 {
+		resp, err := http.Post(f.URL+"/api/refuse", "multipart/form-data; boundary=x", chunked{io.LimitReader(zeros{}, 10<<20)})
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	}
+	assert.Zero(t, f.requests.Load(), "the backend never saw them")
+
+	resp, err := http.Post(f.URL+"/api/tickets", "application/json", chunked{strings.NewReader(strings.Repeat("a", 5000))})
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "read 5000", string(b), "a chunked body within the limit passes whole")
 }
 
 func TestBodyLimitComesFromTheProxyBodySizeAnnotation(t *testing.T) {
