@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
@@ -21,7 +22,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log := service.NewLogger(stdout, "auth", cfg.LogLevel)
 
-	db, err := service.ConnectMongo(cfg.MongoURI, "auth")
+	reg := metrics.NewRegistry()
+	db, err := service.ConnectMongo(cfg.MongoURI, "auth", metrics.Mongo(reg))
 	if err != nil {
 		return err
 	}
@@ -36,5 +38,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		sessions: session.NewManager(cfg.JWTKey, cfg.CookieSecure),
 		validate: validate.New(),
 	}
-	return service.ServeHTTP(ctx, log, cfg.HTTP, routes(api, log, service.MongoCheck(db)))
+	return service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, routes(api, log, service.MongoCheck(db))))
 }
