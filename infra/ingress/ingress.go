@@ -102,8 +102,8 @@ func (t Table) Match(path string) (Route, bool) {
 type Resolve func(backend string) (addr string, ok bool)
 
 // Handler proxies each request to its route's backend, adding the
-// X-Forwarded-For/-Proto/-Host headers ingress-nginx adds and keeping the
-// Host header. No route or an unknown backend is a 404, an unreachable
+// X-Forwarded-For/-Proto/-Host and X-Request-ID headers ingress-nginx adds
+// and keeping the Host header. No route or an unknown backend is a 404, an unreachable
 // backend a 502, as with ingress-nginx.
 func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 	transport := &http.Transport{
@@ -128,18 +128,22 @@ func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 				pr.Out.Host = pr.In.Host
 			},
 			ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-				log.Warn("backend unreachable", "backend", backend, "path", req.URL.Path, "err", err)
+				log.Warn("backend unreachable", "backend", backend, "path", req.URL.Path, "requestId", req.Header.Get("X-Request-ID"), "err", err)
+				echoRequestID(w, req)
 				http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 			},
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req = withRequestID(req)
 		route, ok := t.Match(req.URL.Path)
 		if !ok {
+			echoRequestID(w, req)
 			http.NotFound(w, req)
 			return
 		}
 		if _, ok := resolve(route.Backend()); !ok {
+			echoRequestID(w, req)
 			http.Error(w, "503 Service Temporarily Unavailable", http.StatusServiceUnavailable)
 			return
 		}
