@@ -17,7 +17,7 @@ BIN := bin
 FUZZ_TARGETS := common/validate:FuzzParsePrice common/validate:FuzzDecodeTicketBody common/session:FuzzSessionCookie
 FUZZ_TIME ?= 3s
 
-.PHONY: all run test fuzz lint build deps clean bench
+.PHONY: all run monitor test fuzz lint build deps clean bench
 
 all: lint build test
 
@@ -29,6 +29,11 @@ deps:
 run: deps
 	$(GO) build -o $(BIN)/localstack ./infra/cmd/localstack
 	exec $(BIN)/localstack
+
+## monitor: Debian's prometheus scraping a running `make run` (same DATA_DIR); prints its URL (MONITOR_ADDR, default 127.0.0.1:9090)
+monitor:
+	@infra/scripts/ensure-packages.sh prometheus:prometheus
+	exec infra/scripts/monitor.sh
 
 ## test: every module's tests against real FerretDB, NATS Streaming, Redis and stripe-mock
 test: deps

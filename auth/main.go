@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/nats-io/stan.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/validate"
@@ -31,7 +33,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log := service.NewLogger(stdout, "auth", cfg.LogLevel)
 
-	db, err := service.ConnectMongo(cfg.MongoURI, "auth")
+	reg := metrics.NewRegistry()
+	db, err := service.ConnectMongo(cfg.MongoURI, "auth", metrics.Mongo(reg))
 	if err != nil {
 		return err
 	}
@@ -44,19 +47,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer cancel(nil)
 	defer conn.Close()
 
-	h, stop, err := wire(ctx, db, conn, log, cfg)
+	h, stop, err := wire(ctx, db, conn, log, cfg, reg)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, h))
 	return service.ExitError(ctx, err)
 }
 
 // wire builds the service on its database and bus: users, the sign-in
 // throttle and its pruning, revocations and their outbox relay (running
 // until stop), and the routes.
-func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config) (http.Handler, func(), error) {
+func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, reg prometheus.Registerer) (http.Handler, func(), error) {
 	users, err := newUserStore(ctx, db)
 	if err != nil {
 		return nil, nil, err
@@ -70,6 +73,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	olog := outbox.NewLog(db, conn, log)
+	olog.Observe(metrics.NewOutbox(reg))
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}

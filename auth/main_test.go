@@ -80,7 +80,7 @@ func (s testServer) process(t *testing.T) string {
 	t.Helper()
 	log := service.NewLogger(s.logs, "auth", "debug")
 	url, _ := testkit.StartService(t, s.db, s.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, s.cfg)
+		return wire(ctx, db, conn, log, s.cfg, nil)
 	})
 	return url
 }

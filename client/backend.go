@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"ticketing.dev/common/httpapi"
 )
 
 // apiError is an API's 4xx answer, with the messages of its envelope.
@@ -76,6 +78,11 @@ func (b backend) call(r *http.Request, method, path string, in, out any) (http.H
 	}
 	if c, err := r.Cookie("session"); err == nil {
 		req.AddCookie(c)
+	}
+	// The page's request id goes on, so the API's log lines join the
+	// client's under one id.
+	if id := httpapi.RequestID(r.Context()); id != "" {
+		req.Header.Set(httpapi.RequestIDHeader, id)
 	}
 	if method == http.MethodPost && r.Method == http.MethodPost {
 		if key := r.PostFormValue(formKeyField); key != "" && len(key) <= 64 {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/service"
 )
 
@@ -21,5 +22,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return service.ServeHTTP(ctx, log, cfg.HTTP, routes(f, log, cfg.CookieSecure))
+	// /metrics is refused to requests through the ingress (metrics.Proxied),
+	// so the catch-all route does not publish it.
+	h := metrics.Instrument(metrics.NewRegistry(), routes(f, log, cfg.CookieSecure))
+	return service.ServeHTTP(ctx, log, cfg.HTTP, h)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/stan.go"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/metrics"
 )
 
 // taskExpireOrder is the asynq task type that ends an order's window.
@@ -34,6 +35,9 @@ const (
 
 type expirePayload struct {
 	OrderID string `json:"orderId"`
+	// ExpiresAt is the order's, for the lateness metric; tasks stored
+	// before it was added have none.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // taskID makes scheduling idempotent: one task per order.
@@ -47,7 +51,7 @@ type scheduler struct {
 // orderCreated schedules the order's expiry; the event is acked only once
 // the task is stored, and a task that already exists counts as success.
 func (s *scheduler) orderCreated(ctx context.Context, e events.OrderCreated) error {
-	payload, err := json.Marshal(expirePayload{OrderID: e.ID})
+	payload, err := json.Marshal(expirePayload{OrderID: e.ID, ExpiresAt: e.ExpiresAt})
 	if err != nil {
 		return err
 	}
@@ -69,12 +73,13 @@ func (s *scheduler) orderCreated(ctx context.Context, e events.OrderCreated) err
 // expirer publishes expiration:complete when a task fires; a publish
 // failure fails the task, which asynq retries with back-off.
 type expirer struct {
-	pub *events.Publisher[events.ExpirationComplete]
-	log *slog.Logger
+	pub     *events.Publisher[events.ExpirationComplete]
+	log     *slog.Logger
+	metrics *metrics.Expiration
 }
 
-func newExpirer(conn stan.Conn, log *slog.Logger) *expirer {
-	return &expirer{pub: events.NewPublisher[events.ExpirationComplete](conn), log: log}
+func newExpirer(conn stan.Conn, log *slog.Logger, m *metrics.Expiration) *expirer {
+	return &expirer{pub: events.NewPublisher[events.ExpirationComplete](conn), log: log, metrics: m}
 }
 
 func (x *expirer) ProcessTask(ctx context.Context, t *asynq.Task) error {
@@ -84,6 +89,9 @@ func (x *expirer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if err := x.pub.Publish(ctx, events.ExpirationComplete{OrderID: p.OrderID}); err != nil {
 		return err
+	}
+	if !p.ExpiresAt.IsZero() && x.metrics != nil {
+		x.metrics.Fired(p.ExpiresAt, time.Now())
 	}
 	x.log.Info("order expired", "orderId", p.OrderID)
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/service"
 )
 
@@ -29,6 +30,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log := service.NewLogger(stdout, "expiration", cfg.LogLevel)
 	redis := asynq.RedisClientOpt{Addr: cfg.RedisAddr()}
+	reg := metrics.NewRegistry()
 
 	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
 	if err != nil {
@@ -39,7 +41,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	client := asynq.NewClient(redis)
 	defer client.Close()
-	worker, err := startWorker(redis, newExpirer(conn, log), log)
+	worker, err := startWorker(redis, newExpirer(conn, log, metrics.NewExpiration(reg)), log)
 	if err != nil {
 		return err
 	}
@@ -50,12 +52,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	rc := goredis.NewClient(&goredis.Options{Addr: cfg.RedisAddr()})
 	defer rc.Close()
 	s := &scheduler{client: client}
-	if _, err := events.Listen(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.NewRedis(rc)), s.orderCreated); err != nil {
+	listen := cfg.NATS.Listener(queueGroup, log, deadletter.NewRedis(rc))
+	listen.Observer = metrics.NewEvents(reg)
+	if _, err := events.Listen(ctx, conn, listen, s.orderCreated); err != nil {
 		return err
 	}
 
 	redisCheck := service.Check{Name: "redis", Check: func(context.Context) error { return client.Ping() }}
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, routes(log, redisCheck, service.BusCheck(conn)))
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, routes(log, redisCheck, service.BusCheck(conn))))
 	return service.ExitError(ctx, err)
 }
 

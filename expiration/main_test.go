@@ -46,7 +46,7 @@ func newEnv(t *testing.T) env {
 	redis := asynq.RedisClientOpt{Addr: r.Addr()}
 	client := asynq.NewClient(redis)
 	t.Cleanup(func() { client.Close() })
-	worker, err := startWorker(redis, newExpirer(conn, log), log)
+	worker, err := startWorker(redis, newExpirer(conn, log, nil), log)
 	require.NoError(t, err)
 	t.Cleanup(worker.Shutdown)
 	sch := &scheduler{client: client}
@@ -232,7 +232,7 @@ func TestPublishFailureWhenFiringIsRetried(t *testing.T) {
 	redis := asynq.RedisClientOpt{Addr: r.Addr()}
 
 	var attempts atomic.Int64
-	failing, working := newExpirer(dead, log), newExpirer(live, log)
+	failing, working := newExpirer(dead, log, nil), newExpirer(live, log, nil)
 	worker, err := startWorker(redis, asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
 		// The first attempt publishes on a closed connection, as during a
 		// bus outage; the retry finds the bus back.

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/nats-io/stan.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/idempotency"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/validate"
@@ -34,7 +36,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log := service.NewLogger(stdout, "orders", cfg.LogLevel)
 
-	db, err := service.ConnectMongo(cfg.MongoURI, "orders")
+	reg := metrics.NewRegistry()
+	db, err := service.ConnectMongo(cfg.MongoURI, "orders", metrics.Mongo(reg))
 	if err != nil {
 		return err
 	}
@@ -47,19 +50,21 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer cancel(nil)
 	defer conn.Close() // closes subscriptions too; durable positions are kept
 
-	h, stop, err := wire(ctx, db, conn, log, cfg)
+	h, stop, err := wire(ctx, db, conn, log, cfg, reg)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, h))
 	return service.ExitError(ctx, err)
 }
 
-// wire builds the service on its database and bus: the outbox log and its
-// relay (running until stop), the listeners and the routes.
-func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config) (http.Handler, func(), error) {
+// wire builds the service on its database and bus, measured on reg (nil
+// in tests): the outbox log and its relay (running until stop), the
+// listeners and the routes.
+func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, reg prometheus.Registerer) (http.Handler, func(), error) {
 	olog := outbox.NewLog(db, conn, log)
+	olog.Observe(metrics.NewOutbox(reg))
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -68,7 +73,9 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	l := &listeners{store: st, log: log}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.New(db))); err != nil {
+	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
+	listen.Observer = metrics.NewEvents(reg)
+	if _, err := l.subscribe(ctx, conn, listen); err != nil {
 		return nil, nil, err
 	}
 	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)

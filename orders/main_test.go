@@ -55,7 +55,7 @@ func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "orders", "info")
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, ExpirationWindow: window, MaxOpenOrders: e.maxOpen, NATS: service.NATS{AckWait: ackWait}})
+		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, ExpirationWindow: window, MaxOpenOrders: e.maxOpen, NATS: service.NATS{AckWait: ackWait}}, nil)
 	})
 	return url, newStore(db, outbox.NewLog(db, nil, log))
 }

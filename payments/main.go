@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/nats-io/stan.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/idempotency"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/validate"
@@ -34,7 +36,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	log := service.NewLogger(stdout, "payments", cfg.LogLevel)
 
-	db, err := service.ConnectMongo(cfg.MongoURI, "payments")
+	reg := metrics.NewRegistry()
+	db, err := service.ConnectMongo(cfg.MongoURI, "payments", metrics.Mongo(reg))
 	if err != nil {
 		return err
 	}
@@ -47,20 +50,21 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer cancel(nil)
 	defer conn.Close() // closes subscriptions too; durable positions are kept
 
-	h, stop, err := wire(ctx, db, conn, log, cfg, newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase))
+	h, stop, err := wire(ctx, db, conn, log, cfg, newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase), reg)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, h))
 	return service.ExitError(ctx, err)
 }
 
-// wire builds the service on its database, bus and payment provider: the
-// outbox log and its relay (running until stop), the listeners and the
-// routes.
-func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, charges charger) (http.Handler, func(), error) {
+// wire builds the service on its database, bus and payment provider,
+// measured on reg (nil in tests): the outbox log and its relay (running
+// until stop), the listeners and the routes.
+func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, charges charger, reg prometheus.Registerer) (http.Handler, func(), error) {
 	olog := outbox.NewLog(db, conn, log)
+	olog.Observe(metrics.NewOutbox(reg))
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -70,7 +74,9 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	}
 	p := &payer{store: st, charges: charges, confirmWait: cfg.ConfirmWait, log: log}
 	l := &listeners{store: st, payer: p, log: log}
-	if _, err := l.subscribe(ctx, conn, cfg.NATS.Listener(queueGroup, log, deadletter.New(db))); err != nil {
+	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
+	listen.Observer = metrics.NewEvents(reg)
+	if _, err := l.subscribe(ctx, conn, listen); err != nil {
 		return nil, nil, err
 	}
 	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)

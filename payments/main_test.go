@@ -149,7 +149,7 @@ func (e env) process(t *testing.T) (string, *store) {
 	log := service.NewLogger(io.Discard, "payments", "info")
 	cfg := config{JWTKey: jwtKey, CookieSecure: true, ConfirmWait: e.confirmWait, NATS: service.NATS{AckWait: ackWait}}
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, cfg, newStripeCharges("sk_test_123", e.stripe.URL))
+		return wire(ctx, db, conn, log, cfg, newStripeCharges("sk_test_123", e.stripe.URL), nil)
 	})
 	return url, newStore(db, outbox.NewLog(db, nil, log))
 }

@@ -51,7 +51,7 @@ func (e env) process(t *testing.T) (string, *ticketStore) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "tickets", "info")
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}})
+		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}, nil)
 	})
 	return url, newTicketStore(db, outbox.NewLog(db, nil, log))
 }

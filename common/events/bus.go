@@ -141,6 +141,8 @@ type ListenerOptions struct {
 	// Park keeps a message given up on (a service's dead-letter store).
 	// Without one, failing messages are redelivered for ever.
 	Park Parker
+	// Observer, when set, learns how each delivery ended (metrics).
+	Observer Observer
 }
 
 // DefaultMaxDeliveries outlasts ordinary reordering: an event waiting for
@@ -230,6 +232,7 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 		if err := json.Unmarshal(m.Data, &e); err != nil {
 			log.Error("dropping undecodable event", "sequence", m.Sequence, "err", err)
 			ack(log, m)
+			observe(opts, subject, m, OutcomeDropped, 0)
 			return
 		}
 		h := fnv.New32a()
@@ -257,18 +260,23 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 const inflightPerWorker = 4
 
 func handleOne[E Event](ctx context.Context, log *slog.Logger, opts ListenerOptions, subject Subject, m *stan.Msg, e E, handle Handler[E]) {
-	log = log.With("sequence", m.Sequence, "redelivered", m.Redelivered)
+	log = log.With("event", ID(e), "sequence", m.Sequence, "redelivered", m.Redelivered)
 	hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
 		Subject: subject, Sequence: m.Sequence, Redelivered: m.Redelivered, Data: m.Data,
 	})
+	start := time.Now()
 	err := handle(hctx, e)
+	took := time.Since(start)
 	if err == nil {
 		ack(log, m)
+		log.Debug("event handled", "took", took)
+		observe(opts, subject, m, OutcomeAcked, took)
 		return
 	}
 	attempts := int(m.RedeliveryCount) + 1
 	if opts.Park == nil || attempts < opts.MaxDeliveries || ctx.Err() != nil {
 		log.Warn("event not handled; it will be redelivered", "attempts", attempts, "err", err)
+		observe(opts, subject, m, OutcomeRetried, took)
 		return
 	}
 	d := DeadLetter{
@@ -277,10 +285,23 @@ func handleOne[E Event](ctx context.Context, log *slog.Logger, opts ListenerOpti
 	}
 	if perr := opts.Park.Park(ctx, d); perr != nil {
 		log.Warn("event not handled and could not be parked; it will be redelivered", "attempts", attempts, "err", err, "parkErr", perr)
+		observe(opts, subject, m, OutcomeRetried, took)
 		return
 	}
 	log.Error("event parked as a dead letter after repeated failures", "id", d.ID(), "attempts", attempts, "err", err)
 	ack(log, m)
+	observe(opts, subject, m, OutcomeParked, took)
+}
+
+// observe tells opts.Observer, if any, how m's delivery ended.
+func observe(opts ListenerOptions, subject Subject, m *stan.Msg, outcome Outcome, took time.Duration) {
+	if opts.Observer == nil {
+		return
+	}
+	opts.Observer.EventHandled(Handled{
+		Subject: subject, QueueGroup: opts.QueueGroup, Outcome: outcome, Took: took,
+		Lag: time.Since(time.Unix(0, m.Timestamp)), Redelivered: m.Redelivered,
+	})
 }
 
 func ack(log *slog.Logger, m *stan.Msg) {

@@ -20,13 +20,18 @@ func Logger(ctx context.Context) *slog.Logger {
 	return discard
 }
 
-// Middleware gives each request the service's logger, logs one access line
-// per request, and turns a panic into a logged 500 envelope.
-func Middleware(log *slog.Logger) func(http.Handler) http.Handler {
+// Middleware gives each request its id (the caller's X-Request-ID or a new
+// one, returned in the response) and the service's logger carrying it, logs
+// one access line per request, and turns a panic into a logged 500 envelope.
+func Middleware(base *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			r = r.WithContext(context.WithValue(r.Context(), loggerKey{}, log))
+			id := RequestIDOf(r)
+			w.Header().Set(RequestIDHeader, id)
+			log := base.With("requestId", id)
+			ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+			r = r.WithContext(context.WithValue(ctx, loggerKey{}, log))
 			sw := &statusWriter{ResponseWriter: w}
 			defer func() {
 				if v := recover(); v != nil {

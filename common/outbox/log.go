@@ -78,12 +78,14 @@ type Log struct {
 	log   *slog.Logger
 	now   func() time.Time
 	grace time.Duration
+	// observer learns of publishes and the backlog (see Observe).
+	observer Observer
 }
 
 // NewLog keeps records in db's Collection and publishes their events on
 // conn (nil for a service that publishes nothing).
 func NewLog(db *mongo.Database, conn stan.Conn, log *slog.Logger) *Log {
-	l := &Log{coll: db.Collection(Collection), kinds: map[string]*Aggregates{}, log: log, now: time.Now, grace: Grace}
+	l := &Log{coll: db.Collection(Collection), kinds: map[string]*Aggregates{}, log: log, now: time.Now, grace: Grace, observer: nopObserver{}}
 	l.relay = newRelay(l, conn)
 	return l
 }

@@ -174,12 +174,15 @@ func (r *Relay) remember(aggregate string, version int64) {
 // publish sends the record's event and marks it published.
 func (r *Relay) publish(ctx context.Context, rec Record) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	start := time.Now()
 	err := events.PublishData(pctx, r.conn, rec.Subject, rec.Data)
 	cancel()
 	if err != nil {
 		r.log.log.Warn("event left pending for the sweep", "record", rec.Key, "err", err)
+		r.log.observer.PublishFailed(rec.Subject)
 		return err
 	}
+	r.log.observer.Published(rec.Subject, time.Since(start), r.log.now().Sub(rec.At))
 	_, err = r.log.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: rec.Key}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: false}}}, {Key: "$unset", Value: bson.D{{Key: "state", Value: ""}}}})
 	if err != nil {
@@ -202,6 +205,7 @@ func (l *Log) Sweep(ctx context.Context) error {
 	if err := cur.All(ctx, &recs); err != nil {
 		return err
 	}
+	l.backlog(recs)
 	slices.SortFunc(recs, byAggregateVersion)
 	blocked := ""
 	for _, rec := range recs {

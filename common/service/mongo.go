@@ -15,7 +15,8 @@ import (
 // ConnectMongo connects to uri and returns the database named in its path
 // (mongodb://auth-mongo-srv:27017/auth), or defaultDB when it names none.
 // It does not wait for the server: readiness reports that (MongoCheck).
-func ConnectMongo(uri, defaultDB string) (*mongo.Database, error) {
+// extra options apply on top (metrics.Mongo's command monitor).
+func ConnectMongo(uri, defaultDB string, extra ...*options.ClientOptions) (*mongo.Database, error) {
 	cs, err := connstring.ParseAndValidate(uri)
 	if err != nil {
 		return nil, fmt.Errorf("MONGO_URI: %w", err)
@@ -24,10 +25,11 @@ func ConnectMongo(uri, defaultDB string) (*mongo.Database, error) {
 	if name == "" {
 		name = defaultDB
 	}
-	client, err := mongo.Connect(context.Background(), options.Client().
+	opts := append([]*options.ClientOptions{options.Client().
 		ApplyURI(uri).
-		SetServerSelectionTimeout(5*time.Second).
-		SetTimeout(10*time.Second))
+		SetServerSelectionTimeout(5 * time.Second).
+		SetTimeout(10 * time.Second)}, extra...)
+	client, err := mongo.Connect(context.Background(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to MongoDB: %w", err)
 	}

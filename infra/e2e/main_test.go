@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	if replicated.stack != nil {
 		replicated.stack.Stop()
 	}
+	if observed.stack != nil {
+		observed.stack.Stop()
+	}
 	os.RemoveAll(binDir)
 	os.Exit(code)
 }

@@ -29,6 +29,7 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
+	"ticketing.dev/common/httpapi"
 )
 
 // Route sends requests whose path matches Pattern to Service:Port.
@@ -155,7 +156,7 @@ type Resolve func(backend string) (addr string, ok bool)
 const backendTimeout = 60 * time.Second
 
 // Handler proxies each request to its route's backend, adding the
-// X-Forwarded-For/-Proto/-Host headers ingress-nginx adds and keeping the
+// X-Forwarded-For/-Proto/-Host and X-Request-ID headers ingress-nginx adds and keeping the
 // Host header. As with ingress-nginx: no route or an unknown backend is a
 // 404, a body over the route's limit a 413, an unreachable backend a 502,
 // a backend that does not run a 503 and one that does not answer in time a
@@ -189,12 +190,15 @@ func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req = withRequestID(req)
 		route, ok := t.Match(req.URL.Path)
 		if !ok {
+			echoRequestID(w, req)
 			WriteError(w, req, http.StatusNotFound, "Not Found")
 			return
 		}
 		if _, ok := resolve(route.Backend()); !ok {
+			echoRequestID(w, req)
 			WriteError(w, req, http.StatusServiceUnavailable, "Service Temporarily Unavailable")
 			return
 		}
@@ -280,6 +284,8 @@ func proxyError(w http.ResponseWriter, req *http.Request, err error, backend str
 	var timeout interface{ Timeout() bool }
 	bw, _ := req.Context().Value(bodyWatchKey{}).(*bodyWatch)
 	bodyErr := bw.readErr()
+	echoRequestID(w, req)
+	log = log.With("requestId", req.Header.Get(httpapi.RequestIDHeader))
 	switch {
 	case errors.As(bodyErr, &tooBig):
 		tooLarge(w, req, tooBig.Limit)
@@ -298,6 +304,7 @@ func proxyError(w http.ResponseWriter, req *http.Request, err error, backend str
 }
 
 func tooLarge(w http.ResponseWriter, req *http.Request, limit int64) {
+	echoRequestID(w, req)
 	// The rest of the body is not worth reading: close the connection.
 	w.Header().Set("Connection", "close")
 	WriteError(w, req, http.StatusRequestEntityTooLarge,

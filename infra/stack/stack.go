@@ -233,6 +233,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.announceMetrics(con); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
