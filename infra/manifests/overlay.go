@@ -88,7 +88,7 @@ func OverlayChecks() []Check {
 	return []Check{
 		{"every service has an autoscaler", checkAutoscalers},
 		{"every service is scraped", checkScrapeAnnotations},
-		{"every ingress host has TLS", checkIngressTLS},
+		{"every ingress host has TLS", checkOverlayIngressTLS},
 		{"service images carry one pinned tag", checkImageTags},
 		{"every database is backed up", checkBackups},
 		{"backup jobs are hardened and bounded", checkBackupHardening},
@@ -187,9 +187,9 @@ func checkScrapeAnnotations(s *Set) error {
 	return errors.Join(errs...)
 }
 
-// checkIngressTLS: every host an Ingress routes is covered by a TLS entry
+// checkOverlayIngressTLS: every host an Ingress routes is covered by a TLS entry
 // naming its certificate's Secret.
-func checkIngressTLS(s *Set) error {
+func checkOverlayIngressTLS(s *Set) error {
 	var errs []error
 	for _, ing := range s.ingresses() {
 		covered := map[string]bool{}
