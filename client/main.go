@@ -21,5 +21,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return service.ServeHTTP(ctx, log, cfg.HTTP, routes(f, log, cfg.CookieSecure))
+	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	if err != nil {
+		return err
+	}
+	defer cancel(nil)
+	defer conn.Close() // ends the live subscriptions (none is durable)
+	if err := watchBus(conn, f.hub); err != nil {
+		return err
+	}
+	// Open streams would hold up the graceful shutdown: end them first.
+	go func() { <-ctx.Done(); f.hub.close() }()
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, routes(f, log, cfg.CookieSecure))
+	return service.ExitError(ctx, err)
 }
