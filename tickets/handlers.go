@@ -42,10 +42,13 @@ type ticketJSON struct {
 	UserID  string  `json:"userId"`
 	Version int64   `json:"version"`
 	OrderID string  `json:"orderId,omitempty"`
+	// Status is an addition (extra fields are allowed): "available",
+	// "reserved" or "sold".
+	Status string `json:"status"`
 }
 
 func toJSON(t ticket) ticketJSON {
-	return ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version, OrderID: t.OrderID}
+	return ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version, OrderID: t.OrderID, Status: t.status()}
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {

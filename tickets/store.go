@@ -33,6 +33,27 @@ type ticket struct {
 	// ReleasedOrders remembers recently released orders, so an
 	// order:created redelivered after its order:cancelled is not applied.
 	ReleasedOrders []string `bson:"releasedOrders,omitempty"`
+	// Sold: its order (OrderID, kept) is complete; it is never released.
+	Sold bool `bson:"sold,omitempty"`
+}
+
+// A ticket's states, as the API's status field names them.
+const (
+	statusAvailable = "available"
+	statusReserved  = "reserved"
+	statusSold      = "sold"
+)
+
+// status is available, reserved (an order holds it) or sold (that order
+// is paid).
+func (t ticket) status() string {
+	switch {
+	case t.Sold:
+		return statusSold
+	case t.OrderID != "":
+		return statusReserved
+	}
+	return statusAvailable
 }
 
 func (t ticket) updatedEvent() events.TicketUpdated {
