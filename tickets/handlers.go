@@ -66,13 +66,20 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
-	ts, err := a.tickets.List(r.Context())
+	p, err := parsePage(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	ts, more, err := a.tickets.Page(r.Context(), p)
 	if err != nil {
 		return err
 	}
 	out := make([]ticketJSON, len(ts))
 	for i, t := range ts {
 		out[i] = toJSON(t)
+	}
+	if more {
+		setNextLink(w, p.limit, ts[len(ts)-1])
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, out)
 	return nil
