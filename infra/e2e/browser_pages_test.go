@@ -66,6 +66,7 @@ func TestBrowserOrderExpiresAndCancelsLiveWithoutReload(t *testing.T) {
 	order := buy("Cancelled Gig")
 	b.do(chromedp.Click(chromedp.CSS("#cancel-order")), chromedp.WaitVisible(chromedp.CSS("#confirm-cancel")))
 	assert.Equal(t, "Cancel this order?", b.text("h1"))
+	b.dropFlash()
 	b.do(chromedp.Click(chromedp.CSS("#confirm-cancel")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	assert.Equal(t, order, b.location())
 	assert.Contains(t, b.text("#flash"), "Your order is cancelled")
@@ -147,6 +148,7 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#purchase button")), chromedp.WaitVisible(chromedp.CSS("#countdown")))
 	order := b.location()
 	assert.Regexp(t, `^Time left to pay: \d+:\d\d$`, b.text("#countdown"), "rendered by the server")
+	b.dropFlash()
 	b.do(chromedp.Click(chromedp.Search(`//button[starts-with(normalize-space(), "Pay with test card")]`)),
 		chromedp.WaitVisible(chromedp.CSS("#flash")))
 	assert.Equal(t, order, b.location())

@@ -58,6 +58,8 @@ func newPersonAt(t *testing.T, base, name string, width, height int, opts ...chr
 	t.Cleanup(func() { cancel(); cancelAlloc() })
 	// The first Run starts the browser; it must not carry a timeout.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")))
+	// Headless windows are at least 500 px wide: a phone's width is emulated.
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))))
 	return &person{t: t, ctx: ctx, base: base, name: name}
 }
 
@@ -191,6 +193,7 @@ func TestBrowserJourneyUpdatesLiveFromListingToSold(t *testing.T) {
 	a.waitLive()
 
 	// B pays; the order page turns complete by itself, A's row sold.
+	b.dropFlash()
 	b.do(
 		chromedp.Click(chromedp.Search(`//button[starts-with(normalize-space(), "Pay with test card")]`)),
 		chromedp.WaitVisible(chromedp.CSS("#flash")),
@@ -215,6 +218,14 @@ func TestBrowserJourneyUpdatesLiveFromListingToSold(t *testing.T) {
 	a.do(chromedp.Navigate(base+"/auth/signout"), chromedp.WaitVisible(chromedp.CSS("#signout")),
 		chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS(`a[href="/auth/signin"]`)))
 	assert.Equal(t, "You are signed out.", a.text("#flash"))
+}
+
+// dropFlash removes the page's flash message, so that waiting for the
+// next page's cannot be satisfied by this one's.
+func (p *person) dropFlash() {
+	p.t.Helper()
+	_, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.querySelectorAll('#flash').forEach(e => e.remove()) || true`))
+	require.NoError(p.t, err)
 }
 
 // waitLive waits until the page's live stream is open, so that what
