@@ -230,13 +230,3 @@ func TestASellerCannotBuyTheirOwnTicket(t *testing.T) {
 	r = do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+id.Hex()+`"}`, user(t, "buyer"))
 	assert.Equal(t, 201, r.Status, r.Raw)
 }
-
-func TestTheTicketReplicaKeepsTheSeller(t *testing.T) {
-	e := newEnv(t)
-	id := primitive.NewObjectID()
-	l := &listeners{store: e.store}
-	require.NoError(t, l.ticketCreated(context.Background(), events.TicketCreated{ID: id.Hex(), Title: "concert", Price: 20, UserID: "seller"}))
-	got, err := e.store.Ticket(context.Background(), id)
-	require.NoError(t, err)
-	assert.Equal(t, "seller", got.UserID)
-}
