@@ -67,10 +67,11 @@ func (f *frontend) authSubmit(mode string) http.HandlerFunc {
 			return
 		}
 		relayCookies(w, h)
-		setFlash(w, "signedin", f.cookieSecure)
+		flash := "signedin"
 		if mode == "signup" {
-			setFlash(w, "signedup", f.cookieSecure)
+			flash = "signedup"
 		}
+		setFlash(w, flash, f.cookieSecure)
 		if next == "" {
 			next = "/"
 		}

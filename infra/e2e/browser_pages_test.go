@@ -147,7 +147,11 @@ func TestBrowserJourneyWithoutJavaScript(t *testing.T) {
 		chromedp.Click(chromedp.Search(rowOf(title)+`//a[text()="View"]`)), chromedp.WaitVisible(chromedp.CSS("#purchase button")),
 		chromedp.Click(chromedp.CSS("#purchase button")), chromedp.WaitVisible(chromedp.CSS("#countdown")))
 	order := b.location()
-	assert.Regexp(t, `^Time left to pay: \d+:\d\d$`, b.text("#countdown"), "rendered by the server")
+	shown := b.text("#countdown")
+	assert.Regexp(t, `^Time left to pay: \d+:\d\d$`, shown, "rendered by the server")
+	time.Sleep(1100 * time.Millisecond)
+	assert.Equal(t, shown, b.text("#countdown"), "no script runs: the countdown stands still")
+	assert.Empty(t, b.count(`body[data-live-open]`), "no live stream either")
 	b.dropFlash()
 	b.do(chromedp.Click(chromedp.Search(`//button[starts-with(normalize-space(), "Pay with test card")]`)),
 		chromedp.WaitVisible(chromedp.CSS("#flash")))
