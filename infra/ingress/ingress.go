@@ -204,7 +204,7 @@ func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 			return
 		}
 		req = watchBody(w, req, route.BodyLimit)
-		proxies[route.Backend()].ServeHTTP(streamWriter{w}, req)
+		serveStream(proxies[route.Backend()], w, req)
 	})
 }
 
