@@ -93,6 +93,11 @@ func TestBrowserPhoneFitsA200CharacterTitleWithoutHorizontalScroll(t *testing.T)
 	a.sell(long, "1000000")
 	a.noHorizontalScroll("landing page")
 	a.screenshot("phone-landing")
+	for _, width := range []int64{320, 1440} { // the narrowest phone, a wide desktop
+		a.do(chromedp.EmulateViewport(width, 844))
+		a.noHorizontalScroll(fmt.Sprintf("landing page at %d px", width))
+	}
+	a.do(chromedp.EmulateViewport(390, 844))
 	a.do(chromedp.Navigate(base+"/tickets/mine"), chromedp.WaitVisible(chromedp.CSS("#my-listings")))
 	a.noHorizontalScroll("my listings")
 	a.do(chromedp.Click(chromedp.CSS("td.ticket-title a")), chromedp.WaitVisible(chromedp.CSS("#own-listing")))
