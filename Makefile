@@ -17,16 +17,20 @@ BIN := bin
 FUZZ_TARGETS := common/validate:FuzzParsePrice common/validate:FuzzDecodeTicketBody common/session:FuzzSessionCookie
 FUZZ_TIME ?= 3s
 
-.PHONY: all run monitor test fuzz lint build deps clean bench
+.PHONY: all run monitor test fuzz lint build deps run-deps clean bench
 
 all: lint build test
 
-## deps: system packages the tests and the local run need (Debian, as root)
-deps:
-	@infra/scripts/ensure-packages.sh redis-server:redis-server "/usr/lib/postgresql/*/bin/postgres:postgresql" chromium:chromium
+## run-deps: system packages the local run needs (Debian, as root)
+run-deps:
+	@infra/scripts/ensure-packages.sh redis-server:redis-server "/usr/lib/postgresql/*/bin/postgres:postgresql"
+
+## deps: what the tests need as well: chromium, for the browser tests only
+deps: run-deps
+	@infra/scripts/ensure-packages.sh chromium:chromium
 
 ## run: the whole app on this machine until Ctrl-C (see README "Running locally")
-run: deps
+run: run-deps
 	$(GO) build -o $(BIN)/localstack ./infra/cmd/localstack
 	exec $(BIN)/localstack
 
@@ -63,7 +67,7 @@ lint:
 	done
 
 ## bench: load, latency and footprint figures (docs/BENCHMARKS.md); BENCH_FLAGS="-d 5s -cpuprofile prof"
-bench: deps
+bench: run-deps
 	$(GO) build -o $(BIN)/bench ./infra/cmd/bench
 	$(BIN)/bench $(BENCH_FLAGS)
 

@@ -145,3 +145,9 @@ func relayCookies(w http.ResponseWriter, h http.Header) {
 		w.Header().Add("Set-Cookie", c)
 	}
 }
+
+// isNotAuthorized is an API's 401: no session, or not the owner.
+func isNotAuthorized(err error) bool {
+	var api *apiError
+	return errors.As(err, &api) && api.Status == http.StatusUnauthorized
+}

@@ -17,6 +17,9 @@ type config struct {
 	CookieSecure bool
 	Timeout      time.Duration
 	LogLevel     string
+	// NATS is the bus the live updates come from (NATS_URL,
+	// NATS_CLUSTER_ID, NATS_CLIENT_ID, all required).
+	NATS service.NATS
 }
 
 // Defaults are the Kubernetes service names, as the original's
@@ -33,6 +36,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		CookieSecure: e.Bool("COOKIE_SECURE", true),
 		Timeout:      e.Duration("BACKEND_TIMEOUT", 10*time.Second),
 		LogLevel:     e.String("LOG_LEVEL", "info"),
+		NATS:         e.NATS(),
 	}
 	return c, e.Err()
 }

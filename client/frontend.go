@@ -10,7 +10,9 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -33,6 +35,28 @@ type ticket struct {
 	UserID  string  `json:"userId"`
 	OrderID string  `json:"orderId"`
 	Version int64   `json:"version"`
+	// Status is "available", "reserved" or "sold" (tickets says so; an
+	// older tickets service does not, see State).
+	Status string `json:"status"`
+}
+
+// A ticket's states, as pages and live updates name them.
+const (
+	statusAvailable = "available"
+	statusReserved  = "reserved"
+	statusSold      = "sold"
+)
+
+// State is the ticket's status, derived from its order when the tickets
+// service does not say (the original's answers carry no status).
+func (t ticket) State() string {
+	switch {
+	case t.Status != "":
+		return t.Status
+	case t.OrderID != "":
+		return statusReserved
+	}
+	return statusAvailable
 }
 
 type order struct {
@@ -46,6 +70,26 @@ type order struct {
 	Refunded bool `json:"refunded"`
 }
 
+// Created is when the order was placed: the API does not say, but its
+// ObjectID begins with its creation time in seconds.
+func (o order) Created() time.Time {
+	if !validID(o.ID) {
+		return time.Time{}
+	}
+	secs, _ := strconv.ParseUint(o.ID[:8], 16, 32)
+	return time.Unix(int64(secs), 0).UTC()
+}
+
+// Open is an order that can still be paid at now.
+func (o order) Open(now time.Time) bool {
+	return (o.Status == "created" || o.Status == "awaiting:payment") && o.ExpiresAt.After(now)
+}
+
+// SecondsLeft is the time left to pay at now, rounded up.
+func (o order) SecondsLeft(now time.Time) int {
+	return int(math.Ceil(o.ExpiresAt.Sub(now).Seconds()))
+}
+
 // frontend renders the pages, calling the APIs server-side.
 type frontend struct {
 	auth, tickets, orders, payments backend
@@ -53,11 +97,15 @@ type frontend struct {
 	stripeKey                       string
 	log                             *slog.Logger
 	now                             func() time.Time
+	cookieSecure                    bool
+	// hub carries live updates to the browsers' streams (live.go).
+	hub *hub
 }
 
 func newFrontend(cfg config, log *slog.Logger) (*frontend, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
-		"usd": func(p float64) string { return fmt.Sprintf("$%.2f", p) },
+		"usd":  usd,
+		"mmss": mmss,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parsing templates: %w", err)
@@ -71,6 +119,9 @@ func newFrontend(cfg config, log *slog.Logger) (*frontend, error) {
 		stripeKey: cfg.StripeKey,
 		log:       log,
 		now:       time.Now,
+		hub:       newHub(),
+
+		cookieSecure: cfg.CookieSecure,
 	}, nil
 }
 
@@ -78,6 +129,13 @@ func newFrontend(cfg config, log *slog.Logger) (*frontend, error) {
 func staticFiles() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	return http.StripPrefix("/static/", http.FileServerFS(sub))
+}
+
+// favicon serves the embedded icon where browsers look for it.
+func favicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	http.ServeFileFS(w, r, staticFS, "static/favicon.ico")
 }
 
 // page is what every template receives.
@@ -91,7 +149,13 @@ type page struct {
 	FormKey   string
 	StripeKey string
 	Errors    []string
-	Data      map[string]any
+	// Flash is a one-time confirmation of what the last form did
+	// (flash.go); render fills it in.
+	Flash string
+	// Live names the page's live-update stream ("/live?order=…"); pages
+	// without one get none.
+	Live string
+	Data map[string]any
 }
 
 // formKeyField is the hidden form field that carries page.FormKey.
@@ -109,6 +173,7 @@ func (f *frontend) render(w http.ResponseWriter, r *http.Request, status int, na
 	p.CSRF = csrfToken(r.Context())
 	p.FormKey = newFormKey()
 	p.StripeKey = f.stripeKey
+	p.Flash = takeFlash(w, r)
 	var buf bytes.Buffer
 	if err := f.templates.ExecuteTemplate(&buf, name, p); err != nil {
 		f.log.Error("rendering page", "page", name, "err", err)
@@ -145,8 +210,10 @@ func (f *frontend) fail(w http.ResponseWriter, r *http.Request, u *user, err err
 	var down *unavailableError
 	switch {
 	case errors.As(err, &api) && api.Status == http.StatusUnauthorized && u == nil:
-		http.Redirect(w, r, "/auth/signin", http.StatusSeeOther)
-	case errors.As(err, &api) && api.Status == http.StatusNotFound:
+		http.Redirect(w, r, signinURL(r), http.StatusSeeOther)
+	case errors.As(err, &api) && (api.Status == http.StatusNotFound || api.Status == http.StatusUnauthorized):
+		// Signed in but not the owner (someone else's order): to this user
+		// there is nothing at this address.
 		f.notFoundFor(w, r, u)
 	case errors.As(err, &down):
 		f.log.Warn("backend unavailable", "path", r.URL.Path, "err", err)
@@ -176,7 +243,7 @@ func (f *frontend) refuseCSRF(w http.ResponseWriter, r *http.Request) {
 		Errors: []string{"This form has expired. Please go back, reload the page and try again."}})
 }
 
-// messages are an error's lines for the "Ooops...." box, or nil when the
+// messages are an error's lines for the form's error box, or nil when the
 // error is not the user's to fix.
 func messages(err error) []string {
 	var api *apiError

@@ -1,29 +1,31 @@
 package main
 
 import (
-	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
 	"ticketing.dev/common/validate"
 )
 
-// home lists every ticket with its status.
+// home lists the tickets with their status, a page at a time (paging.go).
 func (f *frontend) home(w http.ResponseWriter, r *http.Request) {
 	u, err := f.currentUser(r)
 	if err != nil {
 		f.fail(w, r, nil, err)
 		return
 	}
-	var tickets []ticket
-	if _, err := f.tickets.call(r, http.MethodGet, "/api/tickets", nil, &tickets); err != nil {
+	tickets, next, err := f.ticketPageOf(r)
+	if err != nil {
 		f.fail(w, r, u, err)
 		return
 	}
-	f.render(w, r, http.StatusOK, "home", page{Title: "Available Tickets", User: u, Data: map[string]any{"Tickets": tickets}})
+	f.render(w, r, http.StatusOK, "home", page{Title: "Tickets", User: u, Live: "/live",
+		Data: map[string]any{"Tickets": tickets, "Next": next}})
 }
 
 // authForm shows the sign-up or sign-in form.
@@ -34,7 +36,8 @@ func (f *frontend) authForm(mode string) http.HandlerFunc {
 			f.fail(w, r, nil, err)
 			return
 		}
-		f.render(w, r, http.StatusOK, "auth", page{Title: authTitle(mode), User: u, Data: map[string]any{"Mode": mode}})
+		f.render(w, r, http.StatusOK, "auth", page{Title: authTitle(mode), User: u,
+			Data: map[string]any{"Mode": mode, "Next": safeNext(r.URL.Query().Get(nextParam))}})
 	}
 }
 
@@ -46,15 +49,17 @@ func authTitle(mode string) string {
 }
 
 // authSubmit posts the form to auth, relays its session cookie and goes
-// home; the API's errors are shown on the form.
+// back to the page that asked for a sign-in (or home); the API's errors
+// are shown on the form.
 func (f *frontend) authSubmit(mode string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		email := r.PostFormValue("email")
+		next := safeNext(r.PostFormValue(nextParam))
 		creds := map[string]string{"email": email, "password": r.PostFormValue("password")}
 		h, err := f.auth.call(r, http.MethodPost, "/api/users/"+mode, creds, nil)
 		if msgs := messages(err); msgs != nil {
 			f.render(w, r, http.StatusBadRequest, "auth", page{Title: authTitle(mode), Errors: msgs,
-				Data: map[string]any{"Mode": mode, "Email": email}})
+				Data: map[string]any{"Mode": mode, "Email": email, "Next": next}})
 			return
 		}
 		if err != nil {
@@ -62,7 +67,15 @@ func (f *frontend) authSubmit(mode string) http.HandlerFunc {
 			return
 		}
 		relayCookies(w, h)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		flash := "signedin"
+		if mode == "signup" {
+			flash = "signedup"
+		}
+		setFlash(w, flash, f.cookieSecure)
+		if next == "" {
+			next = "/"
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
 	}
 }
 
@@ -85,6 +98,7 @@ func (f *frontend) signout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	relayCookies(w, h)
+	setFlash(w, "signedout", f.cookieSecure)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -96,7 +110,7 @@ func (f *frontend) signedIn(w http.ResponseWriter, r *http.Request) (*user, bool
 		return nil, false
 	}
 	if u == nil {
-		http.Redirect(w, r, "/auth/signin", http.StatusSeeOther)
+		http.Redirect(w, r, signinURL(r), http.StatusSeeOther)
 		return nil, false
 	}
 	return u, true
@@ -150,6 +164,7 @@ func (f *frontend) createTicket(w http.ResponseWriter, r *http.Request) {
 		f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: msgs, Data: form})
 		return
 	}
+	setFlash(w, "listed", f.cookieSecure)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -169,7 +184,16 @@ func (f *frontend) ticketPage(w http.ResponseWriter, r *http.Request, status int
 		f.fail(w, r, u, err)
 		return
 	}
-	f.render(w, r, status, "ticket-show", page{Title: t.Title, User: u, Errors: errs, Data: map[string]any{"Ticket": t}})
+	data := map[string]any{"Ticket": t, "Mine": u != nil && t.UserID == u.ID}
+	if u != nil && t.OrderID != "" && t.UserID != u.ID {
+		// Reserved: by this user's own order? Orders answers only its buyer.
+		var o order
+		if _, err := f.orders.call(r, http.MethodGet, "/api/orders/"+url.PathEscape(t.OrderID), nil, &o); err == nil {
+			data["MyOrder"] = o.ID
+			errs = nil // "already reserved" is no error when it is yours: the link says it
+		}
+	}
+	f.render(w, r, status, "ticket-show", page{Title: t.Title, User: u, Errors: errs, Live: "/live?ticket=" + url.QueryEscape(t.ID), Data: data})
 }
 
 // purchase orders the ticket and goes to the order's page.
@@ -188,10 +212,12 @@ func (f *frontend) purchase(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, u, err)
 		return
 	}
+	setFlash(w, "reserved", f.cookieSecure)
 	http.Redirect(w, r, "/orders/"+url.PathEscape(o.ID), http.StatusSeeOther)
 }
 
-// listOrders shows the user's orders.
+// listOrders shows the user's orders, newest first (the API lists them
+// oldest first; ObjectIDs sort by creation time).
 func (f *frontend) listOrders(w http.ResponseWriter, r *http.Request) {
 	u, ok := f.signedIn(w, r)
 	if !ok {
@@ -202,7 +228,9 @@ func (f *frontend) listOrders(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, u, err)
 		return
 	}
-	f.render(w, r, http.StatusOK, "orders", page{Title: "My Orders", User: u, Data: map[string]any{"Orders": orders}})
+	slices.SortStableFunc(orders, func(a, b order) int { return strings.Compare(b.ID, a.ID) })
+	f.render(w, r, http.StatusOK, "orders", page{Title: "My Orders", User: u, Live: "/live",
+		Data: map[string]any{"Orders": orders, "Now": f.now()}})
 }
 
 // showOrder shows the time left to pay and the payment form.
@@ -220,8 +248,8 @@ func (f *frontend) orderPage(w http.ResponseWriter, r *http.Request, status int,
 		f.fail(w, r, u, err)
 		return
 	}
-	secondsLeft := int(math.Ceil(o.ExpiresAt.Sub(f.now()).Seconds()))
-	f.render(w, r, status, "order-show", page{Title: "Order", User: u, Errors: errs, Data: map[string]any{
+	secondsLeft := o.SecondsLeft(f.now())
+	f.render(w, r, status, "order-show", page{Title: "Order", User: u, Errors: errs, Live: "/live?order=" + url.QueryEscape(o.ID), Data: map[string]any{
 		"Order": o, "SecondsLeft": secondsLeft, "Expired": secondsLeft <= 0,
 	}})
 }
@@ -249,5 +277,8 @@ func (f *frontend) pay(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, r, u, err)
 		return
 	}
-	http.Redirect(w, r, "/orders", http.StatusSeeOther)
+	// Back to the order, which turns complete by itself (live updates) as
+	// soon as orders has taken the payment.
+	setFlash(w, "paid", f.cookieSecure)
+	http.Redirect(w, r, "/orders/"+url.PathEscape(chi.URLParam(r, "id")), http.StatusSeeOther)
 }

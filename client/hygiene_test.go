@@ -207,7 +207,7 @@ func TestHeadAnswersEveryPage(t *testing.T) {
 		}
 		s.api.json("GET /api/tickets", 200, `[]`)
 		s.api.json("GET /api/orders", 200, `[]`)
-		s.api.json("GET /api/tickets/0123456789abcdef01234567", 200, `{"id":"0123456789abcdef01234567","title":"t","price":1}`)
+		s.api.json("GET /api/tickets/0123456789abcdef01234567", 200, `{"id":"0123456789abcdef01234567","title":"t","price":1,"userId":"u1"}`)
 		s.api.json("GET /api/orders/0123456789abcdef01234567", 200, `{"id":"0123456789abcdef01234567","status":"created","ticket":{"title":"t","price":1}}`)
 		log := slog.New(slog.DiscardHandler)
 		f, err := newFrontend(config{AuthURL: s.api.URL, TicketsURL: s.api.URL, OrdersURL: s.api.URL, PaymentsURL: s.api.URL}, log)
@@ -220,8 +220,11 @@ func TestHeadAnswersEveryPage(t *testing.T) {
 			}
 			return nil
 		}))
-		require.Len(t, paths, 11)
+		require.Len(t, paths, 16)
 		for _, path := range paths {
+			if path == "/live" {
+				continue // a stream, never done: TestLiveAnswersHEADWithoutStreaming
+			}
 			get, head := httptest.NewRecorder(), httptest.NewRecorder()
 			r.ServeHTTP(get, httptest.NewRequest("GET", path, nil))
 			r.ServeHTTP(head, httptest.NewRequest("HEAD", path, nil))

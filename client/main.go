@@ -22,8 +22,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	if err != nil {
+		return err
+	}
+	defer cancel(nil)
+	defer conn.Close() // ends the live subscriptions (none is durable)
+	if err := watchBus(conn, f.hub); err != nil {
+		return err
+	}
+	// Open streams would hold up the graceful shutdown: end them first.
+	go func() { <-ctx.Done(); f.hub.close() }()
 	// /metrics is refused to requests through the ingress (metrics.Proxied),
 	// so the catch-all route does not publish it.
 	h := metrics.Instrument(metrics.NewRegistry(), routes(f, log, cfg.CookieSecure))
-	return service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	return service.ExitError(ctx, err)
 }

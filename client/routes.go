@@ -25,6 +25,7 @@ func routes(f *frontend, log *slog.Logger, cookieSecure bool) http.Handler {
 	r.Get("/healthz", service.Healthz)
 	r.Get("/readyz", service.Readyz())
 	r.Handle("/static/*", staticFiles())
+	r.Get("/favicon.ico", favicon)
 
 	r.Group(func(r chi.Router) {
 		r.Use(noStoreForSessions, http.NewCrossOriginProtection().Handler, csrf(cookieSecure, http.HandlerFunc(f.refuseCSRF)))
@@ -32,6 +33,7 @@ func routes(f *frontend, log *slog.Logger, cookieSecure bool) http.Handler {
 		r.MethodNotAllowed(f.notFound)
 
 		r.Get("/", f.home)
+		r.Get("/live", f.live)
 		r.Get("/auth/signup", f.authForm("signup"))
 		r.Post("/auth/signup", f.authSubmit("signup"))
 		r.Get("/auth/signin", f.authForm("signin"))
@@ -40,11 +42,16 @@ func routes(f *frontend, log *slog.Logger, cookieSecure bool) http.Handler {
 		r.Post("/auth/signout", f.signout)
 		r.Get("/tickets/new", f.newTicketForm)
 		r.Post("/tickets/new", f.createTicket)
+		r.Get("/tickets/mine", f.myListings)
 		r.Get("/tickets/{id}", f.showTicket)
 		r.Post("/tickets/{id}", f.purchase)
+		r.Get("/tickets/{id}/edit", f.editTicketForm)
+		r.Post("/tickets/{id}/edit", f.updateTicket)
 		r.Get("/orders", f.listOrders)
 		r.Get("/orders/{id}", f.showOrder)
 		r.Post("/orders/{id}/pay", f.pay)
+		r.Get("/orders/{id}/cancel", f.cancelForm)
+		r.Post("/orders/{id}/cancel", f.cancelOrder)
 	})
 	return r
 }

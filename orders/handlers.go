@@ -72,6 +72,9 @@ func (a *api) withRefund(ctx context.Context, o order, out orderJSON) (orderJSON
 	return out, nil
 }
 
+// errOwnTicket refuses a seller's order for their own listing.
+const errOwnTicket = "You cannot buy your own ticket"
+
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.CurrentUser(r.Context())
 	var req createRequest
@@ -85,6 +88,9 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil {
 		return err
+	}
+	if t.UserID != "" && t.UserID == user.ID {
+		return httpapi.BadRequest(errOwnTicket)
 	}
 	if a.maxOpen > 0 {
 		// Checked before reserving: concurrent requests of one buyer can

@@ -219,3 +219,14 @@ func TestAReservationWhoseOrderIsClaimedButNotYetWrittenStillHoldsTheTicket(t *t
 	require.NoError(t, err)
 	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u1")).Status)
 }
+
+func TestASellerCannotBuyTheirOwnTicket(t *testing.T) {
+	e := newEnv(t)
+	id := primitive.NewObjectID()
+	require.NoError(t, e.store.ApplyTicket(context.Background(), ticket{ID: id, Title: "concert", Price: 20, UserID: "seller"}))
+	r := do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+id.Hex()+`"}`, user(t, "seller"))
+	assert.Equal(t, 400, r.Status)
+	assert.JSONEq(t, `{"errors":[{"message":"You cannot buy your own ticket"}]}`, r.Raw)
+	r = do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+id.Hex()+`"}`, user(t, "buyer"))
+	assert.Equal(t, 201, r.Status, r.Raw)
+}

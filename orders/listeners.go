@@ -33,22 +33,22 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.L
 }
 
 func (l *listeners) ticketCreated(ctx context.Context, e events.TicketCreated) error {
-	return l.applyTicket(ctx, e.ID, e.Title, e.Price, 0)
+	return l.applyTicket(ctx, e.ID, e.Title, e.Price, e.UserID, 0)
 }
 
 func (l *listeners) ticketUpdated(ctx context.Context, e events.TicketUpdated) error {
-	return l.applyTicket(ctx, e.ID, e.Title, e.Price, e.Version)
+	return l.applyTicket(ctx, e.ID, e.Title, e.Price, e.UserID, e.Version)
 }
 
 // applyTicket stores the version if it is the next one; an older one is
 // dropped, a future one refused so that it is redelivered after its
 // predecessor.
-func (l *listeners) applyTicket(ctx context.Context, id, title string, price float64, version int64) error {
+func (l *listeners) applyTicket(ctx context.Context, id, title string, price float64, userID string, version int64) error {
 	oid, err := primitive.ObjectIDFromHex(id)
 	if err != nil {
 		return fmt.Errorf("ticket id %q: %w", id, err)
 	}
-	return l.store.ApplyTicket(ctx, ticket{ID: oid, Title: title, Price: price, Version: version})
+	return l.store.ApplyTicket(ctx, ticket{ID: oid, Title: title, Price: price, UserID: userID, Version: version})
 }
 
 // change applies a lifecycle change to an order (its event goes out with

@@ -29,7 +29,7 @@ func TestTicketCreatedIsReplicated(t *testing.T) {
 	testkit.Publish(t, e.bus, events.TicketCreated{ID: id, Version: 0, Title: "concert", Price: 20, UserID: "u"})
 	require.Eventually(t, func() bool { _, ok := replicated(t, e, id); return ok }, 5*time.Second, 20*time.Millisecond)
 	tk, _ := replicated(t, e, id)
-	assert.Equal(t, ticket{ID: tk.ID, Title: "concert", Price: 20, Version: 0}, tk)
+	assert.Equal(t, ticket{ID: tk.ID, Title: "concert", Price: 20, Version: 0, UserID: "u"}, tk, "with the seller, who cannot buy it")
 }
 
 func TestTicketUpdatedIsAppliedAtTheNextVersionOnly(t *testing.T) {

@@ -29,6 +29,9 @@ type ticket struct {
 	Title   string             `bson:"title"`
 	Price   float64            `bson:"price"`
 	Version int64              `bson:"version"`
+	// UserID is the seller, who cannot buy it (empty in replicas stored
+	// before it was kept, until the ticket's next event).
+	UserID string `bson:"userId,omitempty"`
 }
 
 // order is a stored order. Price is the ticket's price when it was ordered.

@@ -42,10 +42,13 @@ type ticketJSON struct {
 	UserID  string  `json:"userId"`
 	Version int64   `json:"version"`
 	OrderID string  `json:"orderId,omitempty"`
+	// Status is an addition (extra fields are allowed): "available",
+	// "reserved" or "sold".
+	Status string `json:"status"`
 }
 
 func toJSON(t ticket) ticketJSON {
-	return ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version, OrderID: t.OrderID}
+	return ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version, OrderID: t.OrderID, Status: t.status()}
 }
 
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
@@ -63,13 +66,20 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
-	ts, err := a.tickets.List(r.Context())
+	p, err := parsePage(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	ts, more, err := a.tickets.Page(r.Context(), p)
 	if err != nil {
 		return err
 	}
 	out := make([]ticketJSON, len(ts))
 	for i, t := range ts {
 		out[i] = toJSON(t)
+	}
+	if more {
+		setNextLink(w, p.limit, ts[len(ts)-1])
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, out)
 	return nil

@@ -27,6 +27,7 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.L
 	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },
+		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderComplete) },
 	)
 }
 
@@ -72,6 +73,19 @@ func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled)
 		if t.OrderID == e.ID {
 			t.OrderID = ""
 		}
+		return true, nil
+	})
+}
+
+// orderComplete marks the ticket sold when its holding order is paid. The
+// change is a new version with its ticket:updated (orderId kept), like any
+// other, so replicas stay in step.
+func (l *listeners) orderComplete(ctx context.Context, e events.OrderComplete) error {
+	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+		if t.Sold || t.OrderID != e.ID {
+			return false, nil // already applied, or not the order that holds it
+		}
+		t.Sold = true
 		return true, nil
 	})
 }

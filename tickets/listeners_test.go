@@ -113,3 +113,26 @@ func TestATicketWrittenByAProcessKilledBeforeItsPublishIsAnnouncedByItsTwin(t *t
 	assert.Equal(t, tk.ID.Hex(), ev.ID)
 	got.Quiet(t, 1, 2*time.Second)
 }
+
+func TestTicketStatusGoesAvailableReservedSoldAndOrderCompleteKeepsTheOrder(t *testing.T) {
+	e := newEnv(t)
+	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
+	assert.Equal(t, "available", do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["status"])
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	orderID := primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, orderCreated(orderID, id))
+	got.Wait(t, 1, 5*time.Second)
+	assert.Equal(t, "reserved", do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["status"])
+
+	complete := events.OrderComplete{ID: orderID, Version: 2, Status: events.StatusComplete, Ticket: events.OrderTicket{ID: id, Price: 20}}
+	testkit.Publish(t, e.bus, complete)
+	testkit.Publish(t, e.bus, complete) // redelivered: applied once
+	evs := got.Wait(t, 2, 5*time.Second)
+	assert.Equal(t, events.TicketUpdated{ID: id, Version: 2, Title: "concert", Price: 20, UserID: "owner", OrderID: orderID}, evs[1])
+	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, "sold", show.Body["status"])
+	assert.Equal(t, orderID, show.Body["orderId"], "orderId keeps its meaning: the order that holds it")
+	got.Quiet(t, 2, 2*ackWait)
+	list := do(t, "GET", e.URL+"/api/tickets", "")
+	assert.Equal(t, "sold", list.List[0]["status"])
+}

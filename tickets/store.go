@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
@@ -33,6 +31,27 @@ type ticket struct {
 	// ReleasedOrders remembers recently released orders, so an
 	// order:created redelivered after its order:cancelled is not applied.
 	ReleasedOrders []string `bson:"releasedOrders,omitempty"`
+	// Sold: its order (OrderID, kept) is complete; it is never released.
+	Sold bool `bson:"sold,omitempty"`
+}
+
+// A ticket's states, as the API's status field names them.
+const (
+	statusAvailable = "available"
+	statusReserved  = "reserved"
+	statusSold      = "sold"
+)
+
+// status is available, reserved (an order holds it) or sold (that order
+// is paid).
+func (t ticket) status() string {
+	switch {
+	case t.Sold:
+		return statusSold
+	case t.OrderID != "":
+		return statusReserved
+	}
+	return statusAvailable
 }
 
 func (t ticket) updatedEvent() events.TicketUpdated {
@@ -71,19 +90,6 @@ func (s *ticketStore) Get(ctx context.Context, id primitive.ObjectID) (ticket, e
 		return ticket{}, errNoTicket
 	}
 	return t, err
-}
-
-// List returns every ticket, oldest first: the one deliberate full read.
-func (s *ticketStore) List(ctx context.Context) ([]ticket, error) {
-	cur, err := s.coll.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("listing tickets: %w", err)
-	}
-	out := []ticket{}
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("listing tickets: %w", err)
-	}
-	return out, nil
 }
 
 // Change reads a ticket, lets change modify it (or refuse with an error, or

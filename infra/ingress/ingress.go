@@ -225,7 +225,7 @@ func Handler(t Table, resolve Resolve, log *slog.Logger) http.Handler {
 			req.Body, req.ContentLength, req.TransferEncoding = io.NopCloser(bytes.NewReader(buf)), int64(len(buf)), nil
 		}
 		req = watchBody(w, req, route.BodyLimit)
-		proxies[route.Backend()].ServeHTTP(w, req)
+		serveStream(proxies[route.Backend()], w, req)
 	})
 }
 

@@ -42,6 +42,15 @@ func newFront(t *testing.T, table ingress.Table, timeouts ingress.Timeouts) *fro
 			_, _ = io.Copy(w, io.LimitReader(zeros{}, 64<<20))
 			return
 		}
+		if r.URL.Path == "/live" { // an event stream of 4 events over a second
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := range 4 {
+				fmt.Fprintf(w, "data: %d\n\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(250 * time.Millisecond)
+			}
+			return
+		}
 		fmt.Fprintf(w, "read %d", n)
 	}))
 	t.Cleanup(f.backend.Close)
@@ -316,4 +325,23 @@ func TestSlowAndIdleConnectionsAreCutAtTheTimeoutsWhileOthersAreServed(t *testin
 		assert.NotContains(t, err.Error(), "timeout", "the slow reader's connection is still open")
 	}
 	assert.Less(t, n, int64(64<<20), "the 64 MB answer was cut")
+}
+
+func TestEventStreamsOutliveTheWriteTimeoutAndArriveAsWritten(t *testing.T) {
+	f := newFront(t, manifestTable(t), ingress.Timeouts{Write: 300 * time.Millisecond})
+	resp, err := http.Get(f.URL + "/live")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	start := time.Now()
+	require.True(t, sc.Scan())
+	assert.Equal(t, "data: 0", sc.Text())
+	assert.Less(t, time.Since(start), 200*time.Millisecond, "the first event arrives before the backend is done")
+	var rest []string
+	for sc.Scan() {
+		if sc.Text() != "" {
+			rest = append(rest, sc.Text())
+		}
+	}
+	assert.Equal(t, []string{"data: 1", "data: 2", "data: 3"}, rest, "a 1 s stream outlives a 300 ms write timeout")
 }

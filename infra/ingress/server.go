@@ -1,7 +1,9 @@
 package ingress
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -41,7 +43,8 @@ func (t Timeouts) withDefaults() Timeouts {
 // (unset ones from DefaultTimeouts) and nginx's 8 KiB × 4 header limit.
 func NewServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
 	t = t.withDefaults()
-	return &http.Server{
+	stopping, stop := context.WithCancel(context.Background())
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: t.Header,
 		ReadTimeout:       t.Read,
@@ -49,5 +52,10 @@ func NewServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
 		IdleTimeout:       t.Idle,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Event streams never finish by themselves: Shutdown ends them
+		// (stream.go), while other requests still run to their end.
+		BaseContext: func(net.Listener) context.Context { return withStopping(context.Background(), stopping) },
 	}
+	srv.RegisterOnShutdown(stop)
+	return srv
 }

@@ -31,7 +31,7 @@ func wantEgress() map[string][]string {
 		"orders-depl":     {mongo("orders"), nats},
 		"payments-depl":   {mongo("payments"), nats, stripe},
 		"expiration-depl": {redis, nats},
-		"client-depl":     {"auth-depl:3000/TCP", "tickets-depl:3000/TCP", "orders-depl:3000/TCP", "payments-depl:3000/TCP"},
+		"client-depl":     {"auth-depl:3000/TCP", "tickets-depl:3000/TCP", "orders-depl:3000/TCP", "payments-depl:3000/TCP", nats},
 	}
 }
 
