@@ -77,6 +77,11 @@ func journey(t *testing.T, s *stack.Stack) error {
 	if r := b.do("POST", "/api/users/signup", map[string]string{"email": observed.email, "password": "password1"}); r.Status != 201 {
 		return fmt.Errorf("signup: %d %s", r.Status, r.Raw)
 	}
+	// A seller cannot buy their own ticket: the buyer is someone else.
+	buyer := newBrowser(t, s.URL())
+	if r := buyer.do("POST", "/api/users/signup", map[string]string{"email": uniqueEmail("ops-buyer"), "password": "password1"}); r.Status != 201 {
+		return fmt.Errorf("buyer signup: %d %s", r.Status, r.Raw)
+	}
 	tk := b.do("POST", "/api/tickets", map[string]any{"title": "observed gig", "price": 20})
 	if tk.Status != 201 {
 		return fmt.Errorf("create ticket: %d %s", tk.Status, tk.Raw)
@@ -85,7 +90,7 @@ func journey(t *testing.T, s *stack.Stack) error {
 	if err := waitFor(s, "orders", `events_handled_total{subject="ticket:created",queue_group="orders-service",outcome="acked"}`, 1); err != nil {
 		return err
 	}
-	if r := b.do("POST", "/api/orders", map[string]any{"ticketId": tk.Body["id"]}); r.Status != 201 {
+	if r := buyer.do("POST", "/api/orders", map[string]any{"ticketId": tk.Body["id"]}); r.Status != 201 {
 		return fmt.Errorf("create order: %d %s", r.Status, r.Raw)
 	}
 	// Expired, cancelled, and the ticket released.
@@ -220,7 +225,7 @@ func TestEveryServiceCountsWhatOneJourneyDidByRouteAndSubjectAndNoLabelCarriesAn
 		svc, series string
 		by          float64
 	}{
-		{"auth", `http_requests_total{route="/api/users/signup",method="POST",status="201"}`, 1},
+		{"auth", `http_requests_total{route="/api/users/signup",method="POST",status="201"}`, 2},
 		{"tickets", `http_requests_total{route="/api/tickets",method="POST",status="201"}`, 1},
 		{"orders", `http_requests_total{route="/api/orders",method="POST",status="201"}`, 1},
 		{"client", `http_requests_total{route="/",method="GET",status="200"}`, 1},
