@@ -295,9 +295,6 @@ func (s *store) ownLeftover(ctx context.Context, r reservation, userID string, n
 // live reports whether a reservation still holds its ticket: its order is
 // active, or is being written right now.
 func (s *store) live(ctx context.Context, r reservation, now time.Time) (bool, error) {
-	if r.Abandoned {
-		return false, nil
-	}
 	o, err := s.Order(ctx, r.OrderID)
 	if err == nil {
 		return o.active(), nil
@@ -311,7 +308,10 @@ func (s *store) live(ctx context.Context, r reservation, now time.Time) (bool, e
 	if err != nil || claimed {
 		return claimed, err
 	}
-	return now.Sub(r.CreatedAt) < orphanGrace, nil
+	// Abandoned (its writer gave up with nothing claimed) only skips the
+	// wait: the order itself, looked up above, always decides, since the
+	// buyer's retry may have finished it under the same id meanwhile.
+	return !r.Abandoned && now.Sub(r.CreatedAt) < orphanGrace, nil
 }
 
 func (s *store) slotHint(ctx context.Context, ticketID primitive.ObjectID) int64 {

@@ -177,8 +177,10 @@ func (p *payer) confirm(ctx context.Context, paid payment, decided <-chan events
 		case events.StatusCancelled:
 			_, err := p.Refund(context.WithoutCancel(ctx), paid)
 			switch {
-			case err == nil, errors.Is(err, errRefundBusy):
+			case err == nil:
 				return errRefunded
+			case errors.Is(err, errRefundBusy):
+				return errRefundPending // another process is asking Stripe
 			default:
 				// order:cancelled is not acked until the refund is made.
 				p.log.Warn("refund failed; it is retried", "orderId", paid.OrderID.Hex(), "err", err)

@@ -170,7 +170,7 @@ func (s *Store) held(ctx context.Context, id string) (record, error) {
 func (s *Store) release(ctx context.Context, rec record) {
 	_, err := s.c.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: rec.ID}, {Key: "createdAt", Value: rec.CreatedAt}})
 	if err != nil {
-		httpapi.Logger(ctx).Warn("releasing idempotency key failed; it expires on its own", "err", err)
+		httpapi.Logger(ctx).Warn("releasing idempotency key failed; it is taken over once stale", "err", err)
 	}
 }
 
@@ -179,7 +179,14 @@ func (s *Store) release(ctx context.Context, rec record) {
 // a retry with the same key must be able to make it happen.
 func (s *Store) runFirst(w http.ResponseWriter, r *http.Request, next http.Handler, rec record) {
 	rw := &recorder{ResponseWriter: w}
+	completed := false
 	defer func() {
+		if !completed {
+			// The handler panicked (its recovery sits outside): the client
+			// gets a 500, and the key must not replay anything else.
+			s.release(r.Context(), rec)
+			return
+		}
 		if rw.status == 0 {
 			rw.status = http.StatusOK
 		}
@@ -198,6 +205,7 @@ func (s *Store) runFirst(w http.ResponseWriter, r *http.Request, next http.Handl
 		}
 	}()
 	next.ServeHTTP(rw, r)
+	completed = true
 }
 
 func replay(w http.ResponseWriter, rec record) {

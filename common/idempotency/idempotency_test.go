@@ -2,6 +2,7 @@ package idempotency
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -208,4 +209,29 @@ func TestAMalformedKeyIs400(t *testing.T) {
 		assert.Contains(t, r.Raw, "Idempotency-Key must be 1 to 255 printable ASCII characters")
 	}
 	assert.EqualValues(t, 0, e.count(t))
+}
+
+func TestAHandlerThatPanicsKeepsNothingSoARetryRuns(t *testing.T) {
+	db := kit.Mongo(t)
+	store := New(db.Database)
+	var panicking atomic.Bool
+	panicking.Store(true)
+	h := httpapi.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if panicking.Load() {
+			panic("boom")
+		}
+		httpapi.WriteJSON(w, r, http.StatusCreated, map[string]string{"ok": "yes"})
+		return nil
+	})
+	sessions := session.NewManager(jwtKey, false)
+	log := slog.New(slog.DiscardHandler)
+	// The panic recovery sits outside the key middleware, as in the services.
+	srv := httptest.NewServer(httpapi.Middleware(log)(sessions.Middleware(session.RequireAuth(store.Middleware(h)))))
+	t.Cleanup(srv.Close)
+
+	assert.Equal(t, 500, post(t, srv.URL, "k-p", `{"name":"a"}`, "u1").Status)
+	panicking.Store(false)
+	r := post(t, srv.URL, "k-p", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, r.Status, "the retry runs: nothing was kept for the key")
+	assert.Empty(t, r.Header.Get(ReplayedHeader))
 }
