@@ -32,7 +32,7 @@ func Middleware(base *slog.Logger) func(http.Handler) http.Handler {
 			log := base.With("requestId", id)
 			ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 			r = r.WithContext(context.WithValue(ctx, loggerKey{}, log))
-			sw := &statusWriter{ResponseWriter: w}
+			sw := &StatusWriter{ResponseWriter: w}
 			defer func() {
 				if v := recover(); v != nil {
 					if v == http.ErrAbortHandler {
@@ -40,38 +40,51 @@ func Middleware(base *slog.Logger) func(http.Handler) http.Handler {
 					}
 					log.Error("panic", "method", r.Method, "path", r.URL.Path,
 						"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-					if sw.status == 0 {
+					if sw.Code == 0 {
 						WriteJSON(sw, r, http.StatusInternalServerError,
 							envelope{Errors: []Detail{{Message: internalMessage}}})
 					}
 				}
 				log.Debug("request", "method", r.Method, "path", r.URL.Path,
-					"status", sw.status, "duration", time.Since(start))
+					"status", sw.Code, "duration", time.Since(start))
 			}()
 			next.ServeHTTP(sw, r)
 		})
 	}
 }
 
-// statusWriter records the status for the access log and the recoverer.
-type statusWriter struct {
+// StatusWriter passes a response through and records its status, for the
+// access log, the recoverer, metrics and idempotent replays.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	// Code is the status sent, 0 while nothing is (1xx informational
+	// answers do not count).
+	Code int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.Code == 0 && code >= 200 {
+		w.Code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Code == 0 {
+		w.Code = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-// Unwrap lets http.ResponseController reach the real writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+// Status is the status sent, or 200, what a handler that sent nothing
+// answers.
+func (w *StatusWriter) Status() int {
+	if w.Code == 0 {
+		return http.StatusOK
+	}
+	return w.Code
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flushes,
+// deadlines).
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -178,7 +178,7 @@ func (s *Store) release(ctx context.Context, rec record) {
 // its response. A 5xx is not kept: the request may not have happened, and
 // a retry with the same key must be able to make it happen.
 func (s *Store) runFirst(w http.ResponseWriter, r *http.Request, next http.Handler, rec record) {
-	rw := &recorder{ResponseWriter: w}
+	rw := &recorder{StatusWriter: httpapi.StatusWriter{ResponseWriter: w}}
 	completed := false
 	defer func() {
 		if !completed {
@@ -187,16 +187,14 @@ func (s *Store) runFirst(w http.ResponseWriter, r *http.Request, next http.Handl
 			s.release(r.Context(), rec)
 			return
 		}
-		if rw.status == 0 {
-			rw.status = http.StatusOK
-		}
-		if rw.status >= 500 || r.Context().Err() != nil && !rw.wrote {
+		status := rw.Status()
+		if status >= 500 || r.Context().Err() != nil && !rw.wrote {
 			s.release(r.Context(), rec)
 			return
 		}
 		_, err := s.c.UpdateOne(context.WithoutCancel(r.Context()), bson.D{{Key: "_id", Value: rec.ID}},
 			bson.D{{Key: "$set", Value: bson.D{
-				{Key: "done", Value: true}, {Key: "status", Value: rw.status},
+				{Key: "done", Value: true}, {Key: "status", Value: status},
 				{Key: "contentType", Value: rw.Header().Get("Content-Type")}, {Key: "body", Value: rw.body.Bytes()},
 			}}})
 		if err != nil {
@@ -219,26 +217,13 @@ func replay(w http.ResponseWriter, rec record) {
 
 // recorder passes a response through and keeps a copy of it.
 type recorder struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (rw *recorder) WriteHeader(code int) {
-	if rw.status == 0 {
-		rw.status = code
-	}
-	rw.ResponseWriter.WriteHeader(code)
+	httpapi.StatusWriter
+	wrote bool
+	body  bytes.Buffer
 }
 
 func (rw *recorder) Write(p []byte) (int, error) {
-	if rw.status == 0 {
-		rw.status = http.StatusOK
-	}
 	rw.wrote = true
 	rw.body.Write(p)
-	return rw.ResponseWriter.Write(p)
+	return rw.StatusWriter.Write(p)
 }
-
-func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }

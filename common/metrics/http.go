@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"time"
 
+	"ticketing.dev/common/httpapi"
+
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -62,7 +64,7 @@ func (m *httpMetrics) serve(w http.ResponseWriter, r *http.Request, h http.Handl
 		rctx.Routes = routes
 	}
 	r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httpapi.StatusWriter{ResponseWriter: w}
 	start := time.Now()
 	defer func() {
 		route := rctx.RoutePattern()
@@ -70,11 +72,7 @@ func (m *httpMetrics) serve(w http.ResponseWriter, r *http.Request, h http.Handl
 			route = "unmatched"
 		}
 		method := methodLabel(r.Method)
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		m.requests.WithLabelValues(route, method, strconv.Itoa(sw.Status())).Inc()
 		m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	}()
 	h.ServeHTTP(sw, r)
@@ -90,27 +88,3 @@ func methodLabel(m string) string {
 	}
 	return "other"
 }
-
-// statusWriter records the status code sent.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer (flushes,
-// deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
