@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/events"
 )
@@ -197,7 +198,11 @@ func (r *Relay) publish(ctx context.Context, rec Record) error {
 // older than sweepAge, first rolling forward those whose writer died
 // before writing the document (claimed more than Grace ago).
 func (l *Log) Sweep(ctx context.Context) error {
-	cur, err := l.coll.Find(ctx, bson.D{{Key: "pending", Value: true}})
+	// Under load most pending records are younger than sweepAge, their
+	// writers' to publish: list them without their state and event, and
+	// read in full only those the sweep takes over.
+	cur, err := l.coll.Find(ctx, bson.D{{Key: "pending", Value: true}},
+		options.Find().SetProjection(bson.D{{Key: "state", Value: 0}, {Key: "data", Value: 0}}))
 	if err != nil {
 		return err
 	}
@@ -208,10 +213,18 @@ func (l *Log) Sweep(ctx context.Context) error {
 	l.backlog(recs)
 	slices.SortFunc(recs, byAggregateVersion)
 	blocked := ""
-	for _, rec := range recs {
-		if rec.Aggregate == blocked || l.now().Sub(rec.At) < sweepAge {
-			blocked = rec.Aggregate // later versions wait for this one
+	for _, head := range recs {
+		if head.Aggregate == blocked || l.now().Sub(head.At) < sweepAge {
+			blocked = head.Aggregate // later versions wait for this one
 			continue
+		}
+		rec, found, err := l.record(ctx, head.Key)
+		if err != nil {
+			blocked = head.Aggregate
+			continue
+		}
+		if !found || !rec.Pending {
+			continue // published since the listing
 		}
 		if err := l.settleForSweep(ctx, rec); err != nil {
 			blocked = rec.Aggregate

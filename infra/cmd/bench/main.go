@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -97,7 +98,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			pprofAddrs[svc] = fmt.Sprintf("127.0.0.1:%d", 16060+i)
 			cfg.ServiceEnv[svc] = append(cfg.ServiceEnv[svc], "PPROF_ADDR="+pprofAddrs[svc])
 			// and the service's FerretDB
-			cfg.ServiceEnv[svc+"-db"] = []string{fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", 16070+i)}
+			pprofAddrs[svc+"-db"] = fmt.Sprintf("127.0.0.1:%d", 16070+i)
+			cfg.ServiceEnv[svc+"-db"] = []string{"PPROF_ADDR=" + pprofAddrs[svc+"-db"]}
 		}
 	}
 
@@ -122,16 +124,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 					self = nil
 				}
 			}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				secs := max(int(opt.Duration.Seconds())-1, 1)
-				if err := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddrs[svc], secs), file); err != nil {
-					logf("profile of %s: %v", svc, err)
-				}
-			}()
+			var wg sync.WaitGroup
+			secs := max(int(opt.Duration.Seconds())-1, 1)
+			for _, p := range []string{svc, svc + "-db"} {
+				wg.Go(func() {
+					out := strings.TrimSuffix(file, "."+svc+".pprof") + "." + p + ".pprof"
+					if err := fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddrs[p], secs), out); err != nil {
+						logf("profile of %s: %v", p, err)
+					}
+				})
+			}
 			return func() {
-				<-done
+				wg.Wait()
 				if self != nil {
 					pprof.StopCPUProfile()
 					self.Close()
