@@ -235,3 +235,22 @@ func TestAHandlerThatPanicsKeepsNothingSoARetryRuns(t *testing.T) {
 	assert.Equal(t, 201, r.Status, "the retry runs: nothing was kept for the key")
 	assert.Empty(t, r.Header.Get(ReplayedHeader))
 }
+
+func TestPruneDeletesOnlyKeysPastTheWindow(t *testing.T) {
+	e, _ := newEnv(t)
+	now := time.Now()
+	e.store.now = func() time.Time { return now }
+	require.Equal(t, 201, post(t, e.url, "k-old", `{"name":"a"}`, "u1").Status)
+	now = now.Add(Window - time.Minute)
+	require.Equal(t, 201, post(t, e.url, "k-new", `{"name":"b"}`, "u1").Status)
+	now = now.Add(2 * time.Minute) // k-old is past the window, k-new is not
+
+	n, err := e.store.Prune(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n)
+	again := post(t, e.url, "k-new", `{"name":"b"}`, "u1")
+	assert.Equal(t, "true", again.Header.Get(ReplayedHeader), "a key inside the window is still replayed")
+	count, err := e.store.c.CountDocuments(context.Background(), bson.D{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, count)
+}
