@@ -23,7 +23,7 @@ type listeners struct {
 }
 
 // subscribe starts every listener of the service.
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) ([]stan.Subscription, error) {
+func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error {
 	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },

@@ -72,7 +72,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	l := &listeners{tickets: tickets}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
 	listen.Observer = metrics.NewEvents(reg)
-	if _, err := l.subscribe(ctx, conn, listen); err != nil {
+	if err := l.subscribe(ctx, conn, listen); err != nil {
 		return nil, nil, err
 	}
 	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
