@@ -18,7 +18,7 @@ import (
 
 // api holds what the handlers share.
 type api struct {
-	users    *userStore
+	users    *store
 	sessions *session.Manager
 	validate *validate.Validator
 	throttle *throttle

@@ -68,8 +68,8 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
-	st := newStore(db, olog)
-	if err := st.ensureIndexes(ctx); err != nil {
+	st, err := newStore(ctx, db, olog)
+	if err != nil {
 		return nil, nil, err
 	}
 	l := &listeners{store: st, log: log}

@@ -90,26 +90,22 @@ type store struct {
 	now     func() time.Time
 }
 
-func newStore(db *mongo.Database, log *outbox.Log) *store {
+// newStore ensures the index the list query uses.
+func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
 	orders := db.Collection("orders")
+	_, err := orders.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}})
+	if err != nil {
+		return nil, fmt.Errorf("creating orders index: %w", err)
+	}
 	return &store{
-		orders:       log.Aggregates("order", orders),
-		tickets:      log.Aggregates("ticket", db.Collection("tickets")),
+		orders:       olog.Aggregates("order", orders),
+		tickets:      olog.Aggregates("ticket", db.Collection("tickets")),
 		ordersColl:   orders,
 		reservations: db.Collection("reservations"),
 		slots:        db.Collection("reservationSlots"),
 		refunds:      db.Collection("refunds"),
 		now:          time.Now,
-	}
-}
-
-// ensureIndexes creates the index the list query uses.
-func (s *store) ensureIndexes(ctx context.Context) error {
-	_, err := s.ordersColl.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}})
-	if err != nil {
-		return fmt.Errorf("creating orders index: %w", err)
-	}
-	return nil
+	}, nil
 }
 
 // Ticket returns a replicated ticket or errNoTicket.

@@ -15,7 +15,7 @@ import (
 
 // api holds what the handlers share.
 type api struct {
-	tickets  *ticketStore
+	store    *store
 	keys     *idempotency.Store
 	sessions *session.Manager
 	validate *validate.Validator
@@ -57,7 +57,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	if err := a.validate.Body(w, r, &req); err != nil {
 		return err
 	}
-	t, err := a.tickets.Create(r.Context(), string(req.Title), float64(req.Price), user.ID)
+	t, err := a.store.Create(r.Context(), string(req.Title), float64(req.Price), user.ID)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, more, err := a.tickets.Page(r.Context(), p)
+	ts, more, err := a.store.Page(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (a *api) show(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.tickets.Get(r.Context(), id)
+	t, err := a.store.Get(r.Context(), id)
 	if errors.Is(err, errNoTicket) {
 		return httpapi.ErrNotFound
 	}
@@ -121,7 +121,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.tickets.Change(r.Context(), id, func(t *ticket) (bool, error) {
+	t, err := a.store.Change(r.Context(), id, func(t *ticket) (bool, error) {
 		switch {
 		case t.UserID != user.ID:
 			return false, httpapi.ErrNotAuthorized

@@ -19,7 +19,7 @@ const releasedOrdersKept = 10
 
 // listeners applies order events to the reservation lock.
 type listeners struct {
-	tickets *ticketStore
+	store *store
 }
 
 // subscribe starts every listener of the service.
@@ -39,7 +39,7 @@ func (l *listeners) apply(ctx context.Context, ticketID string, change func(*tic
 	if err != nil {
 		return fmt.Errorf("ticket id %q: %w", ticketID, err)
 	}
-	_, err = l.tickets.Change(ctx, id, change)
+	_, err = l.store.Change(ctx, id, change)
 	return err
 }
 

@@ -64,7 +64,7 @@ func parsePage(q url.Values) (pageQuery, error) {
 
 // Page returns up to limit tickets after p.after, oldest first, and
 // whether more remain (one more is read to know).
-func (s *ticketStore) Page(ctx context.Context, p pageQuery) ([]ticket, bool, error) {
+func (s *store) Page(ctx context.Context, p pageQuery) ([]ticket, bool, error) {
 	filter := bson.D{}
 	if !p.after.IsZero() {
 		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: p.after}}}}
@@ -73,7 +73,7 @@ func (s *ticketStore) Page(ctx context.Context, p pageQuery) ([]ticket, bool, er
 	if p.limit > 0 {
 		opts.SetLimit(int64(p.limit) + 1)
 	}
-	cur, err := s.coll.Find(ctx, filter, opts)
+	cur, err := s.ticketsColl.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing tickets: %w", err)
 	}
