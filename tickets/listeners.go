@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/nats-io/stan.go"
@@ -20,6 +21,7 @@ const releasedOrdersKept = 10
 // listeners applies order events to the reservation lock.
 type listeners struct {
 	store *store
+	log   *slog.Logger
 }
 
 // subscribe starts every listener of the service.

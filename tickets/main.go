@@ -72,7 +72,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &listeners{store: st}
+	l := &listeners{store: st, log: log}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
 	listen.Observer = metrics.NewEvents(reg)
 	if err := l.subscribe(ctx, conn, listen); err != nil {
