@@ -194,13 +194,13 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) error {
 
 // cancelOrder cancels an order that is not paid; cancelling a cancelled
 // order again changes nothing.
-func cancelOrder(o *order) (events.Event, error) {
+func cancelOrder(o *order) (bool, error) {
 	switch o.Status {
 	case events.StatusComplete:
-		return nil, httpapi.BadRequest("Cannot cancel a complete order")
+		return false, httpapi.BadRequest("Cannot cancel a complete order")
 	case events.StatusCancelled:
-		return nil, nil
+		return false, nil
 	}
 	o.Status = events.StatusCancelled
-	return events.OrderCancelled{}, nil
+	return true, nil
 }

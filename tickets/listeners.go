@@ -33,10 +33,10 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.L
 	)
 }
 
-// apply changes the ticket named by an order event (its event goes out
+// change changes the ticket named by an order event (its event goes out
 // with the change). Unknown tickets are an error, so the event is
 // redelivered (its ticket:created may not have been stored yet).
-func (l *listeners) apply(ctx context.Context, ticketID string, change func(*ticket) (bool, error)) error {
+func (l *listeners) change(ctx context.Context, ticketID string, change func(*ticket) (bool, error)) error {
 	id, err := primitive.ObjectIDFromHex(ticketID)
 	if err != nil {
 		return fmt.Errorf("ticket id %q: %w", ticketID, err)
@@ -47,7 +47,7 @@ func (l *listeners) apply(ctx context.Context, ticketID string, change func(*tic
 
 // orderCreated locks the ticket for the order.
 func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) error {
-	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+	return l.change(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
 		switch {
 		case t.OrderID == e.ID, slices.Contains(t.ReleasedOrders, e.ID):
 			return false, nil // already applied, or already over
@@ -62,7 +62,7 @@ func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) err
 
 // orderCancelled releases the ticket if this order holds it.
 func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
-	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+	return l.change(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
 		if slices.Contains(t.ReleasedOrders, e.ID) {
 			return false, nil // already applied
 		}
@@ -83,7 +83,7 @@ func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled)
 // change is a new version with its ticket:updated (orderId kept), like any
 // other, so replicas stay in step.
 func (l *listeners) orderComplete(ctx context.Context, e events.OrderComplete) error {
-	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+	return l.change(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
 		if t.Sold || t.OrderID != e.ID {
 			return false, nil // already applied, or not the order that holds it
 		}
