@@ -83,7 +83,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{store: st, keys: idempotency.New(db), sessions: sessions,
-		validate: validate.New(), window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders}
+	a := &api{store: st, reserver: &reserver{store: st, window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders},
+		keys: idempotency.New(db), sessions: sessions, validate: validate.New()}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }
