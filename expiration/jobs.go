@@ -103,6 +103,11 @@ func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 }
 
 // slogAdapter gives asynq a structured logger.
+//
+// Fatal logs at error level and does not exit, although asynq's Logger
+// interface says it should: asynq (v0.26) never calls it, and exiting from
+// inside the worker would skip run's deferred shutdown (the running task,
+// the bus connection).
 type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Debug(args ...any) { a.log.Debug(fmt.Sprint(args...)) }
