@@ -33,8 +33,8 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.L
 	)
 }
 
-// change changes the ticket named by an order event (its event goes out
-// with the change). Unknown tickets are an error, so the event is
+// change applies a change to the ticket named by an order event (its
+// event goes out with it). Unknown tickets are an error, so the event is
 // redelivered (its ticket:created may not have been stored yet).
 func (l *listeners) change(ctx context.Context, ticketID string, change func(*ticket) (bool, error)) error {
 	id, err := primitive.ObjectIDFromHex(ticketID)
