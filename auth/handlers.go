@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"ticketing.dev/common/httpapi"
 	"ticketing.dev/common/session"
@@ -18,7 +15,7 @@ import (
 
 // api holds what the handlers share.
 type api struct {
-	users    *userStore
+	users    *store
 	sessions *session.Manager
 	validate *validate.Validator
 	throttle *throttle
@@ -44,9 +41,6 @@ type userJSON struct {
 // normaliseEmail makes "  Bob@Example.COM " and "bob@example.com" one user.
 func normaliseEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// bcrypt reads at most 72 bytes; 20 multi-byte characters can exceed that.
-const bcryptMaxBytes = 72
-
 func (a *api) signup(w http.ResponseWriter, r *http.Request) error {
 	var req signupRequest
 	if err := validate.Decode(w, r, &req); err != nil {
@@ -56,19 +50,13 @@ func (a *api) signup(w http.ResponseWriter, r *http.Request) error {
 	if err := a.validate.Struct(&req); err != nil {
 		return err
 	}
-	if len(req.Password) > bcryptMaxBytes {
-		return httpapi.Validation(httpapi.Detail{Field: "password", Message: "Password must be at most 72 bytes"})
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), bcrypt.DefaultCost)
+	hash, err := hashPassword(req.Password)
 	if err != nil {
-		return err
+		return httpError(err)
 	}
-	u, err := a.users.Create(r.Context(), req.Email, string(hash))
-	if errors.Is(err, errEmailInUse) {
-		return httpapi.BadRequest("Email in use")
-	}
+	u, err := a.users.Create(r.Context(), req.Email, hash)
 	if err != nil {
-		return err
+		return httpError(err)
 	}
 	if err := a.sessions.SignIn(w, r, u.ID.Hex(), u.Email); err != nil {
 		return err
@@ -76,10 +64,6 @@ func (a *api) signup(w http.ResponseWriter, r *http.Request) error {
 	httpapi.WriteJSON(w, r, http.StatusCreated, userJSON{ID: u.ID.Hex(), Email: u.Email})
 	return nil
 }
-
-// unknownUserHash is compared against when the email is unknown, so both
-// failures take one bcrypt's time and do not reveal which emails exist.
-const unknownUserHash = "$2a$10$vy4GAjm7YK.JWuxyqMpnlutFlnOislGDTSv/IqlL9e2Kt6zitrJ.O"
 
 func (a *api) signin(w http.ResponseWriter, r *http.Request) error {
 	var req signinRequest
@@ -97,9 +81,9 @@ func (a *api) signin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.checkPassword(r.Context(), req.Email, req.Password)
+	u, err := checkPassword(r.Context(), a.users, req.Email, req.Password)
 	if err != nil {
-		return err // a failure: the attempt stays recorded
+		return httpError(err) // a failure: the attempt stays recorded
 	}
 	if err := a.throttle.forget(r.Context(), attempt); err != nil {
 		return err
@@ -109,23 +93,6 @@ func (a *api) signin(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, userJSON{ID: u.ID.Hex(), Email: u.Email})
 	return nil
-}
-
-// checkPassword returns the user with email if password is theirs, and
-// "Invalid credentials" otherwise.
-func (a *api) checkPassword(ctx context.Context, email, password string) (user, error) {
-	u, err := a.users.ByEmail(ctx, email)
-	switch {
-	case errors.Is(err, errNoUser):
-		_ = bcrypt.CompareHashAndPassword([]byte(unknownUserHash), []byte(password))
-		return user{}, httpapi.BadRequest("Invalid credentials")
-	case err != nil:
-		return user{}, err
-	}
-	if bcrypt.CompareHashAndPassword([]byte(u.Password), []byte(password)) != nil {
-		return user{}, httpapi.BadRequest("Invalid credentials")
-	}
-	return u, nil
 }
 
 // tooManyFailures answers 429 with Retry-After in whole seconds and the
@@ -165,4 +132,19 @@ func (a *api) currentUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, body)
 	return nil
+}
+
+// httpError answers the domain's errors as the API shows them; any other
+// error is the server's (a 500). A locked sign-in (*throttled) is answered
+// by tooManyFailures, which sets Retry-After.
+func httpError(err error) error {
+	switch {
+	case errors.Is(err, errEmailInUse):
+		return httpapi.BadRequest("Email in use")
+	case errors.Is(err, errBadCredentials):
+		return httpapi.BadRequest("Invalid credentials")
+	case errors.Is(err, errPasswordTooLong):
+		return httpapi.Validation(httpapi.Detail{Field: "password", Message: "Password must be at most 72 bytes"})
+	}
+	return err
 }

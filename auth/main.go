@@ -60,7 +60,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // throttle and its pruning, revocations and their outbox relay (running
 // until stop), and the routes.
 func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, reg prometheus.Registerer) (http.Handler, func(), error) {
-	users, err := newUserStore(ctx, db)
+	users, err := newStore(ctx, db)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,7 +77,10 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
-	revoked := newRevocations(db, olog)
+	revoked, err := newRevocations(ctx, db, olog)
+	if err != nil {
+		return nil, nil, err
+	}
 	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
 	if err != nil {
 		return nil, nil, err

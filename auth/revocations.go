@@ -32,8 +32,10 @@ type revocationDoc struct {
 	Until    time.Time          `bson:"until"`
 }
 
-func newRevocations(db *mongo.Database, olog *outbox.Log) *revocations {
-	return &revocations{agg: olog.Aggregates("revocation", db.Collection("revocations"))}
+// newRevocations needs no index of its own: revocations are only written,
+// by _id (the outbox log's index covers their relay).
+func newRevocations(_ context.Context, db *mongo.Database, olog *outbox.Log) (*revocations, error) {
+	return &revocations{agg: olog.Aggregates("revocation", db.Collection("revocations"))}, nil
 }
 
 // revoke records the revocation and queues its event. Revoking a token

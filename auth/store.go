@@ -23,29 +23,29 @@ type user struct {
 	Password string             `bson:"password"`
 }
 
-// userStore is the users collection.
-type userStore struct {
-	c *mongo.Collection
+// store is the users collection.
+type store struct {
+	users *mongo.Collection
 }
 
-// newUserStore ensures the unique index on the (normalised) email: it is
-// what makes concurrent signups with one email yield exactly one user.
-func newUserStore(ctx context.Context, db *mongo.Database) (*userStore, error) {
-	c := db.Collection("users")
-	_, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{
+// newStore ensures the unique index on the (normalised) email: it is what
+// makes concurrent signups with one email yield exactly one user.
+func newStore(ctx context.Context, db *mongo.Database) (*store, error) {
+	users := db.Collection("users")
+	_, err := users.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "email", Value: 1}},
 		Options: options.Index().SetUnique(true).SetName("email_unique"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating users index: %w", err)
 	}
-	return &userStore{c: c}, nil
+	return &store{users: users}, nil
 }
 
 // Create stores a new user, or returns errEmailInUse.
-func (s *userStore) Create(ctx context.Context, email, hash string) (user, error) {
+func (s *store) Create(ctx context.Context, email, hash string) (user, error) {
 	u := user{ID: primitive.NewObjectID(), Email: email, Password: hash}
-	if _, err := s.c.InsertOne(ctx, u); err != nil {
+	if _, err := s.users.InsertOne(ctx, u); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return user{}, errEmailInUse
 		}
@@ -55,9 +55,9 @@ func (s *userStore) Create(ctx context.Context, email, hash string) (user, error
 }
 
 // ByEmail finds a user by normalised email, or returns errNoUser.
-func (s *userStore) ByEmail(ctx context.Context, email string) (user, error) {
+func (s *store) ByEmail(ctx context.Context, email string) (user, error) {
 	var u user
-	err := s.c.FindOne(ctx, bson.D{{Key: "email", Value: email}}).Decode(&u)
+	err := s.users.FindOne(ctx, bson.D{{Key: "email", Value: email}}).Decode(&u)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return user{}, errNoUser
 	}

@@ -43,29 +43,29 @@ type expirePayload struct {
 // taskID makes scheduling idempotent: one task per order.
 func taskID(orderID string) string { return "expire-order-" + orderID }
 
-// scheduler turns order:created into a delayed task in Redis.
+// scheduler stores each order's expiry as a delayed task in Redis.
 type scheduler struct {
 	client *asynq.Client
 }
 
-// orderCreated schedules the order's expiry; the event is acked only once
-// the task is stored, and a task that already exists counts as success.
-func (s *scheduler) orderCreated(ctx context.Context, e events.OrderCreated) error {
-	payload, err := json.Marshal(expirePayload{OrderID: e.ID, ExpiresAt: e.ExpiresAt})
+// schedule stores the order's expiry task, due at expiresAt; a task that
+// already exists (order:created redelivered) counts as success.
+func (s *scheduler) schedule(ctx context.Context, orderID string, expiresAt time.Time) error {
+	payload, err := json.Marshal(expirePayload{OrderID: orderID, ExpiresAt: expiresAt})
 	if err != nil {
-		return err
+		return fmt.Errorf("encoding expiry of order %s: %w", orderID, err)
 	}
-	due := e.ExpiresAt.Truncate(time.Second)
-	if due.Before(e.ExpiresAt) {
+	due := expiresAt.Truncate(time.Second)
+	if due.Before(expiresAt) {
 		due = due.Add(time.Second) // round up: never fire early
 	}
 	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(taskExpireOrder, payload),
-		asynq.TaskID(taskID(e.ID)), asynq.ProcessAt(due), asynq.MaxRetry(maxRetry), asynq.Retention(retention))
+		asynq.TaskID(taskID(orderID)), asynq.ProcessAt(due), asynq.MaxRetry(maxRetry), asynq.Retention(retention))
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("scheduling expiry of order %s: %w", e.ID, err)
+		return fmt.Errorf("scheduling expiry of order %s: %w", orderID, err)
 	}
 	return nil
 }
@@ -103,6 +103,11 @@ func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 }
 
 // slogAdapter gives asynq a structured logger.
+//
+// Fatal logs at error level and does not exit, although asynq's Logger
+// interface says it should: asynq (v0.26) never calls it, and exiting from
+// inside the worker would skip run's deferred shutdown (the running task,
+// the bus connection).
 type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Debug(args ...any) { a.log.Debug(fmt.Sprint(args...)) }

@@ -13,15 +13,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"ticketing.dev/common/deadletter"
-	"ticketing.dev/common/events"
 	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/service"
 )
 
 func main() { service.Main("expiration", run) }
-
-// queueGroup is expiration's durable queue group.
-const queueGroup = "expiration-service"
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(getenv)
@@ -51,10 +47,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// Dead letters go to Redis, expiration's only store.
 	rc := goredis.NewClient(&goredis.Options{Addr: cfg.RedisAddr()})
 	defer rc.Close()
-	s := &scheduler{client: client}
+	l := &listeners{jobs: &scheduler{client: client}, log: log}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.NewRedis(rc))
 	listen.Observer = metrics.NewEvents(reg)
-	if _, err := events.Listen(ctx, conn, listen, s.orderCreated); err != nil {
+	if err := l.subscribe(ctx, conn, listen); err != nil {
 		return err
 	}
 

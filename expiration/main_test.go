@@ -49,12 +49,12 @@ func newEnv(t *testing.T) env {
 	worker, err := startWorker(redis, newExpirer(conn, log, nil), log)
 	require.NoError(t, err)
 	t.Cleanup(worker.Shutdown)
-	sch := &scheduler{client: client}
+	l := &listeners{jobs: &scheduler{client: client}, log: log}
 	handled := &atomic.Int64{}
 	_, err = events.Listen(context.Background(), conn, events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait},
 		func(ctx context.Context, e events.OrderCreated) error {
 			handled.Add(1)
-			return sch.orderCreated(ctx, e)
+			return l.orderCreated(ctx, e)
 		})
 	require.NoError(t, err)
 	return env{bus: s.Connect(t), handled: handled}
@@ -247,7 +247,7 @@ func TestPublishFailureWhenFiringIsRetried(t *testing.T) {
 	defer client.Close()
 
 	ev := orderCreated(time.Now())
-	require.NoError(t, (&scheduler{client: client}).orderCreated(context.Background(), ev))
+	require.NoError(t, (&scheduler{client: client}).schedule(context.Background(), ev.ID, ev.ExpiresAt))
 	firedAt(t, got, ev.ID, 10*time.Second)
 	assert.Equal(t, int64(2), attempts.Load())
 }

@@ -20,11 +20,10 @@ import (
 // api holds what the handlers share.
 type api struct {
 	store    *store
+	reserver *reserver
 	keys     *idempotency.Store
 	sessions *session.Manager
 	validate *validate.Validator
-	window   time.Duration
-	maxOpen  int // 0: no cap
 }
 
 type createRequest struct {
@@ -72,9 +71,6 @@ func (a *api) withRefund(ctx context.Context, o order, out orderJSON) (orderJSON
 	return out, nil
 }
 
-// errOwnTicket refuses a seller's order for their own listing.
-const errOwnTicket = "You cannot buy your own ticket"
-
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.CurrentUser(r.Context())
 	var req createRequest
@@ -82,34 +78,9 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, _ := primitive.ObjectIDFromHex(req.TicketID) // validated above
-	t, err := a.store.Ticket(r.Context(), id)
-	if errors.Is(err, errNoTicket) {
-		return httpapi.ErrNotFound
-	}
+	o, t, err := a.reserver.Reserve(r.Context(), user.ID, id)
 	if err != nil {
-		return err
-	}
-	if t.UserID != "" && t.UserID == user.ID {
-		return httpapi.BadRequest(errOwnTicket)
-	}
-	if a.maxOpen > 0 {
-		// Checked before reserving: concurrent requests of one buyer can
-		// overshoot by those in flight; the cap is against hoarding, not a
-		// guarantee like one order per ticket.
-		open, err := a.store.OpenOrders(r.Context(), user.ID)
-		if err != nil {
-			return err
-		}
-		if open >= a.maxOpen {
-			return httpapi.BadRequest(fmt.Sprintf("You have %d unpaid orders, the most allowed at once: pay for or cancel one of them to reserve another ticket", open))
-		}
-	}
-	o, err := a.store.Reserve(r.Context(), t, user.ID, a.window)
-	if errors.Is(err, errReserved) {
-		return httpapi.BadRequest("Ticket is already reserved")
-	}
-	if err != nil {
-		return err
+		return httpError(err)
 	}
 	httpapi.WriteJSON(w, r, http.StatusCreated, toJSON(o, t, true))
 	return nil
@@ -147,11 +118,8 @@ func (a *api) ownOrder(r *http.Request) (order, error) {
 		return order{}, httpapi.ErrNotFound // a malformed id names no order
 	}
 	o, err := a.store.Order(r.Context(), id)
-	if errors.Is(err, errNoOrder) {
-		return order{}, httpapi.ErrNotFound
-	}
 	if err != nil {
-		return order{}, err
+		return order{}, httpError(err)
 	}
 	if user, _ := session.CurrentUser(r.Context()); o.UserID != user.ID {
 		return order{}, httpapi.ErrNotAuthorized
@@ -181,26 +149,30 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.store.Change(r.Context(), o.ID, cancelOrder)
-	if errors.Is(err, errStale) {
-		return &httpapi.Error{Status: http.StatusConflict, Details: []httpapi.Detail{{Message: "The order was changed meanwhile; try again"}}}
-	}
-	if err != nil {
-		return err
+	if _, err := a.store.Change(r.Context(), o.ID, cancelOrder); err != nil {
+		return httpError(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// cancelOrder cancels an order that is not paid; cancelling a cancelled
-// order again changes nothing.
-func cancelOrder(o *order) (events.Event, error) {
-	switch o.Status {
-	case events.StatusComplete:
-		return nil, httpapi.BadRequest("Cannot cancel a complete order")
-	case events.StatusCancelled:
-		return nil, nil
+// httpError answers the domain's errors as the API shows them; any other
+// error is the server's (a 500).
+func httpError(err error) error {
+	var tooMany *tooManyOpen
+	switch {
+	case errors.Is(err, errNoTicket), errors.Is(err, errNoOrder):
+		return httpapi.ErrNotFound
+	case errors.Is(err, errOwnTicket):
+		return httpapi.BadRequest("You cannot buy your own ticket")
+	case errors.As(err, &tooMany):
+		return httpapi.BadRequest(fmt.Sprintf("You have %d unpaid orders, the most allowed at once: pay for or cancel one of them to reserve another ticket", tooMany.open))
+	case errors.Is(err, errReserved):
+		return httpapi.BadRequest("Ticket is already reserved")
+	case errors.Is(err, errComplete):
+		return httpapi.BadRequest("Cannot cancel a complete order")
+	case errors.Is(err, errStale):
+		return &httpapi.Error{Status: http.StatusConflict, Details: []httpapi.Detail{{Message: "The order was changed meanwhile; try again"}}}
 	}
-	o.Status = events.StatusCancelled
-	return events.OrderCancelled{}, nil
+	return err
 }

@@ -22,7 +22,8 @@ type listeners struct {
 	log   *slog.Logger
 }
 
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) ([]stan.Subscription, error) {
+// subscribe starts every listener of the service.
+func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error {
 	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketUpdated) },
@@ -53,7 +54,7 @@ func (l *listeners) applyTicket(ctx context.Context, id, title string, price flo
 
 // change applies a lifecycle change to an order (its event goes out with
 // it).
-func (l *listeners) change(ctx context.Context, orderID string, change func(*order) (events.Event, error)) error {
+func (l *listeners) change(ctx context.Context, orderID string, change func(*order) (bool, error)) error {
 	id, err := primitive.ObjectIDFromHex(orderID)
 	if err != nil {
 		return fmt.Errorf("order id %q: %w", orderID, err)
@@ -64,12 +65,12 @@ func (l *listeners) change(ctx context.Context, orderID string, change func(*ord
 
 // expirationComplete cancels the order unless it was paid.
 func (l *listeners) expirationComplete(ctx context.Context, e events.ExpirationComplete) error {
-	return l.change(ctx, e.OrderID, func(o *order) (events.Event, error) {
+	return l.change(ctx, e.OrderID, func(o *order) (bool, error) {
 		if o.Status == events.StatusComplete || o.Status == events.StatusCancelled {
-			return nil, nil
+			return false, nil
 		}
 		o.Status = events.StatusCancelled
-		return events.OrderCancelled{}, nil
+		return true, nil
 	})
 }
 
@@ -78,12 +79,12 @@ func (l *listeners) expirationComplete(ctx context.Context, e events.ExpirationC
 // else's by now, and payments refunds the charge when it sees the order
 // cancelled (DESIGN §2a: nobody pays without a ticket).
 func (l *listeners) paymentCreated(ctx context.Context, e events.PaymentCreated) error {
-	return l.change(ctx, e.OrderID, func(o *order) (events.Event, error) {
+	return l.change(ctx, e.OrderID, func(o *order) (bool, error) {
 		if !o.active() || o.Status == events.StatusComplete {
-			return nil, nil
+			return false, nil
 		}
 		o.Status = events.StatusComplete
-		return events.OrderComplete{}, nil
+		return true, nil
 	})
 }
 

@@ -68,14 +68,14 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
-	st := newStore(db, olog)
-	if err := st.ensureIndexes(ctx); err != nil {
+	st, err := newStore(ctx, db, olog)
+	if err != nil {
 		return nil, nil, err
 	}
 	l := &listeners{store: st, log: log}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
 	listen.Observer = metrics.NewEvents(reg)
-	if _, err := l.subscribe(ctx, conn, listen); err != nil {
+	if err := l.subscribe(ctx, conn, listen); err != nil {
 		return nil, nil, err
 	}
 	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
@@ -83,7 +83,7 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{store: st, keys: idempotency.New(db), sessions: sessions,
-		validate: validate.New(), window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders}
+	a := &api{store: st, reserver: &reserver{store: st, window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders},
+		keys: idempotency.New(db), sessions: sessions, validate: validate.New()}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

@@ -90,26 +90,22 @@ type store struct {
 	now     func() time.Time
 }
 
-func newStore(db *mongo.Database, log *outbox.Log) *store {
+// newStore ensures the index the list query uses.
+func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
 	orders := db.Collection("orders")
+	_, err := orders.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}})
+	if err != nil {
+		return nil, fmt.Errorf("creating orders index: %w", err)
+	}
 	return &store{
-		orders:       log.Aggregates("order", orders),
-		tickets:      log.Aggregates("ticket", db.Collection("tickets")),
+		orders:       olog.Aggregates("order", orders),
+		tickets:      olog.Aggregates("ticket", db.Collection("tickets")),
 		ordersColl:   orders,
 		reservations: db.Collection("reservations"),
 		slots:        db.Collection("reservationSlots"),
 		refunds:      db.Collection("refunds"),
 		now:          time.Now,
-	}
-}
-
-// ensureIndexes creates the index the list query uses.
-func (s *store) ensureIndexes(ctx context.Context) error {
-	_, err := s.ordersColl.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}})
-	if err != nil {
-		return fmt.Errorf("creating orders index: %w", err)
-	}
-	return nil
+	}, nil
 }
 
 // Ticket returns a replicated ticket or errNoTicket.
@@ -330,19 +326,20 @@ func (s *store) setSlotHint(ctx context.Context, ticketID primitive.ObjectID, sl
 		bson.D{{Key: "$set", Value: bson.D{{Key: "slot", Value: slot}}}}, options.Update().SetUpsert(true))
 }
 
-// Change reads an order, lets change modify it (or refuse, or report
-// nothing to do with a nil event), and commits it as the next version
-// together with its event; a concurrent writer that claimed the version
-// first makes it read again, so of racing transitions (pay, cancel,
-// expire) exactly one applies to each version.
-func (s *store) Change(ctx context.Context, id primitive.ObjectID, change func(*order) (events.Event, error)) (order, error) {
+// Change reads an order, lets change modify it (or refuse with an error, or
+// report that nothing is to be done by returning false), and commits the
+// result as the next version with the event its new status announces. A
+// concurrent writer that claimed the version first makes it read again, so
+// of racing transitions (pay, cancel, expire) exactly one applies to each
+// version.
+func (s *store) Change(ctx context.Context, id primitive.ObjectID, change func(*order) (bool, error)) (order, error) {
 	o, err := outbox.Change(ctx, s.orders, id, orderVersion, func(o *order, next int64) (events.Event, error) {
-		ev, err := change(o)
-		if err != nil || ev == nil {
+		changed, err := change(o)
+		if err != nil || !changed {
 			return nil, err
 		}
 		o.Version = next
-		return eventFor(ev, *o)
+		return o.changedEvent()
 	})
 	if errors.Is(err, outbox.ErrNotFound) {
 		return order{}, errNoOrder
@@ -350,15 +347,15 @@ func (s *store) Change(ctx context.Context, id primitive.ObjectID, change func(*
 	return o, err
 }
 
-// eventFor fills the event a change produced with the order as changed.
-func eventFor(ev events.Event, o order) (events.Event, error) {
-	switch ev.(type) {
-	case events.OrderCancelled:
+// changedEvent announces a changed order by the status it changed to.
+func (o order) changedEvent() (events.Event, error) {
+	switch o.Status {
+	case events.StatusCancelled:
 		return events.OrderCancelled{ID: o.ID.Hex(), Version: o.Version, Ticket: events.OrderCancelledTicket{ID: o.TicketID.Hex()}}, nil
-	case events.OrderComplete:
+	case events.StatusComplete:
 		return events.OrderComplete{ID: o.ID.Hex(), Version: o.Version, Status: o.Status, Ticket: events.OrderTicket{ID: o.TicketID.Hex(), Price: o.Price}}, nil
 	default:
-		return nil, fmt.Errorf("orders does not publish %s on change", ev.Subject())
+		return nil, fmt.Errorf("orders publishes no event for an order changed to %s", o.Status)
 	}
 }
 

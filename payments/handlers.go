@@ -33,6 +33,16 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	orderID, _ := primitive.ObjectIDFromHex(req.OrderID) // validated above
 	p, err := a.payer.Pay(r.Context(), user.ID, orderID, req.Token)
+	if err != nil {
+		return httpError(err)
+	}
+	httpapi.WriteJSON(w, r, http.StatusCreated, map[string]any{"success": true, "id": p.ID.Hex()})
+	return nil
+}
+
+// httpError answers the domain's errors as the API shows them; any other
+// error is the server's (a 500).
+func httpError(err error) error {
 	var declined errDeclined
 	switch {
 	case errors.Is(err, errNoOrder):
@@ -53,9 +63,6 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.BadRequest(declined.msg)
 	case errors.Is(err, errUnknownOutcome):
 		return httpapi.Unavailable(http.StatusBadGateway, "The payment provider could not be reached; please try again", err)
-	case err != nil:
-		return err
 	}
-	httpapi.WriteJSON(w, r, http.StatusCreated, map[string]any{"success": true, "id": p.ID.Hex()})
-	return nil
+	return err
 }

@@ -22,7 +22,8 @@ type listeners struct {
 	log   *slog.Logger
 }
 
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) ([]stan.Subscription, error) {
+// subscribe starts every listener of the service.
+func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error {
 	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },

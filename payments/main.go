@@ -68,15 +68,15 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
-	st := newStore(db, olog)
-	if err := st.ensureIndexes(ctx); err != nil {
+	st, err := newStore(ctx, db, olog)
+	if err != nil {
 		return nil, nil, err
 	}
 	p := &payer{store: st, charges: charges, confirmWait: cfg.ConfirmWait, log: log}
 	l := &listeners{store: st, payer: p, log: log}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
 	listen.Observer = metrics.NewEvents(reg)
-	if _, err := l.subscribe(ctx, conn, listen); err != nil {
+	if err := l.subscribe(ctx, conn, listen); err != nil {
 		return nil, nil, err
 	}
 	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)

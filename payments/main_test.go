@@ -151,7 +151,9 @@ func (e env) process(t *testing.T) (string, *store) {
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
 		return wire(ctx, db, conn, log, cfg, newStripeCharges("sk_test_123", e.stripe.URL), nil)
 	})
-	return url, newStore(db, outbox.NewLog(db, nil, log))
+	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
+	require.NoError(t, err)
+	return url, st
 }
 
 func user(t *testing.T, id string) *http.Cookie {

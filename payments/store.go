@@ -69,28 +69,26 @@ type store struct {
 	now          func() time.Time
 }
 
-func newStore(db *mongo.Database, log *outbox.Log) *store {
+// newStore ensures the unique index on orderId, which makes a second
+// concurrent payment for an order impossible (see payment).
+func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
 	payments := db.Collection("payments")
-	return &store{
-		orders: log.Aggregates("order", db.Collection("orders")),
-		// Version 0, the claim, is a plain insert under the unique orderId.
-		payments:     log.Aggregates("payment", payments).EventsFrom(1),
-		paymentsColl: payments,
-		attempts:     db.Collection("attempts"),
-		refundClaims: db.Collection("refundClaims"),
-		now:          time.Now,
-	}
-}
-
-func (s *store) ensureIndexes(ctx context.Context) error {
-	_, err := s.paymentsColl.Indexes().CreateOne(ctx, mongo.IndexModel{
+	_, err := payments.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "orderId", Value: 1}},
 		Options: options.Index().SetUnique(true).SetName("orderId_unique"),
 	})
 	if err != nil {
-		return fmt.Errorf("creating payments index: %w", err)
+		return nil, fmt.Errorf("creating payments index: %w", err)
 	}
-	return nil
+	return &store{
+		orders: olog.Aggregates("order", db.Collection("orders")),
+		// Version 0, the claim, is a plain insert under the unique orderId.
+		payments:     olog.Aggregates("payment", payments).EventsFrom(1),
+		paymentsColl: payments,
+		attempts:     db.Collection("attempts"),
+		refundClaims: db.Collection("refundClaims"),
+		now:          time.Now,
+	}, nil
 }
 
 // Order returns a replicated order or errNoOrder.

@@ -2,7 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -15,7 +18,7 @@ import (
 
 // api holds what the handlers share.
 type api struct {
-	tickets  *ticketStore
+	store    *store
 	keys     *idempotency.Store
 	sessions *session.Manager
 	validate *validate.Validator
@@ -57,7 +60,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	if err := a.validate.Body(w, r, &req); err != nil {
 		return err
 	}
-	t, err := a.tickets.Create(r.Context(), string(req.Title), float64(req.Price), user.ID)
+	t, err := a.store.Create(r.Context(), string(req.Title), float64(req.Price), user.ID)
 	if err != nil {
 		return err
 	}
@@ -70,7 +73,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, more, err := a.tickets.Page(r.Context(), p)
+	ts, more, err := a.store.Page(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -83,6 +86,37 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, out)
 	return nil
+}
+
+// parsePage reads limit and after; anything else than a whole number from
+// 1 to maxPageSize, or an after that is not a ticket id, is a 400.
+func parsePage(q url.Values) (pageQuery, error) {
+	var p pageQuery
+	var bad []httpapi.Detail
+	if v, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > maxPageSize || len(v) > 1 {
+			bad = append(bad, httpapi.Detail{Message: fmt.Sprintf("limit must be a whole number from 1 to %d", maxPageSize), Field: "limit"})
+		}
+		p.limit = n
+	}
+	if v, ok := q["after"]; ok {
+		id, err := primitive.ObjectIDFromHex(v[0])
+		if err != nil || len(v) > 1 {
+			bad = append(bad, httpapi.Detail{Message: "after must be the id of a ticket", Field: "after"})
+		}
+		p.after = id
+	}
+	if bad != nil {
+		return pageQuery{}, httpapi.Validation(bad...)
+	}
+	return p, nil
+}
+
+// setNextLink announces the next page (RFC 8288).
+func setNextLink(w http.ResponseWriter, limit int, last ticket) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}, "after": {last.ID.Hex()}}
+	w.Header().Set("Link", fmt.Sprintf(`</api/tickets?%s>; rel="next"`, q.Encode()))
 }
 
 // ticketID parses the :id route parameter; a malformed id cannot name a
@@ -100,12 +134,9 @@ func (a *api) show(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.tickets.Get(r.Context(), id)
-	if errors.Is(err, errNoTicket) {
-		return httpapi.ErrNotFound
-	}
+	t, err := a.store.Get(r.Context(), id)
 	if err != nil {
-		return err
+		return httpError(err)
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, toJSON(t))
 	return nil
@@ -121,24 +152,26 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.tickets.Change(r.Context(), id, func(t *ticket) (bool, error) {
-		switch {
-		case t.UserID != user.ID:
-			return false, httpapi.ErrNotAuthorized
-		case t.OrderID != "":
-			return false, httpapi.BadRequest("Cannot edit a reserved ticket")
-		}
-		t.Title, t.Price = string(req.Title), float64(req.Price)
-		return true, nil
-	})
-	switch {
-	case errors.Is(err, errNoTicket):
-		return httpapi.ErrNotFound
-	case errors.Is(err, errStale):
-		return &httpapi.Error{Status: http.StatusConflict, Details: []httpapi.Detail{{Message: "The ticket was changed meanwhile; try again"}}}
-	case err != nil:
-		return err
+	t, err := a.store.Change(r.Context(), id, edit(user.ID, string(req.Title), float64(req.Price)))
+	if err != nil {
+		return httpError(err)
 	}
 	httpapi.WriteJSON(w, r, http.StatusOK, toJSON(t))
 	return nil
+}
+
+// httpError answers the domain's errors as the API shows them; any other
+// error is the server's (a 500).
+func httpError(err error) error {
+	switch {
+	case errors.Is(err, errNoTicket):
+		return httpapi.ErrNotFound
+	case errors.Is(err, errNotOwner):
+		return httpapi.ErrNotAuthorized
+	case errors.Is(err, errReserved):
+		return httpapi.BadRequest("Cannot edit a reserved ticket")
+	case errors.Is(err, errStale):
+		return &httpapi.Error{Status: http.StatusConflict, Details: []httpapi.Detail{{Message: "The ticket was changed meanwhile; try again"}}}
+	}
+	return err
 }

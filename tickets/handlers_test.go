@@ -60,7 +60,7 @@ func TestCreateStoresTheTicketAndPublishesTicketCreated(t *testing.T) {
 	assert.NotContains(t, body, "orderId")
 
 	id, _ := primitive.ObjectIDFromHex(body["id"].(string))
-	stored, err := e.tickets.Get(context.Background(), id)
+	stored, err := e.store.Get(context.Background(), id)
 	require.NoError(t, err)
 	assert.Equal(t, "concert", stored.Title)
 	assert.Equal(t, 20.0, stored.Price)

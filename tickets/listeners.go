@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/nats-io/stan.go"
@@ -19,11 +20,12 @@ const releasedOrdersKept = 10
 
 // listeners applies order events to the reservation lock.
 type listeners struct {
-	tickets *ticketStore
+	store *store
+	log   *slog.Logger
 }
 
 // subscribe starts every listener of the service.
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) ([]stan.Subscription, error) {
+func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error {
 	return events.Subscriptions(
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },
@@ -31,21 +33,21 @@ func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.L
 	)
 }
 
-// apply changes the ticket named by an order event (its event goes out
-// with the change). Unknown tickets are an error, so the event is
+// change applies a change to the ticket named by an order event (its
+// event goes out with it). Unknown tickets are an error, so the event is
 // redelivered (its ticket:created may not have been stored yet).
-func (l *listeners) apply(ctx context.Context, ticketID string, change func(*ticket) (bool, error)) error {
+func (l *listeners) change(ctx context.Context, ticketID string, change func(*ticket) (bool, error)) error {
 	id, err := primitive.ObjectIDFromHex(ticketID)
 	if err != nil {
 		return fmt.Errorf("ticket id %q: %w", ticketID, err)
 	}
-	_, err = l.tickets.Change(ctx, id, change)
+	_, err = l.store.Change(ctx, id, change)
 	return err
 }
 
 // orderCreated locks the ticket for the order.
 func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) error {
-	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+	return l.change(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
 		switch {
 		case t.OrderID == e.ID, slices.Contains(t.ReleasedOrders, e.ID):
 			return false, nil // already applied, or already over
@@ -60,7 +62,7 @@ func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) err
 
 // orderCancelled releases the ticket if this order holds it.
 func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
-	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+	return l.change(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
 		if slices.Contains(t.ReleasedOrders, e.ID) {
 			return false, nil // already applied
 		}
@@ -81,7 +83,7 @@ func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled)
 // change is a new version with its ticket:updated (orderId kept), like any
 // other, so replicas stay in step.
 func (l *listeners) orderComplete(ctx context.Context, e events.OrderComplete) error {
-	return l.apply(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
+	return l.change(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
 		if t.Sold || t.OrderID != e.ID {
 			return false, nil // already applied, or not the order that holds it
 		}

@@ -81,7 +81,7 @@ func TestEventForUnknownTicketIsNotAckedAndAppliesOnceTheTicketExists(t *testing
 	got.Quiet(t, 0, 500*time.Millisecond)
 
 	// The ticket appears (as if its own write was late); redelivery applies the event.
-	_, err := e.tickets.coll.InsertOne(context.Background(), bson.M{"_id": id, "title": "late", "price": 5.0, "userId": "owner", "orderId": "", "version": int64(0)})
+	_, err := e.store.ticketsColl.InsertOne(context.Background(), bson.M{"_id": id, "title": "late", "price": 5.0, "userId": "owner", "orderId": "", "version": int64(0)})
 	require.NoError(t, err)
 	ev := got.Wait(t, 1, 4*ackWait)[0]
 	assert.Equal(t, orderID, ev.OrderID)
@@ -103,9 +103,9 @@ func TestATicketWrittenByAProcessKilledBeforeItsPublishIsAnnouncedByItsTwin(t *t
 	e := newEnv(t)
 	got := testkit.Capture[events.TicketCreated](t, e.bus)
 
-	// e.tickets is a process whose relay never runs: it committed the
+	// e.store is a process whose relay never runs: it committed the
 	// ticket and its event, then died before publishing.
-	tk, err := e.tickets.Create(ctx, "concert", 20, "owner")
+	tk, err := e.store.Create(ctx, "concert", 20, "owner")
 	require.NoError(t, err)
 
 	// The running process's sweep publishes it, once.

@@ -68,11 +68,14 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 	if err := olog.EnsureIndexes(ctx); err != nil {
 		return nil, nil, err
 	}
-	tickets := newTicketStore(db, olog)
-	l := &listeners{tickets: tickets}
+	st, err := newStore(ctx, db, olog)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &listeners{store: st, log: log}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
 	listen.Observer = metrics.NewEvents(reg)
-	if _, err := l.subscribe(ctx, conn, listen); err != nil {
+	if err := l.subscribe(ctx, conn, listen); err != nil {
 		return nil, nil, err
 	}
 	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
@@ -80,6 +83,6 @@ func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Log
 		return nil, nil, err
 	}
 	stop := olog.Start(ctx, sweepInterval)
-	a := &api{tickets: tickets, keys: idempotency.New(db), sessions: sessions, validate: validate.New()}
+	a := &api{store: st, keys: idempotency.New(db), sessions: sessions, validate: validate.New()}
 	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
 }

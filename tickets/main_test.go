@@ -29,31 +29,33 @@ const ackWait = time.Second
 
 // env is the service wired as run wires it, on a fresh database and bus.
 type env struct {
-	URL     string
-	db      testkit.DB
-	stan    *testkit.STAN
-	bus     stan.Conn // the test's own connection, to publish and capture
-	tickets *ticketStore
+	URL   string
+	db    testkit.DB
+	stan  *testkit.STAN
+	bus   stan.Conn // the test's own connection, to publish and capture
+	store *store
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
 	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t)}
 	e.bus = e.stan.Connect(t)
-	e.URL, e.tickets = e.process(t)
+	e.URL, e.store = e.process(t)
 	return e
 }
 
 // process starts one more process of the service on the env's database
 // and bus (testkit.StartService) and returns its URL and a store on its
 // database whose relay never runs, as if that process had just died.
-func (e env) process(t *testing.T) (string, *ticketStore) {
+func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "tickets", "info")
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
 		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}, nil)
 	})
-	return url, newTicketStore(db, outbox.NewLog(db, nil, log))
+	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
+	require.NoError(t, err)
+	return url, st
 }
 
 // user is a signed-in user's cookie.

@@ -3,15 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo/options"
-
-	"ticketing.dev/common/httpapi"
 )
 
 // Paging (DESIGN §2a): GET /api/tickets?limit=N[&after=<id>] answers at
@@ -31,40 +26,16 @@ import (
 // under another name.
 const maxPageSize = 100
 
-// pageQuery is a list request's paging; limit 0 means every ticket.
+// pageQuery is a list request's paging (parsePage reads it from the query);
+// limit 0 means every ticket.
 type pageQuery struct {
 	limit int
 	after primitive.ObjectID
 }
 
-// parsePage reads limit and after; anything else than a whole number from
-// 1 to maxPageSize, or an after that is not a ticket id, is a 400.
-func parsePage(q url.Values) (pageQuery, error) {
-	var p pageQuery
-	var bad []httpapi.Detail
-	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > maxPageSize || len(v) > 1 {
-			bad = append(bad, httpapi.Detail{Message: fmt.Sprintf("limit must be a whole number from 1 to %d", maxPageSize), Field: "limit"})
-		}
-		p.limit = n
-	}
-	if v, ok := q["after"]; ok {
-		id, err := primitive.ObjectIDFromHex(v[0])
-		if err != nil || len(v) > 1 {
-			bad = append(bad, httpapi.Detail{Message: "after must be the id of a ticket", Field: "after"})
-		}
-		p.after = id
-	}
-	if bad != nil {
-		return pageQuery{}, httpapi.Validation(bad...)
-	}
-	return p, nil
-}
-
 // Page returns up to limit tickets after p.after, oldest first, and
 // whether more remain (one more is read to know).
-func (s *ticketStore) Page(ctx context.Context, p pageQuery) ([]ticket, bool, error) {
+func (s *store) Page(ctx context.Context, p pageQuery) ([]ticket, bool, error) {
 	filter := bson.D{}
 	if !p.after.IsZero() {
 		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: p.after}}}}
@@ -73,7 +44,7 @@ func (s *ticketStore) Page(ctx context.Context, p pageQuery) ([]ticket, bool, er
 	if p.limit > 0 {
 		opts.SetLimit(int64(p.limit) + 1)
 	}
-	cur, err := s.coll.Find(ctx, filter, opts)
+	cur, err := s.ticketsColl.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing tickets: %w", err)
 	}
@@ -85,10 +56,4 @@ func (s *ticketStore) Page(ctx context.Context, p pageQuery) ([]ticket, bool, er
 		return out[:p.limit], true, nil
 	}
 	return out, false, nil
-}
-
-// setNextLink announces the next page (RFC 8288).
-func setNextLink(w http.ResponseWriter, limit int, last ticket) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}, "after": {last.ID.Hex()}}
-	w.Header().Set("Link", fmt.Sprintf(`</api/tickets?%s>; rel="next"`, q.Encode()))
 }

@@ -60,20 +60,22 @@ func (t ticket) updatedEvent() events.TicketUpdated {
 
 func ticketVersion(t *ticket) int64 { return t.Version }
 
-// ticketStore is the tickets collection. Every write claims its version
-// and stores the event that announces it in the outbox log, in one call.
-type ticketStore struct {
-	coll    *mongo.Collection
-	tickets *outbox.Aggregates
+// store is the tickets collection. Every write claims its version and
+// stores the event that announces it in the outbox log, in one call.
+type store struct {
+	tickets     *outbox.Aggregates
+	ticketsColl *mongo.Collection
 }
 
-func newTicketStore(db *mongo.Database, log *outbox.Log) *ticketStore {
-	coll := db.Collection("tickets")
-	return &ticketStore{coll: coll, tickets: log.Aggregates("ticket", coll)}
+// newStore needs no index of its own: tickets are looked up and paged by
+// _id.
+func newStore(_ context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
+	tickets := db.Collection("tickets")
+	return &store{tickets: olog.Aggregates("ticket", tickets), ticketsColl: tickets}, nil
 }
 
 // Create stores a new ticket at version 0 with its ticket:created event.
-func (s *ticketStore) Create(ctx context.Context, title string, price float64, userID string) (ticket, error) {
+func (s *store) Create(ctx context.Context, title string, price float64, userID string) (ticket, error) {
 	t := ticket{ID: primitive.NewObjectID(), Title: title, Price: price, UserID: userID}
 	ev := events.TicketCreated{ID: t.ID.Hex(), Version: 0, Title: title, Price: price, UserID: userID}
 	if err := s.tickets.Commit(ctx, t.ID, 0, t, ev); err != nil {
@@ -83,7 +85,7 @@ func (s *ticketStore) Create(ctx context.Context, title string, price float64, u
 }
 
 // Get returns one ticket or errNoTicket.
-func (s *ticketStore) Get(ctx context.Context, id primitive.ObjectID) (ticket, error) {
+func (s *store) Get(ctx context.Context, id primitive.ObjectID) (ticket, error) {
 	var t ticket
 	err := s.tickets.Get(ctx, id, &t)
 	if errors.Is(err, outbox.ErrNotFound) {
@@ -96,7 +98,7 @@ func (s *ticketStore) Get(ctx context.Context, id primitive.ObjectID) (ticket, e
 // report that nothing is to be done by returning false), and commits the
 // result as the next version with its ticket:updated event. A concurrent
 // writer that claimed the version first makes it read again and retry.
-func (s *ticketStore) Change(ctx context.Context, id primitive.ObjectID, change func(*ticket) (bool, error)) (ticket, error) {
+func (s *store) Change(ctx context.Context, id primitive.ObjectID, change func(*ticket) (bool, error)) (ticket, error) {
 	t, err := outbox.Change(ctx, s.tickets, id, ticketVersion, func(t *ticket, next int64) (events.Event, error) {
 		changed, err := change(t)
 		if err != nil || !changed {

@@ -13,14 +13,14 @@ func TestChangesFromTwoProcessesCountEveryWriteAndLoseNone(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	_, twin := e.process(t)
-	created, err := e.tickets.Create(ctx, "concert", 5, "u1")
+	created, err := e.store.Create(ctx, "concert", 5, "u1")
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), created.Version)
 
 	const n = 20
 	var wg sync.WaitGroup
 	for i := range n {
-		s := []*ticketStore{e.tickets, twin}[i%2]
+		s := []*store{e.store, twin}[i%2]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -29,7 +29,7 @@ func TestChangesFromTwoProcessesCountEveryWriteAndLoseNone(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	got, err := e.tickets.Get(ctx, created.ID)
+	got, err := e.store.Get(ctx, created.ID)
 	require.NoError(t, err)
 	assert.Equal(t, int64(n), got.Version)
 	assert.Equal(t, 5.0+n, got.Price, "every change built on the one before")

@@ -310,10 +310,11 @@ func ack(log *slog.Logger, m *stan.Msg) {
 	}
 }
 
-// Subscriptions starts several listeners (each a call of Listen) and
-// returns their subscriptions; if one fails, those already started are
-// closed and its error is returned.
-func Subscriptions(listens ...func() (stan.Subscription, error)) ([]stan.Subscription, error) {
+// Subscriptions starts several listeners (each a call of Listen or
+// Watch); if one fails, those already started are closed and its error is
+// returned. The subscriptions are not handed back: closing the connection
+// closes them, and a durable group's position outlives that.
+func Subscriptions(listens ...func() (stan.Subscription, error)) error {
 	subs := make([]stan.Subscription, 0, len(listens))
 	for _, listen := range listens {
 		sub, err := listen()
@@ -321,11 +322,11 @@ func Subscriptions(listens ...func() (stan.Subscription, error)) ([]stan.Subscri
 			for _, s := range subs {
 				_ = s.Close()
 			}
-			return nil, err
+			return err
 		}
 		subs = append(subs, sub)
 	}
-	return subs, nil
+	return nil
 }
 
 // Watch subscribes handle to E's subject for this process alone: not

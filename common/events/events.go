@@ -41,7 +41,9 @@ const (
 	StatusCreated OrderStatus = "created"
 	// StatusCancelled: expired or cancelled by its owner; the ticket is free.
 	StatusCancelled OrderStatus = "cancelled"
-	// StatusAwaitingPayment: a payment is under way.
+	// StatusAwaitingPayment: a payment is under way. No service sets it
+	// (payments announces only the outcome); it is kept as a value of the
+	// original's contract, and readers count it as unpaid, like created.
 	StatusAwaitingPayment OrderStatus = "awaiting:payment"
 	// StatusComplete: paid.
 	StatusComplete OrderStatus = "complete"
