@@ -124,7 +124,7 @@ func TestStrictDecodingRejectsUnknownFieldsAndWrongTypes(t *testing.T) {
 // copyTree copies what Load reads.
 func copyTree(t *testing.T, from, to string) {
 	t.Helper()
-	for _, pattern := range []string{"infra/k8s/*.yaml", "skaffold.yaml", "go.work", "*/Dockerfile", "*/routes.go", "README.md"} {
+	for _, pattern := range []string{"infra/k8s/*.yaml", "skaffold.yaml", "go.work", "Dockerfile", "*/routes.go", "README.md"} {
 		files, err := filepath.Glob(filepath.Join(from, pattern))
 		require.NoError(t, err)
 		for _, f := range files {
@@ -264,7 +264,17 @@ func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 			deployment(s, "client-depl").Spec.Template.Spec.Containers[0].Image = "someone/client"
 		}},
 		{"skaffold artifacts are deployed and built", "does not EXPOSE 3000", func(s *Set) {
-			s.Dockerfiles["auth/Dockerfile"] = strings.ReplaceAll(s.Dockerfiles["auth/Dockerfile"], "EXPOSE 3000", "EXPOSE 8080")
+			s.Dockerfiles["Dockerfile"] = strings.ReplaceAll(s.Dockerfiles["Dockerfile"], "EXPOSE 3000", "EXPOSE 8080")
+		}},
+		{"skaffold artifacts are deployed and built", "artifact ticketing/orders builds SERVICE=\"tickets\", want \"orders\"", func(s *Set) {
+			for i := range s.Skaffold.Build.Artifacts {
+				if a := &s.Skaffold.Build.Artifacts[i]; a.Image == "ticketing/orders" {
+					a.Docker.BuildArgs = map[string]string{"SERVICE": "tickets"}
+				}
+			}
+		}},
+		{"skaffold artifacts are deployed and built", "Dockerfile must take the service to build as ARG SERVICE", func(s *Set) {
+			s.Dockerfiles["Dockerfile"] = strings.ReplaceAll(s.Dockerfiles["Dockerfile"], "ARG SERVICE\n", "")
 		}},
 		{"skaffold artifacts are deployed and built", "go.work's toolchain", func(s *Set) {
 			s.Toolchain = "1.99.0"

@@ -34,7 +34,7 @@ func copyWorkflows(t *testing.T) string {
 func TestABrokenWorkflowFailsTheLint(t *testing.T) {
 	for name, c := range map[string]struct{ file, old, new string }{
 		"unknown key":          {"deploy.yaml", "runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04"},
-		"undefined expression": {"build-push.yaml", "${{ matrix.service }}/Dockerfile", "${{ matrix.services }}/Dockerfile"},
+		"undefined expression": {"build-push.yaml", "SERVICE=${{ matrix.service }}", "SERVICE=${{ matrix.services }}"},
 		"bad event":            {"test-auth.yaml", "pull_request:", "pull_requests:"},
 		"unknown runner":       {"test-orders.yaml", "runs-on: ubuntu-24.04", "runs-on: ubuntu-2404"},
 		"needs an unknown job": {"test-common.yaml", "  test:\n    runs-on", "  test:\n    needs: [build]\n    runs-on"},
