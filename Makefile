@@ -6,8 +6,9 @@ SHELL := /bin/bash
 
 # Every module of the workspace, from go.work's use block.
 MODULES := $(shell sed -n 's|^[[:space:]]*\./\([a-z-]*\)$$|\1|p' go.work)
-# Modules that are deployable services (each builds on its own, GOWORK=off).
-SERVICES := $(filter auth tickets orders payments expiration client,$(MODULES))
+# Modules that are deployable services (each builds on its own, GOWORK=off):
+# those infra/stack/services lists, the one list of services.
+SERVICES := $(filter $(shell sed -n '/^[a-z]/p' infra/stack/services),$(MODULES))
 
 GO ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m

@@ -15,6 +15,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"ticketing.dev/infra/stack"
 )
 
 var root = filepath.Join("..", "..")
@@ -84,7 +86,7 @@ func TestEveryWorkloadAndServiceIsThere(t *testing.T) {
 			names["PodDisruptionBudget/"+v.Name] = true
 		}
 	}
-	for _, app := range []string{"auth", "tickets", "orders", "payments", "expiration", "client"} {
+	for _, app := range stack.Services() {
 		assert.True(t, names["Deployment/"+app+"-depl"], app)
 		assert.True(t, names["Service/"+app+"-srv"], app)
 		assert.True(t, names["PodDisruptionBudget/"+app+"-pdb"], app)
@@ -96,6 +98,12 @@ func TestEveryWorkloadAndServiceIsThere(t *testing.T) {
 	for _, n := range []string{"StatefulSet/expiration-redis-depl", "Service/expiration-redis-srv", "StatefulSet/nats-depl", "Service/nats-srv", "Ingress/ingress-service"} {
 		assert.True(t, names[n], n)
 	}
+}
+
+// skaffold builds an image for each service of the one list (and the
+// manifests run no image of the project's that skaffold does not build).
+func TestSkaffoldBuildsEveryListedServiceAndNoOther(t *testing.T) {
+	assert.ElementsMatch(t, stack.Services(), apps(load(t)))
 }
 
 func TestStrictDecodingRejectsUnknownFieldsAndWrongTypes(t *testing.T) {

@@ -3,11 +3,14 @@ package workflows
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/infra/stack"
 )
 
 var root = filepath.Join("..", "..")
@@ -50,4 +53,23 @@ func TestABrokenWorkflowFailsTheLint(t *testing.T) {
 		})
 	}
 	assert.NoError(t, Lint(copyWorkflows(t)), "the unbroken copy passes")
+}
+
+// build-push builds and deploy rolls out every service of the one list
+// (infra/stack/services), in that list's order.
+func TestBuildPushAndDeployNameEveryListedService(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(root, ".github", "workflows", name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	want := stack.Services()
+	matrix := regexp.MustCompile(`(?m)^\s+service: \[(.*)\]$`).FindStringSubmatch(read("build-push.yaml"))
+	require.NotNil(t, matrix, "build-push.yaml has a service matrix")
+	assert.Equal(t, want, strings.Split(matrix[1], ", "), "build-push.yaml's matrix")
+	loops := regexp.MustCompile(`(?m)^\s+for s in (.*); do$`).FindAllStringSubmatch(read("deploy.yaml"), -1)
+	require.Len(t, loops, 2, "deploy.yaml points the overlay at each image and waits for each rollout")
+	for _, l := range loops {
+		assert.Equal(t, want, strings.Fields(l[1]), "deploy.yaml: for s in %s", l[1])
+	}
 }
