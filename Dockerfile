@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Every service's image: the build arg SERVICE names the service's folder.
+# Every service's image: the build arg SERVICE names the service's folder
+# (one of infra/stack/services).
 #   docker build --build-arg SERVICE=auth -t ticketing/auth .
 # Build context: the repository root, because each service uses ../common.
 # The Go version is the toolchain pinned in go.work; the module builds on
