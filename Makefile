@@ -1,13 +1,15 @@
 # The project's front door. `make run` starts the whole app on this machine;
-# `make test` installs what the tests need and runs every module's tests.
+# `make test` installs what the tests need and runs every module's tests;
+# `make` (or `make help`) lists every target.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 # Every module of the workspace, from go.work's use block.
 MODULES := $(shell sed -n 's|^[[:space:]]*\./\([a-z-]*\)$$|\1|p' go.work)
-# Modules that are deployable services (each builds on its own, GOWORK=off).
-SERVICES := $(filter auth tickets orders payments expiration client,$(MODULES))
+# Modules that are deployable services (each builds on its own, GOWORK=off):
+# those infra/stack/services lists, the one list of services.
+SERVICES := $(filter $(shell sed -n '/^[a-z]/p' infra/stack/services),$(MODULES))
 
 GO ?= go
 TEST_FLAGS ?= -count=1 -timeout 30m
@@ -17,8 +19,16 @@ BIN := bin
 FUZZ_TARGETS := common/validate:FuzzParsePrice common/validate:FuzzDecodeTicketBody common/session:FuzzSessionCookie
 FUZZ_TIME ?= 3s
 
-.PHONY: all run monitor test fuzz lint build deps run-deps clean bench
+.PHONY: help all run monitor test fuzz lint build deps run-deps clean bench
 
+# A bare `make` lists the targets; nothing runs or installs unasked.
+.DEFAULT_GOAL := help
+
+## help: this list of targets, from their `## target:` comments (the default goal: a bare `make`)
+help:
+	@awk 'match($$0, /^## [a-z-]+: /) { printf "make %-9s %s\n", substr($$0, 4, RLENGTH - 5), substr($$0, RLENGTH + 1) }' $(firstword $(MAKEFILE_LIST))
+
+## all: lint, build and test: what CI runs (.ci/run)
 all: lint build test
 
 ## run-deps: system packages the local run needs (Debian, as root)
@@ -79,5 +89,6 @@ build:
 		(cd $$s && GOWORK=off CGO_ENABLED=0 $(GO) build -trimpath -o ../$(BIN)/$$s .); \
 	done
 
+## clean: remove bin/
 clean:
 	rm -rf $(BIN)

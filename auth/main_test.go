@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/nats-io/stan.go"
@@ -22,29 +20,11 @@ func TestMain(m *testing.M) { os.Exit(kit.Run(m)) }
 
 const jwtKey = "test-jwt-key"
 
-// syncBuffer collects log lines written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is the auth API on a fresh database and bus, with its logs
 // captured.
 type testServer struct {
 	URL  string
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	db   testkit.DB
 	stan *testkit.STAN
 	cfg  config
@@ -69,7 +49,7 @@ func newTestServer(t *testing.T) testServer {
 // newTestServerWith starts auth with cfg (see process).
 func newTestServerWith(t *testing.T, cfg config) testServer {
 	t.Helper()
-	s := testServer{logs: &syncBuffer{}, db: kit.Mongo(t), stan: testkit.NewSTAN(t), cfg: cfg}
+	s := testServer{logs: &testkit.SyncBuffer{}, db: kit.Mongo(t), stan: testkit.NewSTAN(t), cfg: cfg}
 	s.URL = s.process(t)
 	return s
 }

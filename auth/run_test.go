@@ -35,7 +35,7 @@ func startRun(t *testing.T, mongoURI string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) string { return env[k] }, &syncBuffer{}) }()
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, &testkit.SyncBuffer{}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

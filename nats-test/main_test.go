@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +16,12 @@ import (
 	"ticketing.dev/common/testkit"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func noEnv(string) string { return "" }
 
 // startListen runs `listen` until the test ends and returns its output.
-func startListen(t *testing.T, url string, args ...string) *syncBuffer {
+func startListen(t *testing.T, url string, args ...string) *testkit.SyncBuffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"listen", "--url", url}, args...), noEnv, out) }()
@@ -78,7 +60,7 @@ func TestTwoListenersInOneGroupSplitTheEvents(t *testing.T) {
 	for range n {
 		require.NoError(t, run(context.Background(), []string{"publish", "--url", s.URL}, noEnv, &bytes.Buffer{}))
 	}
-	count := func(o *syncBuffer) int { return len(deliveryLine.FindAllString(o.String(), -1)) }
+	count := func(o *testkit.SyncBuffer) int { return len(deliveryLine.FindAllString(o.String(), -1)) }
 	require.Eventually(t, func() bool { return count(a)+count(b) == n }, 10*time.Second, 20*time.Millisecond)
 	assert.NotZero(t, count(a))
 	assert.NotZero(t, count(b))

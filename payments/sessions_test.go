@@ -2,32 +2,15 @@ package main
 
 import (
 	"testing"
-	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/testkit"
 )
 
 func TestSignedOutCookieIsRefusedByBothProcessesWithin5sAndAfterARestart(t *testing.T) {
 	e := newEnv(t)
-	second, _ := e.process(t)
-	copied := user(t, "buyer")
-	other := user(t, "buyer") // another session of the same user
+	start := func(t *testing.T) string { url, _ := e.process(t); return url }
+	second := start(t)
 	// Signed in, an empty body is a validation error; signed out, a 401.
-	for _, url := range []string{e.URL, second} {
-		require.Equal(t, 400, do(t, "POST", url+"/api/payments", "{}", copied).Status)
-	}
-
-	testkit.RevokeSession(t, e.bus, jwtKey, copied)
-	for _, url := range []string{e.URL, second} {
-		assert.Eventually(t, func() bool { return do(t, "POST", url+"/api/payments", "{}", copied).Status == 401 },
-			5*time.Second, 20*time.Millisecond, "%s refuses the signed-out cookie", url)
-		assert.Equal(t, 400, do(t, "POST", url+"/api/payments", "{}", other).Status, "the user's other session goes on")
-	}
-
-	restarted, _ := e.process(t)
-	assert.Equal(t, 401, do(t, "POST", restarted+"/api/payments", "{}", copied).Status, "a process started after the signout refuses it at once")
-	assert.Equal(t, 400, do(t, "POST", restarted+"/api/payments", "{}", other).Status)
+	testkit.SignedOutCookieIsRefused(t, testkit.Signout{Bus: e.bus, JWTKey: jwtKey, Processes: []string{e.URL, second}, Start: start,
+		Method: "POST", Path: "/api/payments", Body: "{}", SignedIn: 400})
 }

@@ -13,6 +13,5 @@ import (
 // here have no store behind them: only the routing is under test).
 func TestHeadAnswersEveryGetRoute(t *testing.T) {
 	r := routes(&api{sessions: session.NewManager(jwtKey, true)}, service.NewLogger(io.Discard, "tickets", "info"))
-	testkit.HeadAnswersEveryGet(t, r)
-	testkit.HeadAnswersEveryGet(t, r, testkit.SessionCookie(t, jwtKey, "0123456789abcdef01234567", "head@test.com"))
+	testkit.HeadAnswersEveryGetSignedInOrOut(t, r, jwtKey)
 }

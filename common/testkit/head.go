@@ -64,3 +64,12 @@ func serve(h http.Handler, method, path string, cookies []*http.Cookie) *httptes
 	h.ServeHTTP(rec, req)
 	return rec
 }
+
+// HeadAnswersEveryGetSignedInOrOut is HeadAnswersEveryGet signed out and
+// then signed in (a session cookie signed with jwtKey), so the routes that
+// answer differently for a user are reached both ways.
+func HeadAnswersEveryGetSignedInOrOut(t *testing.T, h http.Handler, jwtKey string) {
+	t.Helper()
+	HeadAnswersEveryGet(t, h)
+	HeadAnswersEveryGet(t, h, SessionCookie(t, jwtKey, "0123456789abcdef01234567", "head@test.com"))
+}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,4 +118,19 @@ func TestKitStripeMockIsSharedAndServes(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
+}
+
+func TestSyncBufferKeepsEveryLineWrittenFromManyGoroutines(t *testing.T) {
+	var b testkit.SyncBuffer
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			for range 20 {
+				_, _ = b.Write([]byte("line\n"))
+				_ = b.String() // read while others write (go test -race)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, strings.Repeat("line\n", 1000), b.String())
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/testkit"
 	"ticketing.dev/infra/stack"
 )
 
@@ -86,7 +87,7 @@ func TestTakenIngressAddressFailsWithAClearMessage(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	cfg := testConfig(t, t.TempDir(), &syncBuffer{}, map[string]string{"INGRESS_ADDR": ln.Addr().String()})
+	cfg := testConfig(t, t.TempDir(), &testkit.SyncBuffer{}, map[string]string{"INGRESS_ADDR": ln.Addr().String()})
 	start := time.Now()
 	_, err = stack.Start(context.Background(), cfg)
 	require.Error(t, err)
@@ -97,7 +98,7 @@ func TestTakenIngressAddressFailsWithAClearMessage(t *testing.T) {
 func TestUnwritableDataDirFailsWithAClearMessage(t *testing.T) {
 	file := t.TempDir() + "/not-a-dir"
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
-	_, err := stack.Start(context.Background(), testConfig(t, file+"/data", &syncBuffer{}, nil))
+	_, err := stack.Start(context.Background(), testConfig(t, file+"/data", &testkit.SyncBuffer{}, nil))
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "DATA_DIR "+file+"/data cannot be created"), err.Error())
 }
@@ -116,7 +117,7 @@ func TestServiceThatDoesNotCompileFailsWithTheCompilerOutput(t *testing.T) {
 	write("auth/go.mod", "module example.test/auth\n\ngo 1.26.0\n")
 	write("auth/main.go", "package main\n\nfunc main() { var n int = \"not a number\"; _ = n }\n")
 
-	cfg := testConfig(t, t.TempDir(), &syncBuffer{}, nil)
+	cfg := testConfig(t, t.TempDir(), &testkit.SyncBuffer{}, nil)
 	cfg.Root, cfg.BinDir = root, t.TempDir()
 	_, err = stack.Start(context.Background(), cfg)
 	require.Error(t, err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/testkit"
 )
 
 // Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
@@ -26,7 +28,7 @@ func TestCtrlCStopsTheStackInOrderWithoutAnError(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cmd := exec.Command(bin)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "STACK_ROOT="+root, "DATA_DIR="+filepath.Join(dir, "data"),

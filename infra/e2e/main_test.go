@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/testkit"
 	"ticketing.dev/infra/stack"
 )
 
@@ -29,7 +30,7 @@ var shared struct {
 	stack  *stack.Stack
 	err    error
 	binDir string
-	out    *syncBuffer
+	out    *testkit.SyncBuffer
 }
 
 func TestMain(m *testing.M) {
@@ -51,23 +52,6 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(binDir)
 	os.Exit(code)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func repoRoot(t testing.TB) string {
@@ -98,9 +82,9 @@ func testConfig(t testing.TB, dataDir string, out io.Writer, env map[string]stri
 }
 
 // startStack starts a stack for one test, stopped when the test ends.
-func startStack(t *testing.T, dataDir string, env map[string]string) (*stack.Stack, *syncBuffer) {
+func startStack(t *testing.T, dataDir string, env map[string]string) (*stack.Stack, *testkit.SyncBuffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	s, err := startWith(ctx, t, testConfig(t, dataDir, out, env), out)
@@ -112,7 +96,7 @@ func startStack(t *testing.T, dataDir string, env map[string]string) (*stack.Sta
 
 // startWith starts a stack from cfg, stopped when the test ends (with its
 // output logged if the test failed).
-func startWith(ctx context.Context, t *testing.T, cfg stack.Config, out *syncBuffer) (*stack.Stack, error) {
+func startWith(ctx context.Context, t *testing.T, cfg stack.Config, out *testkit.SyncBuffer) (*stack.Stack, error) {
 	t.Helper()
 	s, err := stack.Start(ctx, cfg)
 	if err != nil {
@@ -136,7 +120,7 @@ func sharedStack(t *testing.T) *stack.Stack {
 			shared.err = err
 			return
 		}
-		shared.out = &syncBuffer{}
+		shared.out = &testkit.SyncBuffer{}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		shared.stack, shared.err = stack.Start(ctx, testConfig(t, dir, shared.out, nil))

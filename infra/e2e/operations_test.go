@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"ticketing.dev/common/testkit"
 	"ticketing.dev/infra/stack"
 )
 
@@ -30,7 +31,7 @@ import (
 var observed struct {
 	once          sync.Once
 	stack         *stack.Stack
-	out           *syncBuffer
+	out           *testkit.SyncBuffer
 	err           error
 	email         string
 	before, after map[string]families
@@ -53,7 +54,7 @@ func observedStack(t *testing.T) *stack.Stack {
 			observed.err = err
 			return
 		}
-		observed.out = &syncBuffer{}
+		observed.out = &testkit.SyncBuffer{}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cfg := testConfig(t, dir, observed.out, map[string]string{"LOG_LEVEL": "debug", "EXPIRATION_WINDOW": journeyWindow.String()})

@@ -60,7 +60,7 @@ func (h *heldStripe) refundKeys() []string {
 // payments charge through stripe.
 func lateStack(t *testing.T, stripe *heldStripe) (base string) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testkit.SyncBuffer{}
 	cfg := testConfig(t, t.TempDir(), out, map[string]string{"EXPIRATION_WINDOW": "2s", "STRIPE_KEY": "sk_test_held"})
 	cfg.ServiceEnv = map[string][]string{"payments": {"STRIPE_API_BASE=" + stripe.URL}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/testkit"
 	"ticketing.dev/infra/stack"
 )
 
@@ -28,10 +29,10 @@ var replicated struct {
 	once  sync.Once
 	stack *stack.Stack
 	err   error
-	out   *syncBuffer
+	out   *testkit.SyncBuffer
 }
 
-func replicatedStack(t *testing.T) (*stack.Stack, *syncBuffer) {
+func replicatedStack(t *testing.T) (*stack.Stack, *testkit.SyncBuffer) {
 	t.Helper()
 	replicated.once.Do(func() {
 		dir, err := os.MkdirTemp("", "e2e-replicas-")
@@ -39,7 +40,7 @@ func replicatedStack(t *testing.T) (*stack.Stack, *syncBuffer) {
 			replicated.err = err
 			return
 		}
-		replicated.out = &syncBuffer{}
+		replicated.out = &testkit.SyncBuffer{}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cfg := testConfig(t, dir, replicated.out, map[string]string{"REPLICAS": "2", "LOG_LEVEL": "debug"})
@@ -57,7 +58,7 @@ func replicatedStack(t *testing.T) (*stack.Stack, *syncBuffer) {
 }
 
 // served counts the requests each replica logged for method and path.
-func served(out *syncBuffer, method, path string) map[string]int {
+func served(out *testkit.SyncBuffer, method, path string) map[string]int {
 	n := map[string]int{}
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
@@ -90,7 +91,7 @@ func delta(before, after map[string]int) map[string]int {
 
 // settle waits until the replicas' logs hold want more requests for method
 // and path than before (log lines trail the responses a little).
-func settle(t *testing.T, out *syncBuffer, method, path string, before map[string]int, want int) map[string]int {
+func settle(t *testing.T, out *testkit.SyncBuffer, method, path string, before map[string]int, want int) map[string]int {
 	t.Helper()
 	var d map[string]int
 	require.Eventually(t, func() bool {

@@ -246,11 +246,14 @@ var (
 	finalRe   = regexp.MustCompile(`(?m)^FROM\s+(\S+)\s*$`)
 	cgoOffRe  = regexp.MustCompile(`CGO_ENABLED=0`)
 	nonRootRe = regexp.MustCompile(`(?m)^USER\s+(nonroot|65532)`)
+	// serviceArgRe: the build stage takes the service to build as an arg.
+	serviceArgRe = regexp.MustCompile(`(?m)^ARG\s+SERVICE\s*$`)
 )
 
 // checkSkaffold: the config is current, builds locally without pushing,
-// deploys infra/k8s; each artifact's image runs in some manifest, and its
-// Dockerfile builds statically with the workspace's Go and exposes the port
+// deploys infra/k8s; each artifact's image runs in some manifest, its
+// build arg SERVICE names that image's service, and its Dockerfile takes
+// that arg, builds statically with the workspace's Go and exposes the port
 // the manifest's container opens, on a non-root final image. Every image
 // of the project's a manifest runs is built by an artifact.
 func checkSkaffold(s *Set) error {
@@ -277,7 +280,13 @@ func checkSkaffold(s *Set) error {
 		if a.Context != "." {
 			errs = append(errs, fmt.Errorf("artifact %s: context must be the repository root, for common/", a.Image))
 		}
+		if got := a.Docker.BuildArgs["SERVICE"]; got != app {
+			errs = append(errs, fmt.Errorf("artifact %s builds SERVICE=%q, want %q", a.Image, got, app))
+		}
 		df := s.Dockerfiles[a.Docker.Dockerfile]
+		if !serviceArgRe.MatchString(df) {
+			errs = append(errs, fmt.Errorf("%s must take the service to build as ARG SERVICE", a.Docker.Dockerfile))
+		}
 		exposed := map[string]bool{}
 		for _, m := range exposeRe.FindAllStringSubmatch(df, -1) {
 			exposed[m[1]] = true

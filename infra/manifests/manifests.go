@@ -57,6 +57,9 @@ type Skaffold struct {
 			Context string `json:"context"`
 			Docker  struct {
 				Dockerfile string `json:"dockerfile"`
+				// BuildArgs holds SERVICE: one Dockerfile builds every
+				// service, and the arg names which.
+				BuildArgs map[string]string `json:"buildArgs"`
 			} `json:"docker"`
 		} `json:"artifacts"`
 	} `json:"build"`

@@ -15,6 +15,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"ticketing.dev/infra/stack"
 )
 
 var root = filepath.Join("..", "..")
@@ -84,7 +86,7 @@ func TestEveryWorkloadAndServiceIsThere(t *testing.T) {
 			names["PodDisruptionBudget/"+v.Name] = true
 		}
 	}
-	for _, app := range []string{"auth", "tickets", "orders", "payments", "expiration", "client"} {
+	for _, app := range stack.Services() {
 		assert.True(t, names["Deployment/"+app+"-depl"], app)
 		assert.True(t, names["Service/"+app+"-srv"], app)
 		assert.True(t, names["PodDisruptionBudget/"+app+"-pdb"], app)
@@ -96,6 +98,12 @@ func TestEveryWorkloadAndServiceIsThere(t *testing.T) {
 	for _, n := range []string{"StatefulSet/expiration-redis-depl", "Service/expiration-redis-srv", "StatefulSet/nats-depl", "Service/nats-srv", "Ingress/ingress-service"} {
 		assert.True(t, names[n], n)
 	}
+}
+
+// skaffold builds an image for each service of the one list (and the
+// manifests run no image of the project's that skaffold does not build).
+func TestSkaffoldBuildsEveryListedServiceAndNoOther(t *testing.T) {
+	assert.ElementsMatch(t, stack.Services(), apps(load(t)))
 }
 
 func TestStrictDecodingRejectsUnknownFieldsAndWrongTypes(t *testing.T) {
@@ -124,7 +132,7 @@ func TestStrictDecodingRejectsUnknownFieldsAndWrongTypes(t *testing.T) {
 // copyTree copies what Load reads.
 func copyTree(t *testing.T, from, to string) {
 	t.Helper()
-	for _, pattern := range []string{"infra/k8s/*.yaml", "skaffold.yaml", "go.work", "*/Dockerfile", "*/routes.go", "README.md"} {
+	for _, pattern := range []string{"infra/k8s/*.yaml", "skaffold.yaml", "go.work", "Dockerfile", "*/routes.go", "README.md"} {
 		files, err := filepath.Glob(filepath.Join(from, pattern))
 		require.NoError(t, err)
 		for _, f := range files {
@@ -264,7 +272,17 @@ func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 			deployment(s, "client-depl").Spec.Template.Spec.Containers[0].Image = "someone/client"
 		}},
 		{"skaffold artifacts are deployed and built", "does not EXPOSE 3000", func(s *Set) {
-			s.Dockerfiles["auth/Dockerfile"] = strings.ReplaceAll(s.Dockerfiles["auth/Dockerfile"], "EXPOSE 3000", "EXPOSE 8080")
+			s.Dockerfiles["Dockerfile"] = strings.ReplaceAll(s.Dockerfiles["Dockerfile"], "EXPOSE 3000", "EXPOSE 8080")
+		}},
+		{"skaffold artifacts are deployed and built", "artifact ticketing/orders builds SERVICE=\"tickets\", want \"orders\"", func(s *Set) {
+			for i := range s.Skaffold.Build.Artifacts {
+				if a := &s.Skaffold.Build.Artifacts[i]; a.Image == "ticketing/orders" {
+					a.Docker.BuildArgs = map[string]string{"SERVICE": "tickets"}
+				}
+			}
+		}},
+		{"skaffold artifacts are deployed and built", "Dockerfile must take the service to build as ARG SERVICE", func(s *Set) {
+			s.Dockerfiles["Dockerfile"] = strings.ReplaceAll(s.Dockerfiles["Dockerfile"], "ARG SERVICE\n", "")
 		}},
 		{"skaffold artifacts are deployed and built", "go.work's toolchain", func(s *Set) {
 			s.Toolchain = "1.99.0"

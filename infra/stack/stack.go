@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,10 +22,22 @@ import (
 	"ticketing.dev/infra/ingress"
 )
 
-// services lists every service the stack knows, in start order; those
-// whose folder holds a go.mod are run.
-func services() []string {
-	return []string{"auth", "tickets", "orders", "payments", "expiration", "client"}
+// servicesFile is the list of the app's services (the file services, which
+// the Makefile reads too).
+//
+//go:embed services
+var servicesFile string
+
+// Services lists every service of the app, in start order; the stack runs
+// those whose folder holds a go.mod.
+func Services() []string {
+	var out []string
+	for _, line := range strings.Split(servicesFile, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // Stack is the running app. Each service runs as Config.Replicas
@@ -85,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 
-	for _, name := range services() {
+	for _, name := range Services() {
 		if _, err := os.Stat(filepath.Join(cfg.Root, name, "go.mod")); err == nil {
 			s.names = append(s.names, name)
 		}
