@@ -56,18 +56,23 @@ func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled)
 		return err
 	}
 	paid, found, err := l.store.PaymentOf(ctx, id)
-	if err != nil || !found {
+	if err != nil {
 		return err
 	}
-	switch paid.Status {
-	case paymentPending:
+	switch {
+	case !found:
+		// A charge whose answer was lost may have been made.
+		return l.payer.settleUncertain(ctx, id, nil)
+	case paid.Status == paymentPending:
 		if l.store.now().Sub(paid.CreatedAt) < claimTimeout {
 			// A charge is under way: hold the event until it is settled,
 			// so that a charge it makes is refunded (redelivered until then).
 			return fmt.Errorf("order %s: a payment is being charged; its refund is decided once it is settled", e.ID)
 		}
-		return nil // left by a crash; the buyer's retry takes it over
-	case paymentRefunded:
+		// Left by a crash mid-charge: no buyer can retry a cancelled
+		// order, so settle it here.
+		return l.payer.settleUncertain(ctx, id, &paid)
+	case paid.Status == paymentRefunded:
 		return nil
 	}
 	if _, err := l.payer.Refund(ctx, paid); err != nil {

@@ -53,6 +53,9 @@ type stripeRecorder struct {
 	// byPath, when set for a request's path, runs first: it may hold the
 	// request, or answer it (true) instead of Stripe.
 	byPath map[string]func(w http.ResponseWriter) bool
+	// lost: requests to these paths reach Stripe, but payments gets a
+	// 502 instead of Stripe's answer (a connection lost mid-request).
+	lost map[string]bool
 }
 
 func newStripeRecorder(t *testing.T) *stripeRecorder {
@@ -72,8 +75,13 @@ func newStripeRecorder(t *testing.T) *stripeRecorder {
 		case "/v1/refunds":
 			rec.refunds_ = append(rec.refunds_, chargeRequest{Form: form, IdempotencyKey: r.Header.Get("Idempotency-Key")})
 		}
-		answer, first := rec.answer, rec.byPath[r.URL.Path]
+		answer, first, lost := rec.answer, rec.byPath[r.URL.Path], rec.lost[r.URL.Path]
 		rec.mu.Unlock()
+		if lost {
+			proxy.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+			return
+		}
 		if first != nil && first(w) {
 			return
 		}
@@ -107,6 +115,16 @@ func (s *stripeRecorder) answerPath(path string, f func(w http.ResponseWriter) b
 		s.byPath = map[string]func(w http.ResponseWriter) bool{}
 	}
 	s.byPath[path] = f
+}
+
+// loseAnswers makes Stripe's answers to path get lost (on) or not.
+func (s *stripeRecorder) loseAnswers(path string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lost == nil {
+		s.lost = map[string]bool{}
+	}
+	s.lost[path] = on
 }
 
 func (s *stripeRecorder) answerWith(f func(w http.ResponseWriter) bool) {

@@ -113,7 +113,7 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 	case o.Status == events.StatusComplete:
 		return payment{}, errPaid
 	}
-	claim, err := p.store.Claim(ctx, o.ID)
+	claim, att, err := p.claim(ctx, o, token)
 	if err != nil {
 		return payment{}, err
 	}
@@ -121,33 +121,71 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 	// lands while charging is then heard at once.
 	decided, stopWaiting := p.decided.wait(o.ID)
 	defer stopWaiting()
-	attempt, err := p.store.Attempt(ctx, o.ID)
-	if err != nil {
-		p.store.Abandon(ctx, claim)
-		return payment{}, err
-	}
-	key := fmt.Sprintf("order-%s-attempt-%d", o.ID.Hex(), attempt)
-	chargeID, err := p.charges.Charge(ctx, validate.Price(o.Price).Cents(), token, key)
+	intent := *claim.Intent
+	chargeID, err := p.charges.Charge(ctx, intent.Cents, intent.Token, intent.Key)
 	var declined errDeclined
 	switch {
 	case errors.As(err, &declined):
-		err := p.store.NextAttempt(ctx, o.ID, attempt+1)
+		err := p.store.NextAttempt(ctx, o.ID, att.N+1)
 		p.store.Abandon(ctx, claim)
 		if err != nil {
 			return payment{}, err
 		}
 		return payment{}, declined
 	case err != nil:
-		// The outcome is unknown; the next attempt reuses the key, so if
-		// this charge went through Stripe returns it instead of charging again.
+		// The outcome is unknown: the charge may have been made. The next
+		// attempt repeats it (same key and token), so Stripe returns it
+		// instead of charging again; should the order be cancelled first,
+		// the order:cancelled listener repeats it and refunds.
+		mark := p.store.MarkUncertain(ctx, o.ID, intent)
 		p.store.Abandon(ctx, claim)
-		return payment{}, fmt.Errorf("%w: %w", errUnknownOutcome, err)
+		return payment{}, errors.Join(fmt.Errorf("%w: %w", errUnknownOutcome, err), mark)
 	}
 	paid, err := p.store.Succeed(context.WithoutCancel(ctx), claim, chargeID)
 	if err != nil {
 		return payment{}, err
 	}
+	if att.Uncertain != nil {
+		if err := p.store.ClearUncertain(ctx, o.ID); err != nil {
+			p.log.Warn("a settled charge stays marked uncertain; a cancel would repeat it harmlessly", "orderId", o.ID.Hex(), "err", err)
+		}
+	}
 	return paid, p.confirm(ctx, paid, decided)
+}
+
+// claim takes the order's payment claim for its current attempt: a new
+// charge of token, or the repeat of a charge whose answer was lost (the
+// same request, so Stripe answers with its outcome).
+func (p *payer) claim(ctx context.Context, o order, token string) (payment, attempt, error) {
+	// The attempt is read before claiming, to store the charge in the
+	// claim, and again after: a decline by the claim's previous holder may
+	// have moved it on meanwhile.
+	att, err := p.store.Attempt(ctx, o.ID)
+	if err != nil {
+		return payment{}, attempt{}, err
+	}
+	for range 3 {
+		intent := chargeIntent{Key: att.key(o.ID), Cents: validate.Price(o.Price).Cents(), Token: token}
+		if att.Uncertain != nil {
+			intent = *att.Uncertain
+		}
+		claim, err := p.store.Claim(ctx, o.ID, intent)
+		if err != nil {
+			return payment{}, attempt{}, err
+		}
+		now, err := p.store.Attempt(ctx, o.ID)
+		if err != nil {
+			p.store.Abandon(ctx, claim)
+			return payment{}, attempt{}, err
+		}
+		// claim.Intent is a crashed claim's, if it took one over.
+		if now.N == att.N && (now.Uncertain == nil) == (att.Uncertain == nil) {
+			return claim, att, nil
+		}
+		p.store.Abandon(ctx, claim)
+		att = now
+	}
+	return payment{}, attempt{}, errInProgress
 }
 
 // confirm waits for the order's outcome: complete, or cancelled first (a
@@ -218,4 +256,51 @@ func (p *payer) Refund(ctx context.Context, paid payment) (payment, error) {
 		return payment{}, fmt.Errorf("refunding %s: %w", paid.ID.Hex(), err)
 	}
 	return p.store.Refunded(ctx, paid, refundID)
+}
+
+// settleUncertain makes sure a cancelled order leaves no charge behind
+// whose answer was lost (crashed, the charge of a stale claim; or
+// unreachable, the attempt's uncertain charge). It repeats the charge
+// (same key and parameters): Stripe answers with what the first request
+// did, or makes it now, and a charge is refunded at once. Once nothing is
+// uncertain it is a no-op; an error leaves the event to be redelivered.
+func (p *payer) settleUncertain(ctx context.Context, orderID primitive.ObjectID, crashed *payment) error {
+	att, err := p.store.Attempt(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	intent := att.Uncertain
+	if intent == nil && crashed != nil {
+		intent = crashed.Intent
+	}
+	if intent == nil {
+		return nil
+	}
+	claim, err := p.store.Claim(ctx, orderID, *intent) // takes over the crashed claim
+	if err != nil {
+		// Paid meanwhile (redelivered, the payment is refunded) or another
+		// process is charging (redelivered until it is done).
+		return fmt.Errorf("settling order %s's charge of unknown outcome: %w", orderID.Hex(), err)
+	}
+	intent = claim.Intent // the crashed claim's, should it have taken one over
+	chargeID, err := p.charges.Charge(ctx, intent.Cents, intent.Token, intent.Key)
+	var declined errDeclined
+	switch {
+	case errors.As(err, &declined):
+		err := p.store.NextAttempt(ctx, orderID, att.N+1) // nothing was charged
+		p.store.Abandon(ctx, claim)
+		return err
+	case err != nil:
+		p.store.Abandon(ctx, claim)
+		return fmt.Errorf("settling order %s's charge of unknown outcome: %w", orderID.Hex(), err)
+	}
+	paid, err := p.store.Succeed(context.WithoutCancel(ctx), claim, chargeID)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Refund(context.WithoutCancel(ctx), paid); err != nil {
+		return err // redelivered: the succeeded payment's refund is retried
+	}
+	p.log.Info("refunded a charge of unknown outcome for a cancelled order", "orderId", orderID.Hex(), "paymentId", paid.ID.Hex())
+	return p.store.ClearUncertain(ctx, orderID)
 }

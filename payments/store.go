@@ -49,6 +49,32 @@ type payment struct {
 	Status    string             `bson:"status"`
 	CreatedAt time.Time          `bson:"createdAt"`
 	Version   int64              `bson:"version"`
+	// Intent is the charge a pending claim is making, so that one left by
+	// a crash mid-charge can be settled (see payer.settleUncertain); it is
+	// dropped once the charge is recorded.
+	Intent *chargeIntent `bson:"intent,omitempty"`
+}
+
+// chargeIntent is one charge request: Stripe answers a repeat of it (same
+// key, same parameters) with the first request's outcome, and carries it
+// out if the first never arrived.
+type chargeIntent struct {
+	Key   string `bson:"key"`
+	Cents int64  `bson:"cents"`
+	Token string `bson:"token"`
+}
+
+// attempt is an order's current charge attempt: the n-th key, and the
+// charge whose answer was lost (Stripe unreachable or timed out), if any,
+// until a repeat of it learns its outcome.
+type attempt struct {
+	N         int64         `bson:"n"`
+	Uncertain *chargeIntent `bson:"uncertain,omitempty"`
+}
+
+// key is the Stripe idempotency key of the attempt.
+func (a attempt) key(orderID primitive.ObjectID) string {
+	return fmt.Sprintf("order-%s-attempt-%d", orderID.Hex(), a.N)
 }
 
 // claimTimeout is how long a pending claim blocks other attempts; longer
@@ -114,10 +140,11 @@ func (s *store) PaymentOf(ctx context.Context, orderID primitive.ObjectID) (paym
 	return p, true, nil
 }
 
-// Claim inserts a pending payment for the order: errPaid if it is paid,
-// errInProgress if another attempt holds a live claim.
-func (s *store) Claim(ctx context.Context, orderID primitive.ObjectID) (payment, error) {
-	p := payment{ID: primitive.NewObjectID(), OrderID: orderID, Status: paymentPending, CreatedAt: s.now()}
+// Claim inserts a pending payment for the order, about to make intent:
+// errPaid if it is paid, errInProgress if another attempt holds a live
+// claim.
+func (s *store) Claim(ctx context.Context, orderID primitive.ObjectID, intent chargeIntent) (payment, error) {
+	p := payment{ID: primitive.NewObjectID(), OrderID: orderID, Status: paymentPending, CreatedAt: s.now(), Intent: &intent}
 	for range 2 {
 		_, err := s.paymentsColl.InsertOne(ctx, p)
 		if err == nil {
@@ -137,9 +164,13 @@ func (s *store) Claim(ctx context.Context, orderID primitive.ObjectID) (payment,
 		case s.now().Sub(held.CreatedAt) < claimTimeout:
 			return payment{}, errInProgress
 		}
-		// A claim left by a crash: the retry reuses the idempotency key, so
-		// a charge it may have made is returned, not repeated.
+		// A claim left by a crash: the retry repeats its charge (same key
+		// and parameters), so Stripe returns a charge it may have made
+		// instead of making another.
 		s.Abandon(ctx, held)
+		if held.Intent != nil {
+			p.Intent = held.Intent
+		}
 	}
 	return payment{}, errInProgress
 }
@@ -150,16 +181,36 @@ func (s *store) Abandon(ctx context.Context, p payment) {
 	_, _ = s.paymentsColl.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: paymentPending}})
 }
 
-// Attempt is the order's current attempt number.
-func (s *store) Attempt(ctx context.Context, orderID primitive.ObjectID) (int64, error) {
-	var a struct {
-		N int64 `bson:"n"`
-	}
+// Attempt is the order's current attempt.
+func (s *store) Attempt(ctx context.Context, orderID primitive.ObjectID) (attempt, error) {
+	var a attempt
 	err := s.attempts.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&a)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, fmt.Errorf("reading attempt: %w", err)
+		return attempt{}, fmt.Errorf("reading attempt: %w", err)
 	}
-	return a.N, nil
+	return a, nil
+}
+
+// MarkUncertain records that the answer to intent was lost: it may have
+// charged the buyer. Called while holding the order's claim.
+func (s *store) MarkUncertain(ctx context.Context, orderID primitive.ObjectID, intent chargeIntent) error {
+	_, err := s.attempts.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "uncertain", Value: intent}}}}, options.Update().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("recording a charge of unknown outcome: %w", err)
+	}
+	return nil
+}
+
+// ClearUncertain forgets the lost answer once a repeat has learnt its
+// outcome. Called while holding the order's claim.
+func (s *store) ClearUncertain(ctx context.Context, orderID primitive.ObjectID) error {
+	_, err := s.attempts.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "uncertain", Value: ""}}}})
+	if err != nil {
+		return fmt.Errorf("settling a charge of unknown outcome: %w", err)
+	}
+	return nil
 }
 
 // NextAttempt moves the order to attempt n after a definitive failure, so
@@ -167,7 +218,7 @@ func (s *store) Attempt(ctx context.Context, orderID primitive.ObjectID) (int64,
 // while holding the order's claim.
 func (s *store) NextAttempt(ctx context.Context, orderID primitive.ObjectID, n int64) error {
 	_, err := s.attempts.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: n}}}}, options.Update().SetUpsert(true))
+		bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: n}}}, {Key: "$unset", Value: bson.D{{Key: "uncertain", Value: ""}}}}, options.Update().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("recording attempt: %w", err)
 	}
@@ -176,7 +227,7 @@ func (s *store) NextAttempt(ctx context.Context, orderID primitive.ObjectID, n i
 
 // Succeed records the charge, with its payment:created event.
 func (s *store) Succeed(ctx context.Context, p payment, stripeID string) (payment, error) {
-	p.StripeID, p.Status, p.Version = stripeID, paymentSucceeded, 1
+	p.StripeID, p.Status, p.Version, p.Intent = stripeID, paymentSucceeded, 1, nil
 	ev := events.PaymentCreated{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: stripeID}
 	if err := s.payments.Commit(ctx, p.ID, 1, p, ev); err != nil {
 		return payment{}, fmt.Errorf("recording payment: %w", err)

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/testkit"
+)
+
+// storedAttempt reads the order's attempt record.
+func storedAttempt(t *testing.T, e env, orderID string) attempt {
+	t.Helper()
+	oid, _ := primitive.ObjectIDFromHex(orderID)
+	a, err := e.store.Attempt(context.Background(), oid)
+	require.NoError(t, err)
+	return a
+}
+
+// requireOneChargeRequest asserts every charge request that reached Stripe
+// was the same request: key and token.
+func requireOneChargeRequest(t *testing.T, e env, key, token string) {
+	t.Helper()
+	charges := e.stripe.charges()
+	require.NotEmpty(t, charges)
+	for _, c := range charges {
+		assert.Equal(t, key, c.IdempotencyKey)
+		assert.Equal(t, token, c.Form.Get("source"))
+	}
+}
+
+func TestAChargeWhoseAnswerWasLostIsRepeatedAndRefundedWhenItsOrderIsCancelled(t *testing.T) {
+	e := newEnv(t)
+	refunded := testkit.Capture[events.PaymentRefunded](t, e.bus)
+	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
+	e.stripe.loseAnswers("/v1/charges", true)
+	r := pay(t, e, id, "tok_visa", user(t, "owner"))
+	require.Equal(t, 502, r.Status, r.Raw)
+	assert.Empty(t, storedPayments(t, e, id), "nothing is recorded as paid")
+	require.NotNil(t, storedAttempt(t, e, id).Uncertain, "the charge may have been made")
+
+	// The order expires before the buyer retries: Stripe may hold their money.
+	e.stripe.loseAnswers("/v1/charges", false)
+	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
+
+	require.Eventually(t, func() bool {
+		s := storedPayments(t, e, id)
+		return len(s) == 1 && s[0].Status == paymentRefunded
+	}, 10*time.Second, 20*time.Millisecond, "the repeated charge is recorded and refunded")
+	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
+	require.Len(t, e.stripe.refunds(), 1)
+	refunded.Wait(t, 1, 5*time.Second)
+	assert.Nil(t, storedAttempt(t, e, id).Uncertain)
+	assert.Nil(t, storedPayments(t, e, id)[0].Intent, "the token is not kept past the charge")
+	time.Sleep(3 * ackWait) // redeliveries, had the event not been acked, find it refunded
+	require.Len(t, e.stripe.refunds(), 1)
+}
+
+func TestARetryAfterALostAnswerRepeatsTheFirstChargeInsteadOfMakingAnother(t *testing.T) {
+	e := newEnvWith(t, newStripeRecorder(t), 10*time.Second)
+	answerPayments(t, e, func(id string) events.Event {
+		return events.OrderComplete{ID: id, Version: 1, Status: events.StatusComplete}
+	})
+	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
+	e.stripe.loseAnswers("/v1/charges", true)
+	require.Equal(t, 502, pay(t, e, id, "tok_visa", user(t, "owner")).Status)
+	e.stripe.loseAnswers("/v1/charges", false)
+
+	// The buyer retries with another card: the first request may have
+	// charged, so it is repeated as it was; Stripe answers with its charge.
+	r := pay(t, e, id, "tok_mastercard", user(t, "owner"))
+	require.Equal(t, 201, r.Status, r.Raw)
+	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
+	assert.Nil(t, storedAttempt(t, e, id).Uncertain, "the repeat learnt the outcome")
+	stored := storedPayments(t, e, id)
+	require.Len(t, stored, 1)
+	assert.Equal(t, paymentSucceeded, stored[0].Status)
+	assert.Empty(t, e.stripe.refunds())
+}
+
+func TestAChargeLeftByACrashMidChargeIsSettledWhenItsOrderIsCancelled(t *testing.T) {
+	e := newEnv(t)
+	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
+	oid, _ := primitive.ObjectIDFromHex(id)
+	// A process died while Stripe was charging: its claim is stale and
+	// holds the charge it was making.
+	key := "order-" + id + "-attempt-0"
+	_, err := e.store.paymentsColl.InsertOne(context.Background(), payment{ID: primitive.NewObjectID(), OrderID: oid, Status: paymentPending,
+		CreatedAt: time.Now().Add(-2 * claimTimeout), Intent: &chargeIntent{Key: key, Cents: 2000, Token: "tok_visa"}})
+	require.NoError(t, err)
+
+	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
+	require.Eventually(t, func() bool {
+		s := storedPayments(t, e, id)
+		return len(s) == 1 && s[0].Status == paymentRefunded
+	}, 10*time.Second, 20*time.Millisecond)
+	requireOneChargeRequest(t, e, key, "tok_visa")
+	assert.Equal(t, "2000", e.stripe.charges()[0].Form.Get("amount"))
+	require.Len(t, e.stripe.refunds(), 1)
+}
+
+func TestALostAnswerThatWasADeclineChargesAndRefundsNothingWhenItsOrderIsCancelled(t *testing.T) {
+	e := newEnv(t)
+	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
+	e.stripe.loseAnswers("/v1/charges", true)
+	require.Equal(t, 502, pay(t, e, id, "tok_visa", user(t, "owner")).Status)
+	e.stripe.loseAnswers("/v1/charges", false)
+	// Stripe's answer to the repeat: the first request was declined.
+	e.stripe.answerPath("/v1/charges", func(w http.ResponseWriter) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusPaymentRequired)
+		_, _ = w.Write([]byte(`{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}`))
+		return true
+	})
+
+	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
+	require.Eventually(t, func() bool { a := storedAttempt(t, e, id); return a.Uncertain == nil && a.N == 1 },
+		10*time.Second, 20*time.Millisecond, "the repeat learnt it was declined")
+	assert.Empty(t, storedPayments(t, e, id))
+	assert.Empty(t, e.stripe.refunds())
+	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
+}
