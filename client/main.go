@@ -36,6 +36,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// /metrics is refused to requests through the ingress (metrics.Proxied),
 	// so the catch-all route does not publish it.
 	h := metrics.Instrument(metrics.NewRegistry(), routes(f, log, cfg.CookieSecure))
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	err = service.ListenAndServe(ctx, log, cfg.HTTP, h)
 	return service.ExitError(ctx, err)
 }

@@ -59,7 +59,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 
 	redisCheck := service.Check{Name: "redis", Check: func(context.Context) error { return client.Ping() }}
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, routes(log, redisCheck, service.BusCheck(conn))))
+	err = service.ListenAndServe(ctx, log, cfg.HTTP, metrics.Instrument(reg, routes(log, redisCheck, service.BusCheck(conn))))
 	return service.ExitError(ctx, err)
 }
 

@@ -55,7 +55,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer stop()
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, h))
+	err = service.ListenAndServe(ctx, log, cfg.HTTP, metrics.Instrument(reg, h))
 	return service.ExitError(ctx, err)
 }
 

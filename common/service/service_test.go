@@ -149,13 +149,13 @@ func TestWithDatabaseReplacesThePathAndKeepsOptions(t *testing.T) {
 	assert.Equal(t, "mongodb://u:p@h:1,h2:2/auth?replicaSet=rs", service.WithDatabase("mongodb://u:p@h:1,h2:2/admin?replicaSet=rs", "auth"))
 }
 
-func TestServeHTTPServesPprofOnlyWhenAsked(t *testing.T) {
+func TestListenAndServeServesPprofOnlyWhenAsked(t *testing.T) {
 	pprofAddr := "127.0.0.1:" + freePort(t)
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- service.ServeHTTP(ctx, service.NewLogger(io.Discard, "test", "info"),
+		done <- service.ListenAndServe(ctx, service.NewLogger(io.Discard, "test", "info"),
 			service.HTTP{Host: "127.0.0.1", Port: port, PprofAddr: pprofAddr}, http.NotFoundHandler())
 	}()
 	require.Eventually(t, func() bool {
