@@ -40,12 +40,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer db.Client().Disconnect(context.WithoutCancel(ctx))
 
-	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	bus, err := service.ConnectBus(ctx, cfg.NATS)
 	if err != nil {
 		return err
 	}
-	defer cancel(nil)
-	defer conn.Close()
+	defer bus.Close()
+	ctx, conn := bus.Context, bus.Conn
 
 	h, stop, err := wire(ctx, db, conn, log, cfg, reg)
 	if err != nil {

@@ -43,12 +43,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer db.Client().Disconnect(context.WithoutCancel(ctx))
 
-	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	bus, err := service.ConnectBus(ctx, cfg.NATS)
 	if err != nil {
 		return err
 	}
-	defer cancel(nil)
-	defer conn.Close() // closes subscriptions too; durable positions are kept
+	defer bus.Close()
+	ctx, conn := bus.Context, bus.Conn
 
 	h, stop, err := wire(ctx, db, conn, log, cfg, newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase), reg)
 	if err != nil {

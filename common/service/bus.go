@@ -41,20 +41,38 @@ func (e *Env) NATS() NATS {
 	}
 }
 
-// ConnectBus connects to NATS Streaming and returns a context that is
-// cancelled, with the reason as its cause, if the connection is lost for
-// good: the service then stops and ExitError makes it exit non-zero, so its
-// supervisor restarts it with a fresh connection.
-func ConnectBus(ctx context.Context, n NATS) (stan.Conn, context.Context, context.CancelCauseFunc, error) {
+// Bus is a service's connection to NATS Streaming and the lifetime it
+// gives the service.
+type Bus struct {
+	Conn stan.Conn
+	// Context is done when the parent context is, or, with the reason as
+	// its cause, when the connection is lost for good: the service then
+	// stops and ExitError makes it exit non-zero, so that its supervisor
+	// restarts it with a fresh connection. (A field, as it is the
+	// connection's lifetime, not one call's.)
+	Context context.Context
+	cancel  context.CancelCauseFunc
+}
+
+// ConnectBus connects to NATS Streaming; see Bus.
+func ConnectBus(ctx context.Context, n NATS) (*Bus, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	conn, err := events.Connect(ctx, n.URL, n.ClusterID, n.ClientID, func(err error) {
 		cancel(fmt.Errorf("NATS Streaming connection lost: %w", err))
 	})
 	if err != nil {
 		cancel(nil)
-		return nil, nil, nil, err
+		return nil, err
 	}
-	return conn, ctx, cancel, nil
+	return &Bus{Conn: conn, Context: ctx, cancel: cancel}, nil
+}
+
+// Close closes the connection, and with it its subscriptions (durable
+// positions are kept), then ends Context.
+func (b *Bus) Close() error {
+	err := b.Conn.Close()
+	b.cancel(nil)
+	return err
 }
 
 // BusCheck is a readiness check of the bus connection.

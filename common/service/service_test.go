@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/testkit"
 )
 
 func env(m map[string]string) func(string) string {
@@ -198,4 +199,17 @@ func TestNewRouterServesHealthAnd404Envelopes(t *testing.T) {
 			assert.JSONEq(t, `{"errors":[{"message":"Not Found"}]}`, string(body))
 		}
 	}
+}
+
+func TestBusCloseEndsItsContextAsAPlainStop(t *testing.T) {
+	s := testkit.NewSTAN(t)
+	bus, err := service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: testkit.ClusterID, ClientID: "bus-test"})
+	require.NoError(t, err)
+	require.NoError(t, bus.Context.Err(), "alive while connected")
+	require.NoError(t, bus.Close())
+	assert.Error(t, bus.Context.Err())
+	assert.NoError(t, service.ExitError(bus.Context, nil), "closing is no reason to exit non-zero")
+
+	_, err = service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: "nope", ClientID: "bus-test"})
+	assert.Error(t, err)
 }
