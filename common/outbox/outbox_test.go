@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -303,4 +305,42 @@ func TestCommitRefusesADocumentWhoseVersionIsNotTheClaimedOne(t *testing.T) {
 	assert.Contains(t, err.Error(), "version must be 0")
 	err = p.docs.Get(context.Background(), id, &doc{})
 	assert.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestStopReturnsOnlyOnceEveryRelayGoroutineHasExited(t *testing.T) {
+	db := kit.Mongo(t)
+	s := testkit.NewSTAN(t)
+	p := newProcess(t, db.URI, s, false)
+	require.Zero(t, relayGoroutines(), "no relay before Start")
+
+	stop := p.log.Start(context.Background(), 10*time.Millisecond)
+	require.Eventually(t, func() bool { return relayGoroutines() == relayWorkers+1 }, 5*time.Second, 5*time.Millisecond,
+		"the sweep and a worker per queue")
+	for range 20 {
+		create(t, p) // the workers and the sweep have records to publish as stop comes
+	}
+	stop()
+	assert.Zero(t, relayGoroutines(), "stop returned while relay goroutines ran")
+	stop() // a second stop is harmless
+}
+
+// relayGoroutines counts the goroutines running this package's code, but
+// for the test's own.
+func relayGoroutines() int {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "ticketing.dev/common/outbox.") && !strings.Contains(g, "ticketing.dev/common/outbox.Test") {
+			count++
+		}
+	}
+	return count
 }
