@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -324,23 +322,5 @@ func TestStopReturnsOnlyOnceEveryRelayGoroutineHasExited(t *testing.T) {
 	stop() // a second stop is harmless
 }
 
-// relayGoroutines counts the goroutines running this package's code, but
-// for the test's own.
-func relayGoroutines() int {
-	buf := make([]byte, 1<<16)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "ticketing.dev/common/outbox.") && !strings.Contains(g, "ticketing.dev/common/outbox.Test") {
-			count++
-		}
-	}
-	return count
-}
+// relayGoroutines counts the goroutines running the relay's methods.
+func relayGoroutines() int { return testkit.Goroutines("ticketing.dev/common/outbox.(*") }

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,17 +120,5 @@ func TestWireUndoesWhatAFailedBuildStarted(t *testing.T) {
 	}
 }
 
-// outboxGoroutines counts the goroutines running package outbox's code:
-// its relay.
-func outboxGoroutines() int {
-	buf := make([]byte, 1<<16)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return strings.Count(string(buf), "ticketing.dev/common/outbox.(*Log).Start")
-}
+// outboxGoroutines counts the goroutines running the outbox relay.
+func outboxGoroutines() int { return testkit.Goroutines("ticketing.dev/common/outbox.(*") }
