@@ -7,22 +7,16 @@ import (
 	"time"
 
 	"ticketing.dev/common/service"
-	"ticketing.dev/common/session"
+	"ticketing.dev/common/service/backend"
 )
 
 // config is everything auth reads from its environment.
 type config struct {
-	HTTP         service.HTTP
-	NATS         service.NATS
-	MongoURI     string
-	JWTKey       string
-	CookieSecure bool
-	SessionTTL   time.Duration
+	backend.Config
 	// SigninMaxFailures failed sign-ins of one account within
 	// SigninFailureWindow lock its sign-in (0: never).
 	SigninMaxFailures   int
 	SigninFailureWindow time.Duration
-	LogLevel            string
 	// now is the throttle's clock: nil (time.Now) but in tests.
 	now func() time.Time
 }
@@ -30,14 +24,8 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	e := service.NewEnv(getenv)
 	c := config{
-		HTTP:                e.HTTP(),
-		MongoURI:            e.Required("MONGO_URI"),
-		JWTKey:              e.Required("JWT_KEY"),
-		NATS:                e.NATS(),
-		CookieSecure:        e.Bool("COOKIE_SECURE", true),
-		SessionTTL:          e.Duration("SESSION_TTL", session.DefaultTTL),
+		Config:              backend.LoadConfig(e),
 		SigninFailureWindow: e.Duration("SIGNIN_FAILURE_WINDOW", 15*time.Minute),
-		LogLevel:            e.String("LOG_LEVEL", "info"),
 	}
 	max, err := nonNegativeInt(getenv, "SIGNIN_MAX_FAILURES", 10)
 	c.SigninMaxFailures = max

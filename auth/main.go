@@ -5,94 +5,41 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net/http"
 	"time"
 
-	"github.com/nats-io/stan.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/mongo"
-
-	"ticketing.dev/common/metrics"
-	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/validate"
 )
 
 func main() { service.Main("auth", run) }
 
-// sweepInterval is how often the outbox relay looks for revocations left
-// unpublished by a failed publish or a crashed process.
-const sweepInterval = time.Second
-
-// run serves the auth API until ctx is done or the bus connection is lost.
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := loadConfig(getenv)
+// build is auth's own part of the backend: users, the sign-in throttle and
+// its pruning (until ctx is done), revocations (published through the
+// outbox) and the routes.
+func build(ctx context.Context, b *backend.Base, cfg config) (backend.Parts, error) {
+	users, err := newStore(ctx, b.DB)
 	if err != nil {
-		return err
-	}
-	log := service.NewLogger(stdout, "auth", cfg.LogLevel)
-
-	reg := metrics.NewRegistry()
-	db, err := service.ConnectMongo(cfg.MongoURI, "auth", metrics.Mongo(reg))
-	if err != nil {
-		return err
-	}
-	defer db.Client().Disconnect(context.WithoutCancel(ctx))
-
-	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
-	if err != nil {
-		return err
-	}
-	defer cancel(nil)
-	defer conn.Close()
-
-	h, stop, err := wire(ctx, db, conn, log, cfg, reg)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, h))
-	return service.ExitError(ctx, err)
-}
-
-// wire builds the service on its database and bus: users, the sign-in
-// throttle and its pruning, revocations and their outbox relay (running
-// until stop), and the routes.
-func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, reg prometheus.Registerer) (http.Handler, func(), error) {
-	users, err := newStore(ctx, db)
-	if err != nil {
-		return nil, nil, err
+		return backend.Parts{}, err
 	}
 	now := cfg.now
 	if now == nil {
 		now = time.Now
 	}
-	throttle, err := newThrottle(ctx, db, cfg.SigninMaxFailures, cfg.SigninFailureWindow, now)
+	throttle, err := newThrottle(ctx, b.DB, cfg.SigninMaxFailures, cfg.SigninFailureWindow, now)
 	if err != nil {
-		return nil, nil, err
+		return backend.Parts{}, err
 	}
-	olog := outbox.NewLog(db, conn, log)
-	olog.Observe(metrics.NewOutbox(reg))
-	if err := olog.EnsureIndexes(ctx); err != nil {
-		return nil, nil, err
-	}
-	revoked, err := newRevocations(ctx, db, olog)
+	revoked, err := newRevocations(ctx, b.DB, b.Outbox)
 	if err != nil {
-		return nil, nil, err
+		return backend.Parts{}, err
 	}
-	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	stopRelay := olog.Start(ctx, sweepInterval)
-	pruned := make(chan struct{})
-	go func() {
-		defer close(pruned)
-		throttle.pruneEvery(ctx, log)
-	}()
-	stop := func() { cancel(); stopRelay(); <-pruned }
-	a := &api{users: users, sessions: sessions, validate: validate.New(), throttle: throttle, revoked: revoked}
-	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
+	b.Go(func() { throttle.pruneEvery(ctx, b.Log) })
+	a := &api{users: users, sessions: b.Sessions, validate: validate.New(), throttle: throttle, revoked: revoked}
+	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...)}, nil
+}
+
+// run serves the auth API until ctx is done or the bus connection is lost.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	return backend.Run(ctx, "auth", getenv, stdout, loadConfig, build)
 }

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/testkit"
 )
 
@@ -60,7 +61,7 @@ func (s testServer) process(t *testing.T) string {
 	t.Helper()
 	log := service.NewLogger(s.logs, "auth", "debug")
 	url, _ := testkit.StartService(t, s.db, s.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, s.cfg, nil)
+		return backend.Wire(ctx, db, conn, log, s.cfg, nil, build)
 	})
 	return url
 }

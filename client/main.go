@@ -22,13 +22,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	bus, err := service.ConnectBus(ctx, cfg.NATS)
 	if err != nil {
 		return err
 	}
-	defer cancel(nil)
-	defer conn.Close() // ends the live subscriptions (none is durable)
-	if err := watchBus(conn, f.hub); err != nil {
+	defer bus.Close() // ends the live subscriptions (none is durable)
+	ctx = bus.Context // the service lives as long as its bus connection
+	if err := watchBus(bus.Conn, f.hub); err != nil {
 		return err
 	}
 	// Open streams would hold up the graceful shutdown: end them first.
@@ -36,6 +36,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// /metrics is refused to requests through the ingress (metrics.Proxied),
 	// so the catch-all route does not publish it.
 	h := metrics.Instrument(metrics.NewRegistry(), routes(f, log, cfg.CookieSecure))
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, h)
+	err = service.ListenAndServe(ctx, log, cfg.HTTP, h)
 	return service.ExitError(ctx, err)
 }

@@ -28,16 +28,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	redis := asynq.RedisClientOpt{Addr: cfg.RedisAddr()}
 	reg := metrics.NewRegistry()
 
-	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
+	bus, err := service.ConnectBus(ctx, cfg.NATS)
 	if err != nil {
 		return err
 	}
-	defer cancel(nil)
-	defer conn.Close()
+	defer bus.Close()
+	ctx = bus.Context // the service lives as long as its bus connection
 
 	client := asynq.NewClient(redis)
 	defer client.Close()
-	worker, err := startWorker(redis, newExpirer(conn, log, metrics.NewExpiration(reg)), log)
+	worker, err := startWorker(redis, newExpirer(bus.Conn, log, metrics.NewExpiration(reg)), log)
 	if err != nil {
 		return err
 	}
@@ -50,12 +50,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	l := &listeners{jobs: &scheduler{client: client}, log: log}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.NewRedis(rc))
 	listen.Observer = metrics.NewEvents(reg)
-	if err := l.subscribe(ctx, conn, listen); err != nil {
+	if err := l.subscribe(ctx, bus.Conn, listen); err != nil {
 		return err
 	}
 
 	redisCheck := service.Check{Name: "redis", Check: func(context.Context) error { return client.Ping() }}
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, routes(log, redisCheck, service.BusCheck(conn))))
+	err = service.ListenAndServe(ctx, log, cfg.HTTP, metrics.Instrument(reg, routes(log, redisCheck, service.BusCheck(bus.Conn))))
 	return service.ExitError(ctx, err)
 }
 

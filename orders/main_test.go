@@ -16,6 +16,7 @@ import (
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/testkit"
 )
 
@@ -55,7 +56,8 @@ func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "orders", "info")
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, ExpirationWindow: window, MaxOpenOrders: e.maxOpen, NATS: service.NATS{AckWait: ackWait}}, nil)
+		cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}, ExpirationWindow: window, MaxOpenOrders: e.maxOpen}
+		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
 	})
 	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
 	require.NoError(t, err)

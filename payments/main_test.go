@@ -22,6 +22,7 @@ import (
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/testkit"
 )
 
@@ -165,9 +166,10 @@ func newEnvWith(t *testing.T, rec *stripeRecorder, confirmWait time.Duration) en
 func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "payments", "info")
-	cfg := config{JWTKey: jwtKey, CookieSecure: true, ConfirmWait: e.confirmWait, NATS: service.NATS{AckWait: ackWait}}
+	cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}},
+		StripeKey: "sk_test_123", StripeAPIBase: e.stripe.URL, ConfirmWait: e.confirmWait}
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, cfg, newStripeCharges("sk_test_123", e.stripe.URL), nil)
+		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
 	})
 	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
 	require.NoError(t, err)

@@ -5,84 +5,29 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net/http"
-	"time"
 
-	"github.com/nats-io/stan.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/mongo"
-
-	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/idempotency"
-	"ticketing.dev/common/metrics"
-	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/validate"
 )
 
 func main() { service.Main("tickets", run) }
 
-// sweepInterval is how often the relay looks for events left pending by a
-// failed publish or a crashed process (an indexed lookup, cheap).
-const sweepInterval = time.Second
+// build is tickets' own part of the backend: the ticket store, the
+// listeners to order events and the routes.
+func build(ctx context.Context, b *backend.Base, _ config) (backend.Parts, error) {
+	st, err := newStore(ctx, b.DB, b.Outbox)
+	if err != nil {
+		return backend.Parts{}, err
+	}
+	l := &listeners{store: st, log: b.Log}
+	a := &api{store: st, keys: idempotency.New(b.DB), sessions: b.Sessions, validate: validate.New()}
+	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...), QueueGroup: queueGroup, Subscribe: l.subscribe}, nil
+}
 
 // run serves the tickets API and listens to order events until ctx is done
 // or the bus connection is lost.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	log := service.NewLogger(stdout, "tickets", cfg.LogLevel)
-
-	reg := metrics.NewRegistry()
-	db, err := service.ConnectMongo(cfg.MongoURI, "tickets", metrics.Mongo(reg))
-	if err != nil {
-		return err
-	}
-	defer db.Client().Disconnect(context.WithoutCancel(ctx))
-
-	conn, ctx, cancel, err := service.ConnectBus(ctx, cfg.NATS)
-	if err != nil {
-		return err
-	}
-	defer cancel(nil)
-	defer conn.Close() // closes subscriptions too; durable positions are kept
-
-	h, stop, err := wire(ctx, db, conn, log, cfg, reg)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	err = service.ServeHTTP(ctx, log, cfg.HTTP, metrics.Instrument(reg, h))
-	return service.ExitError(ctx, err)
-}
-
-// wire builds the service on its database and bus, measured on reg (nil
-// in tests): the outbox log and its relay (running until stop), the
-// listeners and the routes.
-func wire(ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg config, reg prometheus.Registerer) (http.Handler, func(), error) {
-	olog := outbox.NewLog(db, conn, log)
-	olog.Observe(metrics.NewOutbox(reg))
-	if err := olog.EnsureIndexes(ctx); err != nil {
-		return nil, nil, err
-	}
-	st, err := newStore(ctx, db, olog)
-	if err != nil {
-		return nil, nil, err
-	}
-	l := &listeners{store: st, log: log}
-	listen := cfg.NATS.Listener(queueGroup, log, deadletter.New(db))
-	listen.Observer = metrics.NewEvents(reg)
-	if err := l.subscribe(ctx, conn, listen); err != nil {
-		return nil, nil, err
-	}
-	sessions, err := service.Sessions(conn, cfg.JWTKey, cfg.CookieSecure, cfg.SessionTTL)
-	if err != nil {
-		return nil, nil, err
-	}
-	stop := olog.Start(ctx, sweepInterval)
-	a := &api{store: st, keys: idempotency.New(db), sessions: sessions, validate: validate.New()}
-	return routes(a, log, service.MongoCheck(db), service.BusCheck(conn)), stop, nil
+	return backend.Run(ctx, "tickets", getenv, stdout, loadConfig, build)
 }

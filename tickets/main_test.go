@@ -15,6 +15,7 @@ import (
 
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/testkit"
 )
 
@@ -51,7 +52,8 @@ func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "tickets", "info")
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
-		return wire(ctx, db, conn, log, config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}, nil)
+		cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}}
+		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
 	})
 	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
 	require.NoError(t, err)

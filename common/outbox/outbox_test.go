@@ -304,3 +304,23 @@ func TestCommitRefusesADocumentWhoseVersionIsNotTheClaimedOne(t *testing.T) {
 	err = p.docs.Get(context.Background(), id, &doc{})
 	assert.ErrorIs(t, err, ErrNotFound)
 }
+
+func TestStopReturnsOnlyOnceEveryRelayGoroutineHasExited(t *testing.T) {
+	db := kit.Mongo(t)
+	s := testkit.NewSTAN(t)
+	p := newProcess(t, db.URI, s, false)
+	require.Zero(t, relayGoroutines(), "no relay before Start")
+
+	stop := p.log.Start(context.Background(), 10*time.Millisecond)
+	require.Eventually(t, func() bool { return relayGoroutines() == relayWorkers+1 }, 5*time.Second, 5*time.Millisecond,
+		"the sweep and a worker per queue")
+	for range 20 {
+		create(t, p) // the workers and the sweep have records to publish as stop comes
+	}
+	stop()
+	assert.Zero(t, relayGoroutines(), "stop returned while relay goroutines ran")
+	stop() // a second stop is harmless
+}
+
+// relayGoroutines counts the goroutines running the relay's methods.
+func relayGoroutines() int { return testkit.Goroutines("ticketing.dev/common/outbox.(*") }

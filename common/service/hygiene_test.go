@@ -89,7 +89,7 @@ func TestHSTSOnlyWhenCookieSecure(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- service.ServeHTTP(ctx, service.NewLogger(io.Discard, "test", "info"), cfg, hygieneRouter())
+			done <- service.ListenAndServe(ctx, service.NewLogger(io.Discard, "test", "info"), cfg, hygieneRouter())
 		}()
 		var resp *http.Response
 		require.Eventually(t, func() bool {

@@ -46,9 +46,9 @@ func listen(cfg HTTP) (net.Listener, error) {
 	return ln, nil
 }
 
-// ServeHTTP listens where cfg says and serves h until ctx is done (see
+// ListenAndServe listens where cfg says and serves h until ctx is done (see
 // Serve), with HSTS when cfg.HSTS and pprof on cfg.PprofAddr when that is set.
-func ServeHTTP(ctx context.Context, log *slog.Logger, cfg HTTP, h http.Handler) error {
+func ListenAndServe(ctx context.Context, log *slog.Logger, cfg HTTP, h http.Handler) error {
 	if cfg.HSTS {
 		h = httpapi.HSTS(h)
 	}

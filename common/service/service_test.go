@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ticketing.dev/common/service"
+	"ticketing.dev/common/testkit"
 )
 
 func env(m map[string]string) func(string) string {
@@ -149,13 +150,13 @@ func TestWithDatabaseReplacesThePathAndKeepsOptions(t *testing.T) {
 	assert.Equal(t, "mongodb://u:p@h:1,h2:2/auth?replicaSet=rs", service.WithDatabase("mongodb://u:p@h:1,h2:2/admin?replicaSet=rs", "auth"))
 }
 
-func TestServeHTTPServesPprofOnlyWhenAsked(t *testing.T) {
+func TestListenAndServeServesPprofOnlyWhenAsked(t *testing.T) {
 	pprofAddr := "127.0.0.1:" + freePort(t)
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- service.ServeHTTP(ctx, service.NewLogger(io.Discard, "test", "info"),
+		done <- service.ListenAndServe(ctx, service.NewLogger(io.Discard, "test", "info"),
 			service.HTTP{Host: "127.0.0.1", Port: port, PprofAddr: pprofAddr}, http.NotFoundHandler())
 	}()
 	require.Eventually(t, func() bool {
@@ -198,4 +199,17 @@ func TestNewRouterServesHealthAnd404Envelopes(t *testing.T) {
 			assert.JSONEq(t, `{"errors":[{"message":"Not Found"}]}`, string(body))
 		}
 	}
+}
+
+func TestBusCloseEndsItsContextAsAPlainStop(t *testing.T) {
+	s := testkit.NewSTAN(t)
+	bus, err := service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: testkit.ClusterID, ClientID: "bus-test"})
+	require.NoError(t, err)
+	require.NoError(t, bus.Context.Err(), "alive while connected")
+	require.NoError(t, bus.Close())
+	assert.Error(t, bus.Context.Err())
+	assert.NoError(t, service.ExitError(bus.Context, nil), "closing is no reason to exit non-zero")
+
+	_, err = service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: "nope", ClientID: "bus-test"})
+	assert.Error(t, err)
 }
