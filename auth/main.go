@@ -1,5 +1,5 @@
 // Command auth is the users service: sign up, sign in, sign out and the
-// current user (DESIGN §2 Auth). main only wires; run is testable.
+// current user (docs/CONTRACT.md §2 Auth). main only wires; run is testable.
 package main
 
 import (

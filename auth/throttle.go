@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 )
 
-// throttle limits failed sign-ins per account (DESIGN §2a): more than max
+// throttle limits failed sign-ins per account (docs/CONTRACT.md §2a): more than max
 // failures within window lock the account's sign-in, whatever the
 // password, until enough of them are older than window.
 //

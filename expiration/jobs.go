@@ -26,7 +26,7 @@ const (
 	// are scheduled at the next whole second, so a task fires between 0 s
 	// and about 1 s + checkInterval after its expiresAt, never before.
 	checkInterval = 100 * time.Millisecond
-	// maxRetry bounds publish retries (~1 day with the back-off below).
+	// maxRetry bounds publish retries (about 14 h in all with the back-off below).
 	maxRetry = 25
 	// retention keeps a fired task's id in Redis, so an order:created
 	// redelivered after the task ran does not schedule it again.

@@ -16,7 +16,7 @@ type config struct {
 	MaxOpenOrders int
 }
 
-// defaultMaxOpenOrders is DESIGN §2a's default cap.
+// defaultMaxOpenOrders is docs/CONTRACT.md §2a's default cap.
 const defaultMaxOpenOrders = 5
 
 // defaultExpirationWindow is how long an unpaid order holds its ticket.

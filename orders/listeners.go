@@ -77,7 +77,7 @@ func (l *listeners) expirationComplete(ctx context.Context, e events.ExpirationC
 // paymentCreated completes the order if it is still open. An order that
 // was cancelled or expired first stays cancelled: its ticket may be someone
 // else's by now, and payments refunds the charge when it sees the order
-// cancelled (DESIGN §2a: nobody pays without a ticket).
+// cancelled (docs/CONTRACT.md §2a: nobody pays without a ticket).
 func (l *listeners) paymentCreated(ctx context.Context, e events.PaymentCreated) error {
 	return l.change(ctx, e.OrderID, func(o *order) (bool, error) {
 		if !o.active() || o.Status == events.StatusComplete {

@@ -1,5 +1,5 @@
 // Command orders is the orders service: reservations that never
-// double-book, the order lifecycle and its events (DESIGN §2 Orders, §3).
+// double-book, the order lifecycle and its events (docs/CONTRACT.md §2 Orders, §3).
 package main
 
 import (

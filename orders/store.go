@@ -54,7 +54,7 @@ func (o order) active() bool { return o.Status != events.StatusCancelled }
 // reservations are numbered slots, "<ticket id>/<n>", inserted under the
 // unique _id and never deleted: slot n+1 is only ever inserted by someone
 // who saw the order holding slot n over, so of any number of buyers racing
-// for a free ticket exactly one gets its slot (DESIGN §6: an insert under a
+// for a free ticket exactly one gets its slot (docs/CONTRACT.md §6: an insert under a
 // unique key is atomic on every engine).
 type reservation struct {
 	Key       string             `bson:"_id"`

@@ -1,5 +1,5 @@
 // Command payments is the payments service: Stripe charges that are never
-// taken twice, and payment:created (DESIGN §2 Payments, §3).
+// taken twice, and payment:created (docs/CONTRACT.md §2 Payments, §3).
 package main
 
 import (

@@ -42,7 +42,7 @@ type chargeRequest struct {
 }
 
 // stripeRecorder sits in front of stripe-mock, which is stateless and keeps
-// no record of charges (DESIGN §6): it records every charge request, and
+// no record of charges (docs/CONTRACT.md §6): it records every charge request, and
 // can answer in Stripe's place to play a decline or an outage.
 type stripeRecorder struct {
 	URL string

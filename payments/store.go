@@ -39,7 +39,7 @@ const (
 
 // payment is one order's payment. The unique index on orderId is what
 // makes a second concurrent payment for the order impossible: its claim
-// cannot be inserted (DESIGN §6). Its later states are versions claimed in
+// cannot be inserted (docs/CONTRACT.md §6). Its later states are versions claimed in
 // the outbox log: succeeded (1, announced by payment:created), refunded (2).
 type payment struct {
 	ID        primitive.ObjectID `bson:"_id"`

@@ -24,7 +24,7 @@ type api struct {
 	validate *validate.Validator
 }
 
-// Titles and prices follow common/validate's rules (DESIGN §2a): a Title
+// Titles and prices follow common/validate's rules (docs/CONTRACT.md §2a): a Title
 // arrives trimmed and checked for its characters, a Price in whole cents
 // within the bounds; the lengths below apply to the trimmed title.
 type createRequest struct {

@@ -87,7 +87,7 @@ func envelope(field, message string) string {
 	return string(b)
 }
 
-// badPrices cannot be charged, or are not prices at all (DESIGN §2a).
+// badPrices cannot be charged, or are not prices at all (docs/CONTRACT.md §2a).
 var badPrices = []string{
 	`"1,000"`, `"12,50"`, `"$5"`, `"abc"`, `""`, `1e-300`, `0.001`, `"0.001"`, `0.49`, `"0.49"`,
 	`0`, `-1`, `1000000.01`, `1e308`, `null`, `true`, `{"$gt":0}`,

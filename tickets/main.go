@@ -1,5 +1,5 @@
 // Command tickets is the tickets service: the catalogue, ownership, the
-// reservation lock and their events (DESIGN §2 Tickets, §3).
+// reservation lock and their events (docs/CONTRACT.md §2 Tickets, §3).
 package main
 
 import (

@@ -9,14 +9,14 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 )
 
-// Paging (DESIGN §2a): GET /api/tickets?limit=N[&after=<id>] answers at
+// Paging (docs/CONTRACT.md §2a): GET /api/tickets?limit=N[&after=<id>] answers at
 // most N tickets, oldest first, after the ticket <id>, with
 // Link: </api/tickets?limit=N&after=<last id>>; rel="next" while more
 // remain. Without limit the answer is every ticket, as the original's.
 //
 // Cost: the cursor is the _id, so on MongoDB a page is a range scan of the
 // _id index, N+1 documents read. FerretDB pushes down only equality
-// (DESIGN §6), so there {_id: {$gt: after}} is filtered in Go over every
+// (docs/CONTRACT.md §6), so there {_id: {$gt: after}} is filtered in Go over every
 // row, as the unpaged list always was: a page costs about one full list
 // of the database's work but sends only N tickets to the client and the
 // browser. No cheaper correct cursor exists on that engine without a

@@ -122,7 +122,7 @@ func DeliveryFrom(ctx context.Context) (Delivery, bool) {
 // so STAN redelivers it after the ack wait.
 type Handler[E Event] func(ctx context.Context, e E) error
 
-// ListenerOptions are the subscription settings of DESIGN §3.
+// ListenerOptions are the subscription settings of docs/CONTRACT.md §3.
 type ListenerOptions struct {
 	// QueueGroup is the queue group and the durable name.
 	QueueGroup string

@@ -1,4 +1,4 @@
-// Package events holds the event contract of DESIGN §3: every subject, its
+// Package events holds the event contract of docs/CONTRACT.md §3: every subject, its
 // payload type, and typed publishers and listeners on NATS Streaming.
 //
 // Each payload type knows its subject, so Publisher[TicketCreated] can only

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// SubjectSessionRevoked is an addition beyond the original (DESIGN §2a):
+// SubjectSessionRevoked is an addition beyond the original (docs/CONTRACT.md §2a):
 // auth publishes it when a session is signed out, so that every process
 // that checks sessions refuses that token from then on. The original's
 // services never subscribe to it, so it does not disturb them.

@@ -1,4 +1,4 @@
-// Package httpapi holds the HTTP conventions every service shares (DESIGN §2):
+// Package httpapi holds the HTTP conventions every service shares (docs/CONTRACT.md §2):
 // typed errors, the {"errors":[…]} envelope, JSON responses and the
 // middleware that turns panics and unknown routes into envelopes.
 package httpapi

@@ -1,9 +1,9 @@
 // Package idempotency makes a POST safe to retry: a request that carries an
 // Idempotency-Key gets the first response to the same user's same key
-// replayed, for Window, and nothing is created twice (DESIGN §2a).
+// replayed, for Window, and nothing is created twice (docs/CONTRACT.md §2a).
 //
 // The guarantee rests on an insert under the unique _id (user, route, key),
-// the one atomic primitive of every engine the services run on (DESIGN §6):
+// the one atomic primitive of every engine the services run on (docs/CONTRACT.md §6):
 // of any number of requests racing with one key, across any number of
 // processes, exactly one runs the handler; the others wait for its answer.
 package idempotency

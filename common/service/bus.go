@@ -22,7 +22,7 @@ type NATS struct {
 	MaxDeliveries int
 }
 
-// Listener is the listener options of DESIGN §3 for queue group group,
+// Listener is the listener options of docs/CONTRACT.md §3 for queue group group,
 // parking what fails MaxDeliveries times in park.
 func (n NATS) Listener(group string, log *slog.Logger, park events.Parker) events.ListenerOptions {
 	return events.ListenerOptions{QueueGroup: group, AckWait: n.AckWait, Logger: log, MaxDeliveries: n.MaxDeliveries, Park: park}

@@ -1,8 +1,8 @@
 // Package session implements the original's session: a `session` cookie
 // holding base64(JSON {"jwt": token}) where the token is an HS256 JWT with
-// claims {id, email, iat} signed with JWT_KEY (DESIGN §2). Wave 2 adds
+// claims {id, email, iat} signed with JWT_KEY (docs/CONTRACT.md §2). Wave 2 adds
 // `exp` and `jti` (additive claims the original ignores) and revocation on
-// signout (DESIGN §2a).
+// signout (docs/CONTRACT.md §2a).
 package session
 
 import (

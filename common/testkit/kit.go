@@ -1,5 +1,5 @@
 // Package testkit starts the real infrastructure the tests run against
-// (DESIGN §6): embedded FerretDB (or TEST_MONGO_URI), embedded NATS
+// (docs/CONTRACT.md §6): embedded FerretDB (or TEST_MONGO_URI), embedded NATS
 // Streaming, redis-server and stripe-mock. It is imported only by tests.
 //
 // A test binary makes one Kit and runs through it, so the database server is

@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// The bounds of a price, in cents (DESIGN §2a): Stripe charges nothing
+// The bounds of a price, in cents (docs/CONTRACT.md §2a): Stripe charges nothing
 // under $0.50, and a listing above $1,000,000 is a typo, not a sale.
 const (
 	MinPriceCents = 50

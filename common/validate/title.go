@@ -17,7 +17,7 @@ const TitleMessage = "Title must be plain text, without control characters (such
 // ErrTitle is the error of every title refused for its characters.
 var ErrTitle = errors.New(TitleMessage)
 
-// ParseTitle is the title rule (DESIGN §2a): the title trimmed of
+// ParseTitle is the title rule (docs/CONTRACT.md §2a): the title trimmed of
 // surrounding space, refused when it is not valid UTF-8 or holds a control
 // character (C0, DEL, C1) or a bidi override or isolate, which would let a
 // listing reorder or hide the text shown around it. Blank is left to the

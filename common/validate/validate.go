@@ -1,6 +1,6 @@
 // Package validate decodes JSON request bodies and checks them with
 // go-playground/validator, answering every problem as a 400 envelope with
-// per-field messages (DESIGN §2): a malformed body is never a 500.
+// per-field messages (docs/CONTRACT.md §2): a malformed body is never a 500.
 //
 // Messages come from a `msg` struct tag beside the `validate` tag, so a
 // request type states its rules and their wording in one place:

@@ -390,7 +390,7 @@ func checkLabels(s *Set) error {
 }
 
 // minServiceReplicas is how many pods each service runs, so that one can be
-// lost or drained while the other serves (DESIGN §5: every guarantee holds
+// lost or drained while the other serves (docs/CONTRACT.md §5: every guarantee holds
 // at two replicas).
 const minServiceReplicas = 2
 

@@ -1,5 +1,5 @@
 // Package manifests checks the Kubernetes manifests, the Dockerfiles and
-// skaffold.yaml offline: no cluster can run where the tests run (DESIGN §6),
+// skaffold.yaml offline: no cluster can run where the tests run (docs/CONTRACT.md §6),
 // so every manifest is strictly decoded into the API's own types and then
 // cross-checked against the others and against the services' code.
 package manifests

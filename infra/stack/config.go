@@ -1,5 +1,5 @@
 // Package stack runs the whole app on one machine without Kubernetes
-// (DESIGN §5): embedded FerretDB and NATS Streaming, redis-server,
+// (docs/CONTRACT.md §5): embedded FerretDB and NATS Streaming, redis-server,
 // stripe-mock, each service as REPLICAS supervised processes of its own
 // behind a round-robin load balancer (as a Kubernetes Service), and an
 // ingress whose routes come from infra/k8s/ingress-srv.yaml.

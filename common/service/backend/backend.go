@@ -106,7 +106,7 @@ type Parts struct {
 	// QueueGroup is the durable queue group of the service's listeners.
 	QueueGroup string
 	// Subscribe, when set, starts the service's listeners with opts: the
-	// listener options of DESIGN §3 for QueueGroup, parking what fails
+	// listener options of docs/CONTRACT.md §3 for QueueGroup, parking what fails
 	// NATS.MaxDeliveries times in the database's dead letters, measured.
 	Subscribe func(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error
 }
