@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -82,11 +83,16 @@ func (a *api) signin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, err := checkPassword(r.Context(), a.users, req.Email, req.Password)
-	if err != nil {
+	if errors.Is(err, errBadCredentials) {
 		return httpError(err) // a failure: the attempt stays recorded
 	}
-	if err := a.throttle.forget(r.Context(), attempt); err != nil {
-		return err
+	// Not a failed guess (signed in, or the server failed to tell): the
+	// attempt is forgotten, even if the client has gone meanwhile.
+	if ferr := a.throttle.forget(context.WithoutCancel(r.Context()), attempt); ferr != nil && err == nil {
+		return ferr
+	}
+	if err != nil {
+		return httpError(err)
 	}
 	if err := a.sessions.SignIn(w, r, u.ID.Hex(), u.Email); err != nil {
 		return err

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"ticketing.dev/common/validate"
 )
 
 const wrongCreds = `{"email":"test@test.com","password":"wrongpass"}`
@@ -111,4 +119,27 @@ func TestConcurrentGuessesOverTwoProcessesCheckAtMostTheLimit(t *testing.T) {
 	}
 	assert.LessOrEqual(t, count[400], 5, "at most the limit of guesses reach the password check: %v", count)
 	assert.Equal(t, n, count[400]+count[429], "%v", count)
+}
+
+func TestASigninTheServerFailedToCheckIsNotCountedAsAFailedGuess(t *testing.T) {
+	db := kit.Mongo(t)
+	ctx := context.Background()
+	th, err := newThrottle(ctx, db.Database, 10, time.Hour, time.Now)
+	require.NoError(t, err)
+	// The users' database is gone (its client disconnected); the
+	// throttle's is not.
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI(db.URI))
+	require.NoError(t, err)
+	users, err := newStore(ctx, client.Database(db.Database.Name()))
+	require.NoError(t, err)
+	require.NoError(t, client.Disconnect(ctx))
+	a := &api{users: users, throttle: th, validate: validate.New()}
+
+	req := httptest.NewRequest("POST", "/api/users/signin", strings.NewReader(creds))
+	req.Header.Set("Content-Type", "application/json")
+	err = a.signin(httptest.NewRecorder(), req)
+	require.Error(t, err, "the users' database failed")
+	n, err := th.c.CountDocuments(ctx, bson.D{})
+	require.NoError(t, err)
+	assert.Zero(t, n, "no failed guess is recorded")
 }
