@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 
-	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/validate"
@@ -24,7 +23,7 @@ func build(ctx context.Context, b *backend.Base, cfg config) (backend.Parts, err
 	}
 	l := &listeners{store: st, log: b.Log}
 	a := &api{store: st, reserver: &reserver{store: st, window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders},
-		keys: idempotency.New(b.DB), sessions: b.Sessions, validate: validate.New()}
+		keys: b.IdempotencyKeys(ctx), sessions: b.Sessions, validate: validate.New()}
 	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...), QueueGroup: queueGroup, Subscribe: l.subscribe}, nil
 }
 

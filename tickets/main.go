@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 
-	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/validate"
@@ -22,7 +21,7 @@ func build(ctx context.Context, b *backend.Base, _ config) (backend.Parts, error
 		return backend.Parts{}, err
 	}
 	l := &listeners{store: st, log: b.Log}
-	a := &api{store: st, keys: idempotency.New(b.DB), sessions: b.Sessions, validate: validate.New()}
+	a := &api{store: st, keys: b.IdempotencyKeys(ctx), sessions: b.Sessions, validate: validate.New()}
 	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...), QueueGroup: queueGroup, Subscribe: l.subscribe}, nil
 }
 

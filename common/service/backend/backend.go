@@ -23,6 +23,7 @@ import (
 
 	"ticketing.dev/common/deadletter"
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
@@ -97,6 +98,18 @@ func (b *Base) Go(f func()) {
 		defer b.wg.Done()
 		f()
 	}()
+}
+
+// pruneKeysEvery is how often expired idempotency keys are deleted: a
+// scan on FerretDB, and a key lives a day anyway.
+const pruneKeysEvery = time.Hour
+
+// IdempotencyKeys is the service's Idempotency-Key store, pruned of keys
+// past their replay window until ctx (Build's) is done.
+func (b *Base) IdempotencyKeys(ctx context.Context) *idempotency.Store {
+	keys := idempotency.New(b.DB)
+	b.Go(func() { keys.PruneEvery(ctx, pruneKeysEvery, b.Log) })
+	return keys
 }
 
 // Parts is a service's own part, as its Build makes it.
