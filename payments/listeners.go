@@ -73,13 +73,15 @@ func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled)
 		// order, so settle it here.
 		return l.payer.settleUncertain(ctx, id, &paid)
 	case paid.Status == paymentRefunded:
-		return nil
+		// A charge of unknown outcome that a repeat turned into this
+		// payment is settled: its token goes.
+		return l.store.ClearUncertain(ctx, id)
 	}
 	if _, err := l.payer.Refund(ctx, paid); err != nil {
 		return err // redelivered: retried until Stripe confirms
 	}
 	l.log.Info("refunded a payment for an order cancelled first", "orderId", e.ID, "paymentId", paid.ID.Hex())
-	return nil
+	return l.store.ClearUncertain(ctx, id)
 }
 
 func (l *listeners) orderComplete(ctx context.Context, e events.OrderComplete) error {

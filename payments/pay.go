@@ -26,8 +26,8 @@ var (
 	errRefundPending = errors.New("order was cancelled while paying; the charge will be refunded")
 	// errRefundBusy: another process is asking Stripe for this refund.
 	errRefundBusy = errors.New("refund in progress in another process")
-	// errUnknownOutcome: Stripe could not be reached; nothing is stored
-	// and a retry reuses the idempotency key.
+	// errUnknownOutcome: Stripe could not be reached; the charge is marked
+	// uncertain on the order's attempt, and a retry repeats it.
 	errUnknownOutcome = errors.New("payment provider unreachable")
 )
 
@@ -117,6 +117,16 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 	if err != nil {
 		return payment{}, err
 	}
+	// Read the order again under the claim: a cancel applied before the
+	// claim was inserted found no payment to wait for (its listener has
+	// moved on), so nothing may be charged now.
+	if o, err = p.store.Order(ctx, orderID); err != nil || o.Status == events.StatusCancelled {
+		p.store.Abandon(ctx, claim)
+		if err != nil {
+			return payment{}, err
+		}
+		return payment{}, errCancelled
+	}
 	// Listen for orders' decision before it can be taken: a cancel that
 	// lands while charging is then heard at once.
 	decided, stopWaiting := p.decided.wait(o.ID)
@@ -137,9 +147,14 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 		// attempt repeats it (same key and token), so Stripe returns it
 		// instead of charging again; should the order be cancelled first,
 		// the order:cancelled listener repeats it and refunds.
-		mark := p.store.MarkUncertain(ctx, o.ID, intent)
+		err = fmt.Errorf("%w: %w", errUnknownOutcome, err)
+		if mark := p.store.MarkUncertain(ctx, o.ID, intent); mark != nil {
+			// The claim, which holds the charge, stays: once stale it is
+			// taken over and its charge repeated.
+			return payment{}, errors.Join(err, mark)
+		}
 		p.store.Abandon(ctx, claim)
-		return payment{}, errors.Join(fmt.Errorf("%w: %w", errUnknownOutcome, err), mark)
+		return payment{}, err
 	}
 	paid, err := p.store.Succeed(context.WithoutCancel(ctx), claim, chargeID)
 	if err != nil {
@@ -175,6 +190,8 @@ func (p *payer) claim(ctx context.Context, o order, token string) (payment, atte
 		}
 		now, err := p.store.Attempt(ctx, o.ID)
 		if err != nil {
+			// A charge the claim took over from a crash was marked
+			// uncertain first (Claim), so abandoning loses nothing.
 			p.store.Abandon(ctx, claim)
 			return payment{}, attempt{}, err
 		}
@@ -291,8 +308,12 @@ func (p *payer) settleUncertain(ctx context.Context, orderID primitive.ObjectID,
 		p.store.Abandon(ctx, claim)
 		return err
 	case err != nil:
+		err = fmt.Errorf("settling order %s's charge of unknown outcome: %w", orderID.Hex(), err)
+		if mark := p.store.MarkUncertain(ctx, orderID, *intent); mark != nil {
+			return errors.Join(err, mark) // the claim keeps the charge
+		}
 		p.store.Abandon(ctx, claim)
-		return fmt.Errorf("settling order %s's charge of unknown outcome: %w", orderID.Hex(), err)
+		return err
 	}
 	paid, err := p.store.Succeed(context.WithoutCancel(ctx), claim, chargeID)
 	if err != nil {

@@ -86,8 +86,10 @@ type store struct {
 	payments     *outbox.Aggregates
 	paymentsColl *mongo.Collection
 	// attempts counts an order's definitive charge failures, so each new
-	// try gets a new idempotency key. Only the holder of the order's
-	// payment claim writes it.
+	// try gets a new idempotency key, and holds the charge whose answer was
+	// lost (with its token) until a repeat learns its outcome. The holder
+	// of the order's payment claim writes it, or whoever takes over a
+	// crashed claim.
 	attempts *mongo.Collection
 	// refundClaims lets one process at a time ask Stripe for a payment's
 	// refund, keyed by the payment's id.
@@ -167,10 +169,15 @@ func (s *store) Claim(ctx context.Context, orderID primitive.ObjectID, intent ch
 		// A claim left by a crash: the retry repeats its charge (same key
 		// and parameters), so Stripe returns a charge it may have made
 		// instead of making another.
-		s.Abandon(ctx, held)
 		if held.Intent != nil {
+			// Marked before the claim goes, so that whoever claims next
+			// repeats it too (see payer.claim).
+			if err := s.MarkUncertain(ctx, orderID, *held.Intent); err != nil {
+				return payment{}, err
+			}
 			p.Intent = held.Intent
 		}
+		s.Abandon(ctx, held)
 	}
 	return payment{}, errInProgress
 }

@@ -18,6 +18,9 @@ const stripeTimeout = 30 * time.Second
 
 // errDeclined wraps Stripe's definitive refusals (card declined, invalid
 // request): nothing was charged and the message is meant for the user.
+// A conflict on the idempotency key (409: the first request with it is
+// still running; idempotency_error: it ran with other parameters) is no
+// refusal: what that request did is unknown.
 type errDeclined struct{ msg string }
 
 func (e errDeclined) Error() string { return e.msg }
@@ -58,7 +61,8 @@ func (s *stripeCharges) Charge(ctx context.Context, cents int64, token, idempote
 	params.Context = ctx
 	ch, err := s.client.New(params)
 	var se *stripe.Error
-	if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 && se.HTTPStatusCode != http.StatusTooManyRequests {
+	if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 && se.HTTPStatusCode != http.StatusTooManyRequests &&
+		se.HTTPStatusCode != http.StatusConflict && se.Type != stripe.ErrorTypeIdempotency {
 		return "", errDeclined{msg: se.Msg}
 	}
 	if err != nil {

@@ -126,3 +126,46 @@ func TestALostAnswerThatWasADeclineChargesAndRefundsNothingWhenItsOrderIsCancell
 	assert.Empty(t, e.stripe.refunds())
 	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
 }
+
+func TestAKeyConflictAtStripeIsAnUnknownOutcomeNotADecline(t *testing.T) {
+	e := newEnv(t)
+	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
+	// 409: a request with this key is still running at Stripe.
+	e.stripe.answerPath("/v1/charges", func(w http.ResponseWriter) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		_, _ = w.Write([]byte(`{"error":{"type":"idempotency_error","message":"There is currently another in-progress request using this Idempotent Key."}}`))
+		return true
+	})
+	r := pay(t, e, id, "tok_visa", user(t, "owner"))
+	assert.Equal(t, 502, r.Status, r.Raw)
+	a := storedAttempt(t, e, id)
+	assert.EqualValues(t, 0, a.N, "the key is not given up: that request may charge")
+	require.NotNil(t, a.Uncertain)
+	assert.Equal(t, "order-"+id+"-attempt-0", a.Uncertain.Key)
+}
+
+func TestACrashedChargeWhoseRepeatIsLostTooIsSettledOnALaterDelivery(t *testing.T) {
+	e := newEnv(t)
+	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
+	oid, _ := primitive.ObjectIDFromHex(id)
+	key := "order-" + id + "-attempt-0"
+	_, err := e.store.paymentsColl.InsertOne(context.Background(), payment{ID: primitive.NewObjectID(), OrderID: oid, Status: paymentPending,
+		CreatedAt: time.Now().Add(-2 * claimTimeout), Intent: &chargeIntent{Key: key, Cents: 2000, Token: "tok_visa"}})
+	require.NoError(t, err)
+	e.stripe.loseAnswers("/v1/charges", true)
+
+	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
+	require.Eventually(t, func() bool {
+		return len(e.stripe.charges()) > 0 && storedAttempt(t, e, id).Uncertain != nil && len(storedPayments(t, e, id)) == 0
+	}, 10*time.Second, 20*time.Millisecond, "the listener's repeat was lost as well: its claim is gone and the attempt holds the charge")
+
+	e.stripe.loseAnswers("/v1/charges", false)
+	require.Eventually(t, func() bool {
+		s := storedPayments(t, e, id)
+		return len(s) == 1 && s[0].Status == paymentRefunded
+	}, 15*time.Second, 20*time.Millisecond, "a redelivery repeats it again and refunds it")
+	requireOneChargeRequest(t, e, key, "tok_visa")
+	require.Len(t, e.stripe.refunds(), 1)
+	assert.Nil(t, storedAttempt(t, e, id).Uncertain)
+}
