@@ -80,6 +80,8 @@ func (a *api) signin(w http.ResponseWriter, r *http.Request) error {
 		return tooManyFailures(w, locked.retryAfter)
 	}
 	if err != nil {
+		// The server failed, not the guess: the attempt, if recorded, goes.
+		_ = a.throttle.forget(context.WithoutCancel(r.Context()), attempt)
 		return err
 	}
 	u, err := checkPassword(r.Context(), a.users, req.Email, req.Password)
