@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/nats-io/stan.go"
 
@@ -15,7 +14,6 @@ const queueGroup = "expiration-service"
 // listeners turns order:created into a scheduled expiry.
 type listeners struct {
 	jobs *scheduler
-	log  *slog.Logger
 }
 
 // subscribe starts every listener of the service.

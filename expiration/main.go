@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"github.com/hibiken/asynq"
 	goredis "github.com/redis/go-redis/v9"
@@ -47,10 +48,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	// Dead letters go to Redis, expiration's only store.
 	rc := goredis.NewClient(&goredis.Options{Addr: cfg.RedisAddr()})
 	defer rc.Close()
-	l := &listeners{jobs: &scheduler{client: client}, log: log}
+	l := &listeners{jobs: &scheduler{client: client}}
 	listen := cfg.NATS.Listener(queueGroup, log, deadletter.NewRedis(rc))
 	listen.Observer = metrics.NewEvents(reg)
-	if err := l.subscribe(ctx, bus.Conn, listen); err != nil {
+	// Handlers under way finish before the clients they use are closed.
+	var handlers sync.WaitGroup
+	listen.Running = &handlers
+	lctx, stopListening := context.WithCancel(ctx)
+	defer handlers.Wait()
+	defer stopListening()
+	if err := l.subscribe(lctx, bus.Conn, listen); err != nil {
 		return err
 	}
 

@@ -49,7 +49,7 @@ func newEnv(t *testing.T) env {
 	worker, err := startWorker(redis, newExpirer(conn, log, nil), log)
 	require.NoError(t, err)
 	t.Cleanup(worker.Shutdown)
-	l := &listeners{jobs: &scheduler{client: client}, log: log}
+	l := &listeners{jobs: &scheduler{client: client}}
 	handled := &atomic.Int64{}
 	_, err = events.Listen(context.Background(), conn, events.ListenerOptions{QueueGroup: queueGroup, AckWait: ackWait},
 		func(ctx context.Context, e events.OrderCreated) error {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/nats-io/stan.go"
@@ -19,7 +18,6 @@ const queueGroup = "orders-service"
 // lifecycle on expiration and payment.
 type listeners struct {
 	store *store
-	log   *slog.Logger
 }
 
 // subscribe starts every listener of the service.

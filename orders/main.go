@@ -21,7 +21,7 @@ func build(ctx context.Context, b *backend.Base, cfg config) (backend.Parts, err
 	if err != nil {
 		return backend.Parts{}, err
 	}
-	l := &listeners{store: st, log: b.Log}
+	l := &listeners{store: st}
 	a := &api{store: st, reserver: &reserver{store: st, window: cfg.ExpirationWindow, maxOpen: cfg.MaxOpenOrders},
 		keys: b.IdempotencyKeys(ctx), sessions: b.Sessions, validate: validate.New()}
 	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...), QueueGroup: queueGroup, Subscribe: l.subscribe}, nil

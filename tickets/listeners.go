@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 
 	"github.com/nats-io/stan.go"
@@ -21,7 +20,6 @@ const releasedOrdersKept = 10
 // listeners applies order events to the reservation lock.
 type listeners struct {
 	store *store
-	log   *slog.Logger
 }
 
 // subscribe starts every listener of the service.

@@ -20,7 +20,7 @@ func build(ctx context.Context, b *backend.Base, _ config) (backend.Parts, error
 	if err != nil {
 		return backend.Parts{}, err
 	}
-	l := &listeners{store: st, log: b.Log}
+	l := &listeners{store: st}
 	a := &api{store: st, keys: b.IdempotencyKeys(ctx), sessions: b.Sessions, validate: validate.New()}
 	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...), QueueGroup: queueGroup, Subscribe: l.subscribe}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/stan.go"
@@ -143,6 +144,9 @@ type ListenerOptions struct {
 	Park Parker
 	// Observer, when set, learns how each delivery ended (metrics).
 	Observer Observer
+	// Running, when set, counts the listener's workers: once ctx is done,
+	// Wait returns when the handlers under way have returned.
+	Running *sync.WaitGroup
 }
 
 // DefaultMaxDeliveries outlasts ordinary reordering: an event waiting for
@@ -214,9 +218,13 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 		e E
 	}
 	queues := make([]chan delivery, workers)
+	running := opts.Running
+	if running == nil {
+		running = &sync.WaitGroup{}
+	}
 	for i := range queues {
 		queues[i] = make(chan delivery, inflightPerWorker)
-		go func() {
+		running.Go(func() {
 			for {
 				select {
 				case <-ctx.Done():
@@ -225,7 +233,7 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 					handleOne(ctx, log, opts, subject, d.m, d.e, handle)
 				}
 			}
-		}()
+		})
 	}
 	onMsg := func(m *stan.Msg) {
 		var e E

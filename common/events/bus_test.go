@@ -286,3 +286,25 @@ func TestConnectFailsFastOnWrongClusterOrURL(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 12*time.Second)
 }
+
+func TestRunningWaitsForTheHandlerUnderWayOnceTheContextIsDone(t *testing.T) {
+	conn := testkit.NewSTAN(t).Connect(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	started := make(chan struct{})
+	var finished atomic.Bool
+	_, err := events.Listen(ctx, conn, events.ListenerOptions{QueueGroup: "g", AckWait: ackWait, Running: &running},
+		func(ctx context.Context, _ events.TicketCreated) error {
+			close(started)
+			<-ctx.Done()
+			time.Sleep(100 * time.Millisecond) // finishing up after the stop
+			finished.Store(true)
+			return ctx.Err()
+		})
+	require.NoError(t, err)
+	testkit.Publish(t, conn, ticket("t1"))
+	<-started
+	cancel()
+	running.Wait()
+	assert.True(t, finished.Load(), "Wait returned before the handler did")
+}

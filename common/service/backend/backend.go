@@ -150,6 +150,7 @@ func Wire[C Configured](ctx context.Context, db *mongo.Database, conn stan.Conn,
 	if err == nil && parts.Subscribe != nil {
 		opts := c.NATS.Listener(parts.QueueGroup, log, deadletter.New(db))
 		opts.Observer = metrics.NewEvents(reg)
+		opts.Running = &b.wg // stop waits for the handlers under way
 		err = parts.Subscribe(ctx, conn, opts)
 	}
 	if err != nil {
