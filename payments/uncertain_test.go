@@ -56,7 +56,8 @@ func TestAChargeWhoseAnswerWasLostIsRepeatedAndRefundedWhenItsOrderIsCancelled(t
 	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
 	require.Len(t, e.stripe.refunds(), 1)
 	refunded.Wait(t, 1, 5*time.Second)
-	assert.Nil(t, storedAttempt(t, e, id).Uncertain)
+	require.Eventually(t, func() bool { return storedAttempt(t, e, id).Uncertain == nil }, 5*time.Second, 20*time.Millisecond,
+		"the settled charge's token is cleared")
 	assert.Nil(t, storedPayments(t, e, id)[0].Intent, "the token is not kept past the charge")
 	time.Sleep(3 * ackWait) // redeliveries, had the event not been acked, find it refunded
 	require.Len(t, e.stripe.refunds(), 1)
@@ -167,5 +168,6 @@ func TestACrashedChargeWhoseRepeatIsLostTooIsSettledOnALaterDelivery(t *testing.
 	}, 15*time.Second, 20*time.Millisecond, "a redelivery repeats it again and refunds it")
 	requireOneChargeRequest(t, e, key, "tok_visa")
 	require.Len(t, e.stripe.refunds(), 1)
-	assert.Nil(t, storedAttempt(t, e, id).Uncertain)
+	require.Eventually(t, func() bool { return storedAttempt(t, e, id).Uncertain == nil }, 5*time.Second, 20*time.Millisecond,
+		"the settled charge's token is cleared")
 }
