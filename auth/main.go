@@ -34,7 +34,8 @@ func build(ctx context.Context, b *backend.Base, cfg config) (backend.Parts, err
 	if err != nil {
 		return backend.Parts{}, err
 	}
-	b.Go(func() { throttle.pruneEvery(ctx, b.Log) })
+	// A full scan, so once per window.
+	b.Every(ctx, cfg.SigninFailureWindow, "pruning sign-in attempts", throttle.prune)
 	a := &api{users: users, sessions: b.Sessions, validate: validate.New(), throttle: throttle, revoked: revoked}
 	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...)}, nil
 }

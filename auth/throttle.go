@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -120,22 +119,6 @@ func (t *throttle) prune(ctx context.Context) error {
 		return fmt.Errorf("pruning sign-in attempts: %w", err)
 	}
 	return nil
-}
-
-// pruneEvery prunes once per window until ctx is done.
-func (t *throttle) pruneEvery(ctx context.Context, log *slog.Logger) {
-	tick := time.NewTicker(t.window)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := t.prune(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("sign-in attempts not pruned; retrying next period", "err", err)
-			}
-		}
-	}
 }
 
 // forget removes an attempt that was not a failure.

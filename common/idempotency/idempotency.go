@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -231,28 +230,11 @@ func (rw *recorder) Write(p []byte) (int, error) {
 
 // Prune deletes the keys older than Window, which no request can replay
 // any more: without it the collection grows with every keyed request. It
-// filters on a range, a scan on FerretDB, so it runs rarely (PruneEvery).
+// filters on a range, a scan on FerretDB, so it runs rarely (hourly).
 func (s *Store) Prune(ctx context.Context) (int64, error) {
 	res, err := s.c.DeleteMany(ctx, bson.D{{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: s.now().Add(-Window)}}}})
 	if err != nil {
 		return 0, fmt.Errorf("pruning idempotency keys: %w", err)
 	}
 	return res.DeletedCount, nil
-}
-
-// PruneEvery prunes every interval until ctx is done; a failure is logged
-// and retried at the next tick.
-func (s *Store) PruneEvery(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("idempotency keys not pruned; retrying next period", "err", err)
-			}
-		}
-	}
 }

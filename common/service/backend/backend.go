@@ -108,8 +108,31 @@ const pruneKeysEvery = time.Hour
 // past their replay window until ctx (Build's) is done.
 func (b *Base) IdempotencyKeys(ctx context.Context) *idempotency.Store {
 	keys := idempotency.New(b.DB)
-	b.Go(func() { keys.PruneEvery(ctx, pruneKeysEvery, b.Log) })
+	b.Every(ctx, pruneKeysEvery, "pruning idempotency keys", func(ctx context.Context) error {
+		_, err := keys.Prune(ctx)
+		return err
+	})
 	return keys
+}
+
+// Every runs f every interval in the background until ctx is done (stop
+// waits for it); a failure is logged as what failed, and f runs again at
+// the next tick.
+func (b *Base) Every(ctx context.Context, interval time.Duration, what string, f func(context.Context) error) {
+	b.Go(func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := f(ctx); err != nil && ctx.Err() == nil {
+					b.Log.Warn(what+" failed; retrying next period", "err", err)
+				}
+			}
+		}
+	})
 }
 
 // Parts is a service's own part, as its Build makes it.

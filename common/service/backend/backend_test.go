@@ -122,3 +122,20 @@ func TestWireUndoesWhatAFailedBuildStarted(t *testing.T) {
 
 // outboxGoroutines counts the goroutines running the outbox relay.
 func outboxGoroutines() int { return testkit.Goroutines("ticketing.dev/common/outbox.(*") }
+
+func TestEveryRunsPeriodicallyThroughFailuresAndStopsWithTheService(t *testing.T) {
+	var runs atomic.Int32
+	_, stop, err := wire(t, config{Config: backend.Config{JWTKey: "k"}}, func(ctx context.Context, b *backend.Base, _ config) (backend.Parts, error) {
+		b.Every(ctx, 10*time.Millisecond, "pruning", func(context.Context) error {
+			runs.Add(1)
+			return errors.New("the database is away") // logged; tried again next tick
+		})
+		return backend.Parts{Routes: service.NewRouter(b.Log, b.Ready())}, nil
+	})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return runs.Load() >= 3 }, 5*time.Second, 5*time.Millisecond)
+	stop()
+	after := runs.Load()
+	time.Sleep(50 * time.Millisecond)
+	assert.Equal(t, after, runs.Load(), "it runs no more once stop has returned")
+}
