@@ -100,6 +100,9 @@ type frontend struct {
 	cookieSecure                    bool
 	// hub carries live updates to the browsers' streams (live.go).
 	hub *hub
+	// sessionRecheck is how often a signed-in stream asks auth whether
+	// its session still stands (signed out or revoked elsewhere).
+	sessionRecheck time.Duration
 }
 
 func newFrontend(cfg config, log *slog.Logger) (*frontend, error) {
@@ -121,7 +124,8 @@ func newFrontend(cfg config, log *slog.Logger) (*frontend, error) {
 		now:       time.Now,
 		hub:       newHub(),
 
-		cookieSecure: cfg.CookieSecure,
+		cookieSecure:   cfg.CookieSecure,
+		sessionRecheck: sessionRecheck,
 	}, nil
 }
 

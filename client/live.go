@@ -125,6 +125,10 @@ const (
 	streamRetry       = 2 * time.Second
 	streamWriteWait   = 10 * time.Second
 	unavailableRetry  = 10 * time.Second
+	// sessionRecheck bounds how long a stream outlives its session (a
+	// sign-out in another tab, a revoked token): one currentuser call per
+	// signed-in stream and minute.
+	sessionRecheck = time.Minute
 )
 
 // live streams ticket changes to everyone and, to a signed-in user, the
@@ -194,12 +198,24 @@ func (f *frontend) live(w http.ResponseWriter, r *http.Request) {
 	}
 	heartbeat := time.NewTicker(heartbeatInterval)
 	defer heartbeat.Stop()
+	var recheck <-chan time.Time
+	if u != nil {
+		t := time.NewTicker(f.sessionRecheck)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-heartbeat.C:
 			if !send(": heartbeat\n\n") {
+				return
+			}
+		case <-recheck:
+			// A session that ended ends its stream; EventSource reconnects
+			// as whoever the cookie now says. Auth being down tells nothing.
+			if now, err := f.currentUser(r); err == nil && (now == nil || now.ID != u.ID) {
 				return
 			}
 		case e, ok := <-events:

@@ -197,3 +197,21 @@ func TestHubDropsAStreamThatFallsBehindAndCloseEndsTheRest(t *testing.T) {
 	_, open = <-late
 	assert.False(t, open, "no stream opens after close")
 }
+
+func TestLiveEndsASignedInStreamOnceItsSessionHasEnded(t *testing.T) {
+	s := newSiteWith(t, func(f *frontend) { f.sessionRecheck = 20 * time.Millisecond })
+	s.api.signedInAs("a@b.co")
+	s.api.json("GET /api/orders", 200, `[]`)
+	st := s.openStream(t, "/live")
+	st.quiet() // still signed in: the stream stays open
+
+	// Signed out in another tab (or the token revoked): auth no longer
+	// knows the cookie's session.
+	s.api.json("GET /api/users/currentuser", 200, `{"currentUser":null}`)
+	select {
+	case _, open := <-st.events:
+		assert.False(t, open, "the stream ends rather than sending events")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived its session")
+	}
+}
