@@ -297,7 +297,7 @@ func (p *payer) settleUncertain(ctx context.Context, orderID primitive.ObjectID,
 	if err != nil {
 		// Paid meanwhile (redelivered, the payment is refunded) or another
 		// process is charging (redelivered until it is done).
-		return fmt.Errorf("settling order %s's charge of unknown outcome: %w", orderID.Hex(), err)
+		return fmt.Errorf("settling order %s's charge of unknown outcome (Stripe key %s): %w", orderID.Hex(), intent.Key, err)
 	}
 	intent = claim.Intent // the crashed claim's, should it have taken one over
 	chargeID, err := p.charges.Charge(ctx, intent.Cents, intent.Token, intent.Key)
@@ -308,7 +308,7 @@ func (p *payer) settleUncertain(ctx context.Context, orderID primitive.ObjectID,
 		p.store.Abandon(ctx, claim)
 		return err
 	case err != nil:
-		err = fmt.Errorf("settling order %s's charge of unknown outcome: %w", orderID.Hex(), err)
+		err = fmt.Errorf("settling order %s's charge of unknown outcome (Stripe key %s): %w", orderID.Hex(), intent.Key, err)
 		if mark := p.store.MarkUncertain(ctx, orderID, *intent); mark != nil {
 			return errors.Join(err, mark) // the claim keeps the charge
 		}
