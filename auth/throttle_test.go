@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"ticketing.dev/common/testkit"
 	"ticketing.dev/common/validate"
 )
 
@@ -45,33 +45,15 @@ func TestEleventhFailedSigninIs429WithRetryAfterEvenForTheRightPasswordAndOtherA
 	assert.Equal(t, 400, r.Status, "another email is not throttled: %s", r.Raw)
 }
 
-// clock is a settable time for the throttle.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestLockedSigninOpensAgainWhenThePeriodEnds(t *testing.T) {
-	c := &clock{t: time.Now()}
+	c := testkit.NewClock(time.Now())
 	cfg := testConfig(t)
-	cfg.now = c.now
+	cfg.now = c.Now
 	s := newTestServerWith(t, cfg)
 	require.Equal(t, 201, do(t, "POST", s.URL+"/api/users/signup", creds).Status)
 	for range 10 {
 		require.Equal(t, 400, do(t, "POST", s.URL+"/api/users/signin", wrongCreds).Status)
-		c.advance(time.Minute) // failures at 0, 1, … 9 minutes
+		c.Advance(time.Minute) // failures at 0, 1, … 9 minutes
 	}
 	// At 10 minutes: locked until the first failure is 15 minutes old.
 	r := do(t, "POST", s.URL+"/api/users/signin", creds)
@@ -79,11 +61,11 @@ func TestLockedSigninOpensAgainWhenThePeriodEnds(t *testing.T) {
 	assert.Equal(t, "300", r.Header.Get("Retry-After"))
 	assert.Equal(t, []string{"Too many failed sign-ins; try again in 5 minutes"}, messages(r))
 
-	c.advance(5*time.Minute - time.Second)
+	c.Advance(5*time.Minute - time.Second)
 	r = do(t, "POST", s.URL+"/api/users/signin", creds)
 	require.Equal(t, 429, r.Status, "a second before the period ends: %s", r.Raw)
 	assert.Equal(t, "1", r.Header.Get("Retry-After"))
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	r = do(t, "POST", s.URL+"/api/users/signin", creds)
 	assert.Equal(t, 200, r.Status, "the right password works once the period ends: %s", r.Raw)
 }

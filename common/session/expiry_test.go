@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +16,8 @@ import (
 	"ticketing.dev/common/testkit"
 )
 
-// clock is a settable time for expiry tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Unix(1_800_000_000, 0)} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock is a settable time for expiry tests.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Unix(1_800_000_000, 0)) }
 
 // payload decodes a JWT's claims without checking them.
 func payload(t *testing.T, token string) map[string]any {
@@ -59,19 +41,19 @@ func nodeToken(t *testing.T, iat time.Time) string {
 
 func TestTokensCarryExpOneTTLAfterIatAndAreRefusedFromThen(t *testing.T) {
 	c := newClock()
-	m := session.NewManager(key, true, session.WithTTL(time.Hour), session.WithClock(c.now))
+	m := session.NewManager(key, true, session.WithTTL(time.Hour), session.WithClock(c.Now))
 	token, err := m.Token("u1", "a@b.co")
 	require.NoError(t, err)
 	p := payload(t, token)
-	assert.Equal(t, float64(c.now().Unix()), p["iat"])
-	assert.Equal(t, float64(c.now().Add(time.Hour).Unix()), p["exp"])
+	assert.Equal(t, float64(c.Now().Unix()), p["iat"])
+	assert.Equal(t, float64(c.Now().Add(time.Hour).Unix()), p["exp"])
 	assert.NotEmpty(t, p["jti"])
 
-	c.advance(59 * time.Minute)
+	c.Advance(59 * time.Minute)
 	u, err := m.Verify(token)
 	require.NoError(t, err)
 	assert.Equal(t, p["exp"], float64(u.ExpiresAt))
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	_, err = m.Verify(token)
 	assert.ErrorIs(t, err, jwt.ErrTokenExpired)
 	assert.Equal(t, "none", current(t, m, requestWith(cookieFor(token))), "an expired session is no session")
@@ -79,7 +61,7 @@ func TestTokensCarryExpOneTTLAfterIatAndAreRefusedFromThen(t *testing.T) {
 
 func TestTheDefaultTTLIs24Hours(t *testing.T) {
 	c := newClock()
-	m := session.NewManager(key, true, session.WithClock(c.now))
+	m := session.NewManager(key, true, session.WithClock(c.Now))
 	token, err := m.Token("u1", "a@b.co")
 	require.NoError(t, err)
 	p := payload(t, token)
@@ -88,15 +70,15 @@ func TestTheDefaultTTLIs24Hours(t *testing.T) {
 
 func TestTokenWithoutExpIsAcceptedWhileItsIatIsWithinTheTTL(t *testing.T) {
 	c := newClock()
-	m := session.NewManager(key, true, session.WithTTL(time.Hour), session.WithClock(c.now))
-	token := nodeToken(t, c.now())
+	m := session.NewManager(key, true, session.WithTTL(time.Hour), session.WithClock(c.Now))
+	token := nodeToken(t, c.Now())
 
-	c.advance(time.Hour - time.Second)
+	c.Advance(time.Hour - time.Second)
 	u, err := m.Verify(token)
 	require.NoError(t, err)
 	assert.Equal(t, "u1", u.ID)
 	assert.Zero(t, u.ExpiresAt, "the original's token has no exp")
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	_, err = m.Verify(token)
 	assert.Error(t, err)
 }
@@ -111,8 +93,8 @@ func TestTokenWithNeitherExpNorIatIsRefused(t *testing.T) {
 
 func TestRevokedTokenIsRefusedWhileAnotherSessionOfTheUserIsNot(t *testing.T) {
 	c := newClock()
-	r := session.NewRevocations(c.now)
-	m := session.NewManager(key, true, session.WithClock(c.now), session.WithRevocations(r))
+	r := session.NewRevocations(c.Now)
+	m := session.NewManager(key, true, session.WithClock(c.Now), session.WithRevocations(r))
 	laptop, err := m.Token("u1", "a@b.co")
 	require.NoError(t, err)
 	phone, err := m.Token("u1", "a@b.co") // same user, same second
@@ -129,18 +111,18 @@ func TestRevokedTokenIsRefusedWhileAnotherSessionOfTheUserIsNot(t *testing.T) {
 
 func TestRevokedTokenWithoutJtiIsRefusedByUserAndIat(t *testing.T) {
 	c := newClock()
-	r := session.NewRevocations(c.now)
-	m := session.NewManager(key, true, session.WithClock(c.now), session.WithRevocations(r))
-	token := nodeToken(t, c.now())
+	r := session.NewRevocations(c.Now)
+	m := session.NewManager(key, true, session.WithClock(c.Now), session.WithRevocations(r))
+	token := nodeToken(t, c.Now())
 	u, err := m.Verify(token)
 	require.NoError(t, err)
 	rev := u.Revocation()
 	assert.Empty(t, rev.TokenID)
-	assert.Equal(t, c.now().Add(session.DefaultTTL), rev.Until, "it would have expired one TTL after iat")
+	assert.Equal(t, c.Now().Add(session.DefaultTTL), rev.Until, "it would have expired one TTL after iat")
 	r.Add(rev)
 	_, err = m.Verify(token)
 	assert.ErrorIs(t, err, session.ErrRevoked)
-	_, err = m.Verify(nodeToken(t, c.now().Add(time.Second)))
+	_, err = m.Verify(nodeToken(t, c.Now().Add(time.Second)))
 	assert.NoError(t, err, "a token of another iat is another session")
 }
 
