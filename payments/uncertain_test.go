@@ -121,8 +121,12 @@ func TestALostAnswerThatWasADeclineChargesAndRefundsNothingWhenItsOrderIsCancell
 	})
 
 	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
+	// The attempt moves on before the repeat's claim is removed.
 	require.Eventually(t, func() bool { a := storedAttempt(t, e, id); return a.Uncertain == nil && a.N == 1 },
 		10*time.Second, 20*time.Millisecond, "the repeat learnt it was declined")
+	require.Eventually(t, func() bool { return len(storedPayments(t, e, id)) == 0 }, 5*time.Second, 20*time.Millisecond,
+		"no payment stands: the repeat's claim is removed")
+	time.Sleep(3 * ackWait) // redeliveries, had the event not been acked, charge nothing more
 	assert.Empty(t, storedPayments(t, e, id))
 	assert.Empty(t, e.stripe.refunds())
 	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
