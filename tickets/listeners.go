@@ -77,14 +77,29 @@ func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled)
 	})
 }
 
-// orderComplete marks the ticket sold when its holding order is paid. The
-// change is a new version with its ticket:updated (orderId kept), like any
-// other, so replicas stay in step.
+// orderComplete marks the ticket sold when its order is paid. The change is
+// a new version with its ticket:updated (orderId kept), like any other, so
+// replicas stay in step.
+//
+// order:complete rides on its own subscription, so it can arrive before
+// the order:created it follows. A paid order held the ticket in orders'
+// view, so on a free ticket it is applied in one step (reserved by the
+// order and sold), and the late order:created then finds it applied. While
+// another order still holds the ticket, that order's order:cancelled is on
+// its way: the event is refused and redelivered.
 func (l *listeners) orderComplete(ctx context.Context, e events.OrderComplete) error {
 	return l.change(ctx, e.Ticket.ID, func(t *ticket) (bool, error) {
-		if t.Sold || t.OrderID != e.ID {
-			return false, nil // already applied, or not the order that holds it
+		switch {
+		case t.OrderID == e.ID && t.Sold:
+			return false, nil // already applied
+		case slices.Contains(t.ReleasedOrders, e.ID):
+			// Cancelled orders are never completed (a late charge is
+			// refunded): nothing to sell.
+			return false, nil
+		case t.OrderID != "" && t.OrderID != e.ID:
+			return false, fmt.Errorf("ticket %s is reserved by order %s, not the paid order %s", t.ID.Hex(), t.OrderID, e.ID)
 		}
+		t.OrderID = e.ID
 		t.Sold = true
 		return true, nil
 	})

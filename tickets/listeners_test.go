@@ -136,3 +136,45 @@ func TestTicketStatusGoesAvailableReservedSoldAndOrderCompleteKeepsTheOrder(t *t
 	list := do(t, "GET", e.URL+"/api/tickets", "")
 	assert.Equal(t, "sold", list.List[0]["status"])
 }
+
+func TestOrderCompleteBeforeItsOrderCreatedEndsWithTheTicketSold(t *testing.T) {
+	e := newEnv(t)
+	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	orderID := primitive.NewObjectID().Hex()
+
+	// The two subjects are separate subscriptions: complete can come first.
+	testkit.Publish(t, e.bus, events.OrderComplete{ID: orderID, Version: 2, Status: events.StatusComplete, Ticket: events.OrderTicket{ID: id, Price: 20}})
+	ev := got.Wait(t, 1, 5*time.Second)[0]
+	assert.Equal(t, events.TicketUpdated{ID: id, Version: 1, Title: "concert", Price: 20, UserID: "owner", OrderID: orderID}, ev)
+	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, "sold", show.Body["status"])
+
+	// The late order:created finds it applied: no second change.
+	testkit.Publish(t, e.bus, orderCreated(orderID, id))
+	got.Quiet(t, 1, 2*ackWait)
+	show = do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, "sold", show.Body["status"])
+	assert.Equal(t, orderID, show.Body["orderId"])
+	assert.Equal(t, 1.0, show.Body["version"])
+}
+
+func TestOrderCompleteWhileAnotherOrderHoldsTheTicketWaitsForItsCancellation(t *testing.T) {
+	e := newEnv(t)
+	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
+	got := testkit.Capture[events.TicketUpdated](t, e.bus)
+	expired, paid := primitive.NewObjectID().Hex(), primitive.NewObjectID().Hex()
+	testkit.Publish(t, e.bus, orderCreated(expired, id))
+	got.Wait(t, 1, 5*time.Second)
+
+	// The paid order's complete comes before the expired order's cancel.
+	testkit.Publish(t, e.bus, events.OrderComplete{ID: paid, Version: 2, Status: events.StatusComplete, Ticket: events.OrderTicket{ID: id, Price: 20}})
+	got.Quiet(t, 1, ackWait) // refused while the expired order holds it
+	testkit.Publish(t, e.bus, orderCancelled(expired, id))
+
+	evs := got.Wait(t, 3, 4*ackWait)
+	assert.Equal(t, paid, evs[2].OrderID)
+	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
+	assert.Equal(t, "sold", show.Body["status"])
+	assert.Equal(t, paid, show.Body["orderId"])
+}
