@@ -10,7 +10,7 @@ import (
 
 // routes lists every route auth serves.
 func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
-	r := service.NewRouter(log, ready, a.sessions.Middleware)
+	r := service.NewRouter(log, ready, httpapi.Deadline(httpapi.RequestTimeout), a.sessions.Middleware)
 
 	r.Method(http.MethodPost, "/api/users/signup", httpapi.HandlerFunc(a.signup))
 	r.Method(http.MethodPost, "/api/users/signin", httpapi.HandlerFunc(a.signin))

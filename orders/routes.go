@@ -13,7 +13,7 @@ import (
 
 // routes lists every route orders serves. Every order route needs a user.
 func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
-	r := service.NewRouter(log, ready, a.sessions.Middleware)
+	r := service.NewRouter(log, ready, httpapi.Deadline(httpapi.RequestTimeout), a.sessions.Middleware)
 
 	r.Group(func(r chi.Router) {
 		r.Use(session.RequireAuth)

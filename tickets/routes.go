@@ -11,7 +11,7 @@ import (
 
 // routes lists every route tickets serves.
 func routes(a *api, log *slog.Logger, ready ...service.Check) http.Handler {
-	r := service.NewRouter(log, ready, a.sessions.Middleware)
+	r := service.NewRouter(log, ready, httpapi.Deadline(httpapi.RequestTimeout), a.sessions.Middleware)
 
 	r.Method(http.MethodGet, "/api/tickets", httpapi.HandlerFunc(a.list))
 	r.Method(http.MethodGet, "/api/tickets/{id}", httpapi.HandlerFunc(a.show))

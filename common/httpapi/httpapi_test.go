@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,4 +112,16 @@ func TestClientDisconnectIsNotLoggedAsAnError(t *testing.T) {
 
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/tickets", nil))
 	assert.Contains(t, logs.String(), "ERROR", "a cancellation of our own, with the client still there, is a fault")
+}
+
+func TestDeadlineEndsTheRequestsContextInTime(t *testing.T) {
+	var left time.Duration
+	h := httpapi.Deadline(time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, ok := r.Context().Deadline()
+		if ok {
+			left = time.Until(d)
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	assert.InDelta(t, time.Minute.Seconds(), left.Seconds(), 1)
 }

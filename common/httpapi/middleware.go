@@ -88,3 +88,21 @@ func (w *StatusWriter) Status() int {
 // Unwrap lets http.ResponseController reach the real writer (flushes,
 // deadlines).
 func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// RequestTimeout is how long an API request may run: Deadline puts it on
+// the request's context, so every database call under it gives up in time.
+// Whatever waits for a request (the local balancer, a stale idempotency key)
+// may take it as the longest a live request takes.
+const RequestTimeout = 15 * time.Second
+
+// Deadline ends a request's context after d: its database and bus calls
+// fail then, and it answers (a 500) instead of hanging.
+func Deadline(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -42,6 +43,13 @@ const maxKeyLen = 255
 // Collection holds the keys of a service's database.
 const Collection = "idempotencyKeys"
 
+// Stale is when a key whose first request has not finished is taken to be
+// left by a crash, and taken over: longer than a live request can run
+// (httpapi.RequestTimeout, which Deadline enforces), by a margin for the
+// answer to be kept. A route without that deadline must be safe to run
+// twice on its own (payments: its claims and Stripe's key).
+const Stale = httpapi.RequestTimeout + 5*time.Second
+
 // Store keeps a service's idempotency keys and their responses.
 type Store struct {
 	c   *mongo.Collection
@@ -51,13 +59,19 @@ type Store struct {
 	// died with its process.
 	wait, stale time.Duration
 	poll        time.Duration
+	// releasing counts the releases still being retried (Wait).
+	releasing sync.WaitGroup
 }
 
 // New returns the key store in db.
 func New(db *mongo.Database) *Store {
 	return &Store{c: db.Collection(Collection), now: time.Now,
-		wait: 10 * time.Second, stale: time.Minute, poll: 20 * time.Millisecond}
+		wait: 10 * time.Second, stale: Stale, poll: 20 * time.Millisecond}
 }
+
+// Wait returns once no failed release is being retried any more (each
+// gives up when its key turns stale).
+func (s *Store) Wait() { s.releasing.Wait() }
 
 // record is one key: pending while its first request runs, then its response.
 type record struct {
@@ -114,7 +128,8 @@ func validKey(k string) bool {
 
 func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler, id, hash string) {
 	ctx := r.Context()
-	deadline := s.now().Add(s.wait)
+	// The wait is real time spent polling; s.now dates the records.
+	deadline := time.Now().Add(s.wait)
 	for {
 		rec := record{ID: id, BodyHash: hash, CreatedAt: s.now().UTC()}
 		_, err := s.c.InsertOne(ctx, rec)
@@ -144,7 +159,7 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler,
 			replay(w, held)
 			return
 		}
-		if !s.now().Before(deadline) {
+		if !time.Now().Before(deadline) {
 			httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusConflict,
 				Details: []httpapi.Detail{{Message: "A request with this " + Header + " is still in progress; retry shortly"}}})
 			return
@@ -166,12 +181,44 @@ func (s *Store) held(ctx context.Context, id string) (record, error) {
 	return rec, err
 }
 
-// release deletes rec, but not a newer record under the same key.
+// release deletes rec, but not a newer record under the same key, so a
+// retry of a request that failed for certain runs at once. A request often
+// fails because the database did: the release is then retried in the
+// background until the database answers again, and given up only once the
+// key is stale anyway.
 func (s *Store) release(ctx context.Context, rec record) {
-	_, err := s.c.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: rec.ID}, {Key: "createdAt", Value: rec.CreatedAt}})
-	if err != nil {
-		httpapi.Logger(ctx).Warn("releasing idempotency key failed; it is taken over once stale", "err", err)
+	ctx = context.WithoutCancel(ctx)
+	if err := s.delete(ctx, rec); err == nil {
+		return
 	}
+	s.releasing.Add(1)
+	go func() {
+		defer s.releasing.Done()
+		pause := s.poll
+		for {
+			err := s.delete(ctx, rec)
+			if err == nil {
+				return
+			}
+			if !s.now().Before(rec.CreatedAt.Add(s.stale)) {
+				httpapi.Logger(ctx).Warn("releasing idempotency key failed; it is taken over as stale", "err", err)
+				return
+			}
+			time.Sleep(pause)
+			pause = min(2*pause, time.Second)
+		}
+	}()
+}
+
+// releaseTimeout bounds one attempt to release a key, so a retry comes
+// soon after the database is back.
+const releaseTimeout = 2 * time.Second
+
+func (s *Store) delete(ctx context.Context, rec record) error {
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
+	_, err := s.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: rec.ID}, {Key: "createdAt", Value: rec.CreatedAt}})
+	return err
 }
 
 // runFirst runs the handler for the request that holds the key and keeps

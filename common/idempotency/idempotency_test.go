@@ -2,6 +2,8 @@ package idempotency
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/httpapi"
 	"ticketing.dev/common/session"
@@ -193,12 +197,72 @@ func TestAKeyIsForgottenAfterTheWindow(t *testing.T) {
 
 func TestAKeyLeftPendingByACrashIsTakenOverOnceStale(t *testing.T) {
 	e, _ := newEnv(t)
+	e.store.wait = 200 * time.Millisecond
+	clock := testkit.NewClock(time.Now())
+	e.store.now = clock.Now
 	id := "u1 POST /things k-6"
-	_, err := e.store.c.InsertOne(context.Background(), record{ID: id, BodyHash: "whatever", CreatedAt: time.Now().Add(-2 * time.Minute).UTC()})
+	sum := sha256.Sum256([]byte(`{"name":"a"}`))
+	_, err := e.store.c.InsertOne(context.Background(), record{ID: id, BodyHash: hex.EncodeToString(sum[:]), CreatedAt: clock.Now().UTC()})
 	require.NoError(t, err)
+
+	// Until Stale, the first request may still be running: held.
+	clock.Advance(Stale - time.Second)
+	assert.Equal(t, 409, post(t, e.url, "k-6", `{"name":"a"}`, "u1").Status)
+	assert.EqualValues(t, 0, e.count(t))
+
+	// Past it, no live request can hold it (RequestTimeout): taken over.
+	clock.Advance(2 * time.Second)
 	r := post(t, e.url, "k-6", `{"name":"a"}`, "u1")
 	assert.Equal(t, 201, r.Status, r.Raw)
 	assert.EqualValues(t, 1, e.count(t))
+}
+
+func TestStaleIsWellUnderAMinuteAndLongerThanARequestMayRun(t *testing.T) {
+	assert.Less(t, Stale, 30*time.Second)
+	assert.Greater(t, Stale, httpapi.RequestTimeout)
+}
+
+// A request that failed because the database went away mid-request leaves
+// its key to a release that cannot happen then: it is released as soon as
+// the database answers again, not after Stale.
+func TestAKeyOfARequestFailedByTheDatabaseIsReleasedOnceTheDatabaseIsBack(t *testing.T) {
+	db := kit.Mongo(t)
+	server := strings.TrimPrefix(kit.MongoServerURI(t), "mongodb://")
+	server, _, _ = strings.Cut(server, "/")
+	proxy := testkit.NewProxy(t, server)
+	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI("mongodb://"+proxy.Addr).
+		SetServerSelectionTimeout(300*time.Millisecond).SetTimeout(time.Second))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	flaky := New(client.Database(db.Name()))
+	steady := New(db.Database)
+
+	var runs atomic.Int32
+	handler := httpapi.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if runs.Add(1) == 1 {
+			proxy.SetDown(true) // the database dies mid-request
+			return httpapi.Internal(context.DeadlineExceeded)
+		}
+		httpapi.WriteJSON(w, r, http.StatusCreated, map[string]string{"ok": "yes"})
+		return nil
+	})
+	sessions := session.NewManager(jwtKey, false)
+	serve := func(s *Store) string {
+		srv := httptest.NewServer(sessions.Middleware(session.RequireAuth(s.Middleware(handler))))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	flakyURL, steadyURL := serve(flaky), serve(steady)
+
+	assert.Equal(t, 500, post(t, flakyURL, "k-db", `{"name":"a"}`, "u1").Status)
+	time.Sleep(500 * time.Millisecond) // down for a while: releases fail
+	proxy.SetDown(false)
+
+	start := time.Now()
+	r := post(t, steadyURL, "k-db", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, r.Status, r.Raw)
+	assert.Less(t, time.Since(start), 5*time.Second, "released once the database is back, not after Stale")
+	flaky.Wait()
 }
 
 func TestAMalformedKeyIs400(t *testing.T) {

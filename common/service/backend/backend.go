@@ -112,6 +112,12 @@ func (b *Base) IdempotencyKeys(ctx context.Context) *idempotency.Store {
 		_, err := keys.Prune(ctx)
 		return err
 	})
+	// Stop waits for a key release still being retried (bounded by
+	// idempotency.Stale).
+	b.Go(func() {
+		<-ctx.Done()
+		keys.Wait()
+	})
 	return keys
 }
 
