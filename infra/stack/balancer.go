@@ -22,13 +22,13 @@ import (
 //
 // A replica is ready once it answers GET /readyz, and stays so until a
 // probe gets no answer in time or a non-2xx one, or a request to it fails
-// at transport level (refused, reset): the
-// readiness probe that would take a pod out of a Service. A stopped
-// process (SIGSTOP) still accepts connections, so without the probe it
-// would be sent its turns and hold them until they time out. When no
-// replica is ready, every one is tried in turn rather than none, as the
-// balancer did before it had probes. A replica that refuses connections is
-// skipped at dial time, before anything of the request is sent.
+// at transport level (refused, reset, no response headers in time), as a
+// readiness probe takes a pod out of a Service. A stopped process
+// (SIGSTOP) still accepts connections, so without the probe it would be
+// sent its turns and hold them until they time out. When no replica is
+// ready, every one is tried in turn rather than none, as the balancer did
+// before it had probes. A replica that refuses connections is skipped at
+// dial time, before anything of the request is sent.
 //
 // It is an HTTP proxy rather than a TCP one so that balancing is per
 // request even over kept-alive connections, as ingress-nginx balances over
@@ -47,8 +47,9 @@ type balancer struct {
 	stopOnce  sync.Once
 
 	// Set by newBalancer, changed only before start (the tests shorten them).
-	probeEvery   time.Duration // pause between one replica's probes
-	probeTimeout time.Duration // a probe not answered within it fails
+	probeEvery    time.Duration // pause between one replica's probes
+	probeTimeout  time.Duration // a probe not answered within it fails
+	headerTimeout time.Duration // a proxied request without response headers by then fails
 
 	stopProbes context.CancelFunc
 	probing    sync.WaitGroup
@@ -57,6 +58,12 @@ type balancer struct {
 // readyPath is every service's readiness endpoint, the one its Kubernetes
 // readinessProbe asks (service.NewRouter and the client's routes serve it).
 const readyPath = "/readyz"
+
+// requestTimeout is the services' request timeout: the longest an API
+// request may take before the service answers it with an error. The
+// balancer waits no longer than that for a replica's response headers, so a
+// hung replica costs a request no more than a slow one would.
+const requestTimeout = 15 * time.Second
 
 // The probe timings are tighter than Kubernetes' (every 5 s, 3 s timeout in
 // infra/k8s) because the local run is what the fault runs measure: a replica
@@ -93,10 +100,11 @@ func startBalancer(name string, addrs []string, log *slog.Logger) (*balancer, er
 
 func newBalancer(name string, addrs []string, log *slog.Logger) *balancer {
 	b := &balancer{
-		name:         name,
-		log:          log,
-		probeEvery:   probeEvery,
-		probeTimeout: probeTimeout,
+		name:          name,
+		log:           log,
+		probeEvery:    probeEvery,
+		probeTimeout:  probeTimeout,
+		headerTimeout: requestTimeout,
 	}
 	for _, a := range addrs {
 		b.replicas = append(b.replicas, &replica{addr: a})
@@ -140,6 +148,9 @@ func (b *balancer) start() error {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true, // pass Accept-Encoding and bodies as they are
+		// Headers only: an event stream sends its headers at once and may
+		// then stay open for as long as the page does.
+		ResponseHeaderTimeout: b.headerTimeout,
 	}
 	b.ln = ln
 	b.served = make(chan error, 1)

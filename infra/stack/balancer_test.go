@@ -521,6 +521,40 @@ func TestBalancerEjectsAReplicaWhoseRequestFails(t *testing.T) {
 	assert.Equal(t, 1, logs.count("replica ejected", addrOf(rs[1]), "dial"), logs.buf.String())
 }
 
+func TestBalancerAnswers502WhenAReplicaSendsNoHeadersInTime(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	rs := newReplicas(t, 1, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" {
+			// An event stream sends its headers at once, then may stay
+			// quiet far longer than the header timeout.
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			time.Sleep(3 * timeout)
+			fmt.Fprint(w, "data: late\n\n")
+			return
+		}
+		<-r.Context().Done() // never answers
+	})
+	logs := &logBuffer{}
+	b := balanceWith(t, logs, func(b *balancer) { b.headerTimeout = timeout }, addrOf(rs[0]))
+	waitState(t, b, addrOf(rs[0]), ready, 5*time.Second)
+
+	c := &http.Client{Timeout: 10 * time.Second}
+	status, body, took := getTimed(c, b.URL()+"/api/orders")
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.JSONEq(t, `{"errors":[{"message":"Bad Gateway"}]}`, body)
+	assert.GreaterOrEqual(t, took, timeout)
+	assert.Less(t, took, timeout+time.Second, "no longer than the header timeout")
+	t.Logf("answered after %v", took.Round(time.Millisecond))
+	assert.Equal(t, 1, logs.count("replica ejected", "timeout awaiting response headers"), logs.buf.String())
+
+	status, body, took = getTimed(c, b.URL()+"/events")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "data: late\n\n", body, "a stream outlives the header timeout")
+	assert.GreaterOrEqual(t, took, 3*timeout)
+}
+
 func TestBalancerStopJoinsItsProbes(t *testing.T) {
 	probes := func() int { return testkit.Goroutines("ticketing.dev/infra/stack.(*balancer).probe(") }
 	require.Zero(t, probes())
