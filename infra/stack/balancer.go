@@ -17,10 +17,18 @@ import (
 )
 
 // balancer is one service's load balancer, as its Kubernetes Service: a
-// loopback listener that sends each request to the next replica in turn
-// (round robin). A replica that refuses connections (crashed, restarting,
-// not listening yet) is skipped at dial time, before anything of the
-// request is sent, so a request succeeds while any replica is up.
+// loopback listener that sends each request to the next ready replica in
+// turn (round robin).
+//
+// A replica is ready once it answers GET /readyz, and stays so until a
+// probe gets no answer in time or a non-2xx one, or a request to it fails
+// at transport level (refused, reset, no response headers in time), as a
+// readiness probe takes a pod out of a Service. A stopped process
+// (SIGSTOP) still accepts connections, so without the probe it would be
+// sent its turns and hold them until they time out. When no replica is
+// ready, every one is tried in turn rather than none, as the balancer did
+// before it had probes. A replica that refuses connections is skipped at
+// dial time, before anything of the request is sent.
 //
 // It is an HTTP proxy rather than a TCP one so that balancing is per
 // request even over kept-alive connections, as ingress-nginx balances over
@@ -29,41 +37,77 @@ import (
 // responses are flushed as they are written (Server-Sent Events).
 type balancer struct {
 	name      string
-	addrs     []string // the replicas' host:port
+	replicas  []*replica
 	next      atomic.Uint64
+	log       *slog.Logger
 	transport *http.Transport
 	srv       *http.Server
 	ln        net.Listener
 	served    chan error
 	stopOnce  sync.Once
+
+	// Set by newBalancer, changed only before start (the tests shorten them).
+	probeEvery    time.Duration // pause between one replica's probes
+	probeTimeout  time.Duration // a probe not answered within it fails
+	headerTimeout time.Duration // a proxied request without response headers by then fails
+
+	stopProbes context.CancelFunc
+	probing    sync.WaitGroup
 }
 
-// startBalancer listens on a free loopback port and serves at once;
-// replicas not yet listening are skipped like dead ones.
+// readyPath is every service's readiness endpoint, the one its Kubernetes
+// readinessProbe asks (service.NewRouter and the client's routes serve it).
+const readyPath = "/readyz"
+
+// requestTimeout is the services' request timeout: the longest an API
+// request may take before the service answers it with an error. The
+// balancer waits no longer than that for a replica's response headers, so a
+// hung replica costs a request no more than a slow one would.
+const requestTimeout = 15 * time.Second
+
+// The probe timings are tighter than Kubernetes' (every 5 s, 3 s timeout in
+// infra/k8s) because the local run is what the fault runs measure: a replica
+// that stops answering is out within probeEvery+probeTimeout (about 1 s).
+// A healthy replica answers /readyz in milliseconds, so 800 ms is far from
+// a false alarm, and a false alarm costs little: the replica is back at
+// its next answer, and with no replica ready all are tried anyway.
+const (
+	probeEvery   = 250 * time.Millisecond
+	probeTimeout = 800 * time.Millisecond
+)
+
+// replica is one of a service's processes as its balancer sees it.
+type replica struct {
+	addr  string       // host:port
+	state atomic.Int32 // starting, ready or ejected
+}
+
+const (
+	starting int32 = iota // not ready yet since the balancer started
+	ready
+	ejected // was ready, then failed a probe or a request
+)
+
+// startBalancer listens on a free loopback port, serves at once and starts
+// probing the replicas; until one of them is ready, each is tried in turn.
 func startBalancer(name string, addrs []string, log *slog.Logger) (*balancer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("%s load balancer: %w", name, err)
-	}
 	b := newBalancer(name, addrs, log)
-	b.ln = ln
-	b.served = make(chan error, 1)
-	go func() { b.served <- b.srv.Serve(ln) }()
+	if err := b.start(); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
 func newBalancer(name string, addrs []string, log *slog.Logger) *balancer {
 	b := &balancer{
-		name:  name,
-		addrs: addrs,
-		transport: &http.Transport{
-			Proxy:               nil, // loopback replicas; never an outbound proxy
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        1024,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true, // pass Accept-Encoding and bodies as they are
-		},
+		name:          name,
+		log:           log,
+		probeEvery:    probeEvery,
+		probeTimeout:  probeTimeout,
+		headerTimeout: requestTimeout,
+	}
+	for _, a := range addrs {
+		b.replicas = append(b.replicas, &replica{addr: a})
 	}
 	proxy := &httputil.ReverseProxy{
 		Transport:     b,
@@ -91,24 +135,51 @@ func newBalancer(name string, addrs []string, log *slog.Logger) *balancer {
 	return b
 }
 
+// start listens, serves, and runs one probe loop per replica.
+func (b *balancer) start() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("%s load balancer: %w", b.name, err)
+	}
+	b.transport = &http.Transport{
+		Proxy:               nil, // loopback replicas; never an outbound proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true, // pass Accept-Encoding and bodies as they are
+		// Headers only: an event stream sends its headers at once and may
+		// then stay open for as long as the page does.
+		ResponseHeaderTimeout: b.headerTimeout,
+	}
+	b.ln = ln
+	b.served = make(chan error, 1)
+	go func() { b.served <- b.srv.Serve(ln) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopProbes = cancel
+	b.probing.Add(len(b.replicas))
+	for _, r := range b.replicas {
+		go b.probe(ctx, r)
+	}
+	return nil
+}
+
 // URL is the balancer's base URL.
 func (b *balancer) URL() string { return "http://" + b.ln.Addr().String() }
 
-// RoundTrip sends req to the next replica in turn, trying the following
-// ones while a replica cannot be dialled.
+// RoundTrip sends req to the next ready replica in turn, trying the
+// following ones while a replica cannot be dialled: the other ready ones
+// first, then the rest. A replica that fails the request is ejected.
 func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body *unsentBody
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &unsentBody{rc: req.Body}
 	}
-	n := uint64(len(b.addrs))
-	first := b.next.Add(1) - 1
 	var err error
-	for k := range n {
-		addr := b.addrs[(first+k)%n]
+	for _, r := range b.order() {
 		out := req.WithContext(req.Context()) // shallow copy per attempt
 		u := *req.URL
-		u.Host = addr
+		u.Host = r.addr
 		out.URL = &u
 		if body != nil {
 			out.Body = body
@@ -118,7 +189,13 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if !isDialError(err) || (body != nil && body.touched.Load()) || req.Context().Err() != nil {
+		// A client that went away, or whose body broke off, says nothing
+		// about the replica.
+		if req.Context().Err() != nil || (body != nil && body.failed.Load()) {
+			break
+		}
+		b.eject(r, err)
+		if !isDialError(err) || (body != nil && body.touched.Load()) {
 			break
 		}
 	}
@@ -129,6 +206,80 @@ func (b *balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("no replica of %s accepts connections: %w", b.name, err)
 	}
 	return nil, err
+}
+
+// order is the replicas in the order one request tries them: the ready
+// ones from the next in turn on, then the others (tried only when no ready
+// one can be dialled, or none is ready).
+func (b *balancer) order() []*replica {
+	turn := b.next.Add(1) - 1
+	var up, down []*replica
+	for _, r := range b.replicas {
+		if r.state.Load() == ready {
+			up = append(up, r)
+		} else {
+			down = append(down, r)
+		}
+	}
+	out := make([]*replica, 0, len(b.replicas))
+	for _, rs := range [][]*replica{up, down} {
+		for k := range len(rs) {
+			out = append(out, rs[(turn+uint64(k))%uint64(len(rs))])
+		}
+	}
+	return out
+}
+
+// probe asks r's readiness every probeEvery until ctx ends.
+func (b *balancer) probe(ctx context.Context, r *replica) {
+	defer b.probing.Done()
+	for {
+		err := b.checkReady(ctx, r.addr)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			b.eject(r, err)
+		} else if r.state.Swap(ready) == ejected {
+			b.log.Info("replica ready again", "service", b.name, "replica", r.addr)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(b.probeEvery):
+		}
+	}
+}
+
+// checkReady is nil when the replica at addr answers its readiness path
+// with a 2xx within probeTimeout.
+func (b *balancer) checkReady(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, b.probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+readyPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := b.transport.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("probing %s: %w", readyPath, err)
+	}
+	// Read to the end so that the connection is kept for the next probe.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("probing %s: %s", readyPath, resp.Status)
+	}
+	return nil
+}
+
+// eject takes a ready replica out of the turns until a probe finds it ready
+// again. Only the first failure of a ready replica is logged, so a replica
+// that stays down is one line however many requests meet it.
+func (b *balancer) eject(r *replica, why error) {
+	if r.state.CompareAndSwap(ready, ejected) {
+		b.log.Warn("replica ejected", "service", b.name, "replica", r.addr, "err", why)
+	}
 }
 
 // isDialError is true when no connection was made, so nothing was sent.
@@ -144,11 +295,16 @@ func isDialError(err error) bool {
 type unsentBody struct {
 	rc      io.ReadCloser
 	touched atomic.Bool
+	failed  atomic.Bool // reading it failed: the client's fault, not the replica's
 }
 
 func (u *unsentBody) Read(p []byte) (int, error) {
 	u.touched.Store(true)
-	return u.rc.Read(p)
+	n, err := u.rc.Read(p)
+	if err != nil && err != io.EOF {
+		u.failed.Store(true)
+	}
+	return n, err
 }
 
 func (u *unsentBody) Close() error {
@@ -159,7 +315,8 @@ func (u *unsentBody) Close() error {
 }
 
 // stop closes the listener, lets requests in flight finish for a moment,
-// then cuts the rest (long-lived streams). Only the first call acts.
+// then cuts the rest (long-lived streams), and ends the probes. Only the
+// first call acts.
 func (b *balancer) stop(con *console) {
 	b.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -170,6 +327,8 @@ func (b *balancer) stop(con *console) {
 		if err := <-b.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			con.printf("%s load balancer: %v", b.name, err)
 		}
+		b.stopProbes()
+		b.probing.Wait()
 		b.transport.CloseIdleConnections()
 	})
 }
