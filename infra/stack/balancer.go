@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"ticketing.dev/common/httpapi"
 	"ticketing.dev/infra/ingress"
 )
 
@@ -59,11 +60,23 @@ type balancer struct {
 // readinessProbe asks (service.NewRouter and the client's routes serve it).
 const readyPath = "/readyz"
 
-// requestTimeout is the services' request timeout: the longest an API
-// request may take before the service answers it with an error. The
-// balancer waits no longer than that for a replica's response headers, so a
-// hung replica costs a request no more than a slow one would.
-const requestTimeout = 15 * time.Second
+// replicaTimeout is how long the balancer waits for a replica's response
+// headers: the services' own deadline (httpapi.RequestTimeout) and a margin,
+// so a slow request gets the service's own answer and only a hung replica
+// meets this one. A hung replica costs a request no more than a slow one.
+const replicaTimeout = httpapi.RequestTimeout + 2*time.Second
+
+// paymentTimeout is payments' wait instead: a payment has no deadline (it
+// waits on Stripe, up to 30 s, and on orders' decision, 10 s by default).
+const paymentTimeout = time.Minute
+
+// headerTimeout is the replicaTimeout of the service name.
+func headerTimeout(name string) time.Duration {
+	if name == "payments" {
+		return paymentTimeout
+	}
+	return replicaTimeout
+}
 
 // The probe timings are tighter than Kubernetes' (every 5 s, 3 s timeout in
 // infra/k8s) because the local run is what the fault runs measure: a replica
@@ -104,7 +117,7 @@ func newBalancer(name string, addrs []string, log *slog.Logger) *balancer {
 		log:           log,
 		probeEvery:    probeEvery,
 		probeTimeout:  probeTimeout,
-		headerTimeout: requestTimeout,
+		headerTimeout: headerTimeout(name),
 	}
 	for _, a := range addrs {
 		b.replicas = append(b.replicas, &replica{addr: a})
