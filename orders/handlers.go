@@ -88,27 +88,46 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.CurrentUser(r.Context())
-	orders, err := a.store.OrdersOf(r.Context(), user.ID)
+	p, paged, err := parseOrderPage(r.URL.Query())
 	if err != nil {
 		return err
 	}
+	var orders []order
+	if paged {
+		var next, prev string
+		if orders, next, prev, err = a.store.PageOf(r.Context(), user.ID, p); err != nil {
+			return err
+		}
+		httpapi.SetPageLinks(w, r, next, prev)
+	} else if orders, err = a.store.OrdersOf(r.Context(), user.ID); err != nil {
+		return err
+	}
+	out, err := a.ordersJSON(r.Context(), orders)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+// ordersJSON shows orders with their tickets and refunds.
+func (a *api) ordersJSON(ctx context.Context, orders []order) ([]orderJSON, error) {
 	ids := make([]primitive.ObjectID, len(orders))
 	for i, o := range orders {
 		ids[i] = o.TicketID
 	}
-	tickets, err := a.store.Tickets(r.Context(), ids)
+	tickets, err := a.store.Tickets(ctx, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := make([]orderJSON, len(orders))
 	for i, o := range orders {
 		t, ok := tickets[o.TicketID]
-		if out[i], err = a.withRefund(r.Context(), o, toJSON(o, t, ok)); err != nil {
-			return err
+		if out[i], err = a.withRefund(ctx, o, toJSON(o, t, ok)); err != nil {
+			return nil, err
 		}
 	}
-	httpapi.WriteJSON(w, r, http.StatusOK, out)
-	return nil
+	return out, nil
 }
 
 // ownOrder loads the :id order and checks that the caller owns it.

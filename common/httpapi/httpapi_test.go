@@ -125,3 +125,17 @@ func TestDeadlineEndsTheRequestsContextInTime(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	assert.InDelta(t, time.Minute.Seconds(), left.Seconds(), 1)
 }
+
+func TestSetPageLinksKeepEveryOtherParameterAndReplaceTheCursor(t *testing.T) {
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/api/things?q=jazz+fest&after=old&limit=5", nil)
+	httpapi.SetPageLinks(w, r, "N1", "P1")
+	assert.Equal(t, []string{
+		`</api/things?after=N1&limit=5&q=jazz+fest>; rel="next"`,
+		`</api/things?after=P1&limit=5&q=jazz+fest>; rel="prev"`,
+	}, w.Header().Values("Link"))
+
+	w = httptest.NewRecorder()
+	httpapi.SetPageLinks(w, r, "", "")
+	assert.Empty(t, w.Header().Values("Link"))
+}
