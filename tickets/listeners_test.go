@@ -128,7 +128,7 @@ func TestTicketStatusGoesAvailableReservedSoldAndOrderCompleteKeepsTheOrder(t *t
 	testkit.Publish(t, e.bus, complete)
 	testkit.Publish(t, e.bus, complete) // redelivered: applied once
 	evs := got.Wait(t, 2, 5*time.Second)
-	assert.Equal(t, events.TicketUpdated{ID: id, Version: 2, Title: "concert", Price: 20, UserID: "owner", OrderID: orderID}, evs[1])
+	assert.Equal(t, events.TicketUpdated{ID: id, Version: 2, Title: "concert", Price: 20, UserID: "owner", OrderID: orderID, Sold: true}, evs[1])
 	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
 	assert.Equal(t, "sold", show.Body["status"])
 	assert.Equal(t, orderID, show.Body["orderId"], "orderId keeps its meaning: the order that holds it")
@@ -146,7 +146,7 @@ func TestOrderCompleteBeforeItsOrderCreatedEndsWithTheTicketSold(t *testing.T) {
 	// The two subjects are separate subscriptions: complete can come first.
 	testkit.Publish(t, e.bus, events.OrderComplete{ID: orderID, Version: 2, Status: events.StatusComplete, Ticket: events.OrderTicket{ID: id, Price: 20}})
 	ev := got.Wait(t, 1, 5*time.Second)[0]
-	assert.Equal(t, events.TicketUpdated{ID: id, Version: 1, Title: "concert", Price: 20, UserID: "owner", OrderID: orderID}, ev)
+	assert.Equal(t, events.TicketUpdated{ID: id, Version: 1, Title: "concert", Price: 20, UserID: "owner", OrderID: orderID, Sold: true}, ev)
 	show := do(t, "GET", e.URL+"/api/tickets/"+id, "")
 	assert.Equal(t, "sold", show.Body["status"])
 

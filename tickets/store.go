@@ -55,7 +55,7 @@ func (t ticket) status() string {
 }
 
 func (t ticket) updatedEvent() events.TicketUpdated {
-	return events.TicketUpdated{ID: t.ID.Hex(), Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID, OrderID: t.OrderID}
+	return events.TicketUpdated{ID: t.ID.Hex(), Version: t.Version, Title: t.Title, Price: t.Price, UserID: t.UserID, OrderID: t.OrderID, Sold: t.Sold}
 }
 
 func ticketVersion(t *ticket) int64 { return t.Version }

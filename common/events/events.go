@@ -67,6 +67,11 @@ type TicketUpdated struct {
 	Price   float64 `json:"price"`
 	UserID  string  `json:"userId"`
 	OrderID string  `json:"orderId,omitempty"`
+	// Sold (an addition, docs/CONTRACT.md §3): the order holding it is
+	// paid. orderId alone cannot tell a sold ticket from a reserved one,
+	// and every tickets process's catalogue (GET /api/tickets?status=)
+	// learns the others' writes from these events.
+	Sold bool `json:"sold,omitempty"`
 }
 
 // OrderTicket is the ticket as order events carry it.
