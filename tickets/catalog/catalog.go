@@ -59,8 +59,7 @@ func (it Item) Status() Status {
 // All hands out share them safely.
 type entry struct {
 	Item
-	cents  int64
-	status Status
+	cents int64
 	// words is the folded title with a space before each word, so " fest"
 	// is in it exactly when a word of the title starts with "fest".
 	words string
@@ -88,21 +87,22 @@ type word struct {
 type Catalog struct {
 	mu   sync.RWMutex
 	byID map[primitive.ObjectID]*entry
-	// all holds every entry by id, for the snapshots of All (a B-tree
-	// clone is O(1) and copies nodes only as later writes touch them).
+	// all holds every entry newest first, for the snapshots of All (a
+	// B-tree clone is O(1) and copies nodes only as later writes touch
+	// them).
 	all *btree.BTreeG[*entry]
 
-	statusIDs    *idTree    // partition: status
+	statusTimes  *timeTree  // partition: status
 	statusPrices *priceTree // partition: status
 	statusCount  [numStatuses]int
 
 	sellers      map[string]*seller
-	sellerIDs    *idTree    // partition: seller number
+	sellerTimes  *timeTree  // partition: seller number
 	sellerPrices *priceTree // partition: seller number
 	nextSeller   uint32
 
 	vocab    *btree.BTreeG[*word] // by text: a prefix is a range of it
-	postings *idTree              // partition: word number
+	postings *postingTree         // partition: word number
 	nextWord uint32
 }
 
@@ -110,14 +110,14 @@ type Catalog struct {
 func New() *Catalog {
 	return &Catalog{
 		byID:         make(map[primitive.ObjectID]*entry),
-		all:          btree.NewG(degree, func(a, b *entry) bool { return toOID(a.ID).cmp(toOID(b.ID)) < 0 }),
-		statusIDs:    newIDTree(),
+		all:          btree.NewG(degree, func(a, b *entry) bool { return toOID(a.ID).cmp(toOID(b.ID)) > 0 }),
+		statusTimes:  newTimeTree(),
 		statusPrices: newPriceTree(),
 		sellers:      make(map[string]*seller),
-		sellerIDs:    newIDTree(),
+		sellerTimes:  newTimeTree(),
 		sellerPrices: newPriceTree(),
 		vocab:        btree.NewG(degree, func(a, b *word) bool { return a.text < b.text }),
-		postings:     newIDTree(),
+		postings:     newPostingTree(),
 	}
 }
 
@@ -131,7 +131,7 @@ func (c *Catalog) Put(it Item) bool {
 	if old != nil && it.Version <= old.Version {
 		return false
 	}
-	e := &entry{Item: it, cents: centsOf(it.Price), status: it.Status()}
+	e := &entry{Item: it, cents: centsOf(it.Price)}
 	if old != nil && old.Title == it.Title {
 		e.words = old.words
 	} else {
@@ -156,15 +156,17 @@ func (c *Catalog) Put(it Item) bool {
 // unindex removes the keys of old that e does not share.
 func (c *Catalog) unindex(old, e *entry) {
 	id := toOID(old.ID)
-	if old.status != e.status || old.cents != e.cents {
-		c.statusIDs.Delete(idKey{id: id, part: uint32(old.status)})
-		c.statusPrices.Delete(priceKey{cents: old.cents, id: id, part: uint32(old.status)})
-		c.statusCount[old.status]--
+	if old.Status() != e.Status() || old.cents != e.cents {
+		k := priceKey{cents: old.cents, id: id, part: uint32(old.Status())}
+		c.statusTimes.Delete(k)
+		c.statusPrices.Delete(k)
+		c.statusCount[old.Status()]--
 	}
 	if old.UserID != e.UserID || old.cents != e.cents {
 		s := c.sellers[old.UserID]
-		c.sellerIDs.Delete(idKey{id: id, part: s.num})
-		c.sellerPrices.Delete(priceKey{cents: old.cents, id: id, part: s.num})
+		k := priceKey{cents: old.cents, id: id, part: s.num}
+		c.sellerTimes.Delete(k)
+		c.sellerPrices.Delete(k)
 		if old.UserID != e.UserID {
 			if s.count--; s.count == 0 {
 				delete(c.sellers, s.id)
@@ -185,14 +187,16 @@ func (c *Catalog) unindex(old, e *entry) {
 // index adds the keys of e that old (nil for a new item) did not have.
 func (c *Catalog) index(e, old *entry, s *seller) {
 	id := toOID(e.ID)
-	if old == nil || old.status != e.status || old.cents != e.cents {
-		c.statusIDs.ReplaceOrInsert(idKey{id: id, part: uint32(e.status)})
-		c.statusPrices.ReplaceOrInsert(priceKey{cents: e.cents, id: id, part: uint32(e.status)})
-		c.statusCount[e.status]++
+	if old == nil || old.Status() != e.Status() || old.cents != e.cents {
+		k := priceKey{cents: e.cents, id: id, part: uint32(e.Status())}
+		c.statusTimes.ReplaceOrInsert(k)
+		c.statusPrices.ReplaceOrInsert(k)
+		c.statusCount[e.Status()]++
 	}
 	if old == nil || old.UserID != e.UserID || old.cents != e.cents {
-		c.sellerIDs.ReplaceOrInsert(idKey{id: id, part: s.num})
-		c.sellerPrices.ReplaceOrInsert(priceKey{cents: e.cents, id: id, part: s.num})
+		k := priceKey{cents: e.cents, id: id, part: s.num}
+		c.sellerTimes.ReplaceOrInsert(k)
+		c.sellerPrices.ReplaceOrInsert(k)
 		if old == nil || old.UserID != e.UserID {
 			s.count++
 		}
@@ -263,6 +267,6 @@ func (c *Catalog) All() iter.Seq[Item] {
 	snap := c.all.Clone()
 	c.mu.Unlock()
 	return func(yield func(Item) bool) {
-		snap.Ascend(func(e *entry) bool { return yield(e.Item) })
+		snap.Descend(func(e *entry) bool { return yield(e.Item) })
 	}
 }

@@ -105,7 +105,7 @@ func TestChangesMoveItemsInPriceSellerAndSearchIndexes(t *testing.T) {
 	if n := c.postings.Len(); n != 4 {
 		t.Errorf("%d postings, want 4 (opera, night, jazz, night)", n)
 	}
-	if n := c.statusIDs.Len() + c.statusPrices.Len() + c.sellerIDs.Len() + c.sellerPrices.Len(); n != 8 {
+	if n := c.statusTimes.Len() + c.statusPrices.Len() + c.sellerTimes.Len() + c.sellerPrices.Len(); n != 8 {
 		t.Errorf("%d index keys, want 8", n)
 	}
 }

@@ -14,42 +14,48 @@ import (
 // a page is found by walking a *source*, a set of items that holds every
 // match, and keeping the items that pass. The sources are the indexes:
 //
-//   - the statuses asked for (all three when none is): their id trees for
-//     newest and oldest, their price trees, cut to [minPrice, maxPrice],
-//     for the price sorts; a k-way merge of up to 3 walks;
-//   - the seller's id tree or price tree (cut to the price range);
+//   - the statuses asked for (all three when none is): their trees by time
+//     for newest and oldest, their trees by price, cut to [minPrice,
+//     maxPrice], for the price sorts; a merge of up to 3 walks;
+//   - the seller's tree by time or by price (cut to the price range);
 //   - the postings of a search word: a word is a prefix, so its postings
-//     are those of the vocabulary's words in the range [word, word+"\xff").
+//     are those of the vocabulary's words in the range [word, word+"\xff"),
+//     merged (a heap of up to maxMerge walks).
 //
 // A source walked in the page's order (ordered) stops as soon as it has
-// limit+1 matches: it costs O(log n + limit/d), where d is the share of
-// its items that match. Find walks the smallest ordered source, by the
-// counts it keeps (tickets per status, per seller, per word), so d is as
-// high as the indexes can make it. Postings are in id order, so a search
-// is an ordered source for newest and oldest: a search for a word in 1%
-// of the titles reads about limit postings, at any catalogue size.
+// limit+1 matches: it costs O(log n + limit/d) for d the share of its
+// items that match. The smaller of the status and seller sources (by the
+// counts kept per status and seller) is walked, so d is as high as they
+// make it. The keys by time hold the price, so a price range under newest
+// or oldest skips what is out of range without reading the ticket.
+// Postings are in id order, so the rarest search word (by the counts kept
+// per word) is an ordered source for newest and oldest too: a search for a
+// word in 1% of the titles reads about limit postings, at any size.
 //
 // A source not in the page's order (a search under a price sort, a price
-// range under newest or oldest) can only be collected whole, filtered,
-// sorted and cut: O(m log m) for its m items, which is cheap when m is
-// small (a rare word, a narrow price range) and no better than a full scan
-// when it is not. How small is not known beforehand (no index counts a
-// price range), so Find runs the collections in step with the ordered
-// walk, one item each in turn, and takes the answer of whichever
-// finishes first: a page costs at most a few times the cheaper plan, and
-// needs no estimate to be right.
+// range under newest or oldest) can only be collected whole, filtered and
+// cut to the first limit+1 (a heap): O(m log limit) for its m items, cheap
+// when m is small (a rare word, a narrow range), no better than a full
+// scan when it is not. Search under a price sort therefore costs the
+// word's postings: about 0.5 µs each at 100,000 tickets, 0.5 ms for a
+// word in 1% of the titles. How large m is cannot always be known (no
+// index counts a price range), so Find races its plans: the ordered walks
+// and the collections run in step, the one that has worked least (keys
+// read, seeks, tickets read, weighted by their cost) going next, and the
+// first to finish answers. A page costs at most the number of plans (2 or
+// 3) times the cheapest one, and no estimate needs to be right.
 //
-// The costs do not grow with the catalogue, except through log n and the
-// matches' share of the source, which is the query's nature, not the
-// catalogue's size: a page of "status=sold&q=rare" costs the same at
-// 100,000 tickets as at 100 when the same share of tickets match.
+// None of these costs grows with the catalogue, except through log n and
+// the share of matches in the best source, which is the query's nature,
+// not the catalogue's size: a page of "status=sold&q=rare" costs the same
+// at 100,000 tickets as at 100 when the same share of tickets match.
 
 // Planning limits.
 const (
 	// maxMerge bounds the vocabulary words of a search prefix that are
-	// merged in id order; a shorter prefix matching more words is a
-	// common one, which the ordered walk of a status finds quickly.
-	maxMerge = 16
+	// merged in id order (a seek each); a shorter prefix matching more
+	// words is a common one, which the walk of a status finds quickly.
+	maxMerge = 64
 	// maxPrefixWords bounds the vocabulary words a prefix is expanded
 	// to (to collect their postings); past it the prefix is only a filter.
 	maxPrefixWords = 1024
@@ -89,7 +95,7 @@ func newFilter(q Query) *filter {
 }
 
 func (f *filter) match(e *entry) bool {
-	return e != nil && f.allowed[e.status] &&
+	return e != nil && f.allowed[e.Status()] &&
 		(f.seller == "" || e.UserID == f.seller) &&
 		f.lo <= e.cents && e.cents <= f.hi &&
 		hasWordPrefixes(e.words, f.words)
@@ -201,33 +207,67 @@ func items(es []*entry) []Item {
 }
 
 // take returns the first n matches of f strictly after from (or at it,
-// when from.incl) in order o: the ordered walk and the collections of the
-// plan run in step, and the first to finish answers.
+// when from.incl) in order o, from the plan that finishes first.
 func (c *Catalog) take(f *filter, o order, from bound, n int) []*entry {
-	ordered, collect := c.plan(f, o, from)
-	if ordered == nil {
+	rs := c.plan(f, o, from, n)
+	if rs == nil {
 		return nil
 	}
-	var got []*entry
-	found := make([][]*entry, len(collect))
+	return c.race(rs, f, o, from, n)
+}
+
+// The work units of a race: reading a key of a chunk, seeking a tree, and
+// reading an entry (a map lookup and a few cache misses), roughly in the
+// ratio of their times.
+const (
+	costKey   = 1
+	costSeek  = 32
+	costEntry = 16
+)
+
+// A racer is a plan: a source walked in the page's order (ordered: done
+// with n matches or at its end), or a source collected whole (done at its
+// end), keeping the first n matches.
+type racer struct {
+	s       stream
+	ordered bool
+	cost    int
+	got     []*entry // ordered
+	top     topN     // collected
+}
+
+// race runs the plans in step, always advancing the one that has worked
+// least, and answers with the first to finish: the answer costs about
+// len(rs) times the cheapest plan's cost, whichever that is.
+func (c *Catalog) race(rs []*racer, f *filter, o order, from bound, n int) []*entry {
 	for {
-		p, ok := ordered.next()
+		r := rs[0]
+		for _, q := range rs[1:] {
+			if q.cost < r.cost {
+				r = q
+			}
+		}
+		p, ok := r.s.next()
 		if !ok {
-			return got
+			if r.ordered {
+				return r.got
+			}
+			return r.top.sorted()
 		}
-		if e := c.byID[p.id.objectID()]; f.match(e) {
-			if got = append(got, e); len(got) == n {
-				return got
-			}
+		if p.cents != noCents && (p.cents < f.lo || p.cents > f.hi) {
+			continue // out of the price range, seen from the key alone
 		}
-		for i, s := range collect {
-			p, ok := s.next()
-			if !ok {
-				return firstN(found[i], o, n)
+		r.cost += costEntry
+		e := c.byID[p.id.objectID()]
+		if !f.match(e) {
+			continue
+		}
+		if r.ordered {
+			if r.got = append(r.got, e); len(r.got) == n {
+				return r.got
 			}
-			if e := c.byID[p.id.objectID()]; f.match(e) && from.before(o, e.pos()) {
-				found[i] = append(found[i], e)
-			}
+		} else if ep := e.pos(); from.before(o, ep) {
+			r.top.add(e, ep)
 		}
 	}
 }
@@ -241,100 +281,168 @@ func (b bound) before(o order, p pos) bool {
 	return c < 0 || c == 0 && b.incl
 }
 
-// firstN sorts collected matches in o and returns the first n, each once.
-func firstN(es []*entry, o order, n int) []*entry {
-	slices.SortFunc(es, func(a, b *entry) int { return o.cmp(a.pos(), b.pos()) })
-	es = slices.CompactFunc(es, func(a, b *entry) bool { return a == b })
-	return es[:min(n, len(es))]
+// topN keeps the first n of the items it is given, in order o, each once:
+// a heap whose root is the last kept, so most items cost one comparison.
+type topN struct {
+	o order
+	n int
+	h []hit
 }
 
-// plan picks the ordered source with the fewest items and the unordered
-// sources worth collecting beside it (see the comment at the top). A nil
-// ordered source means nothing can match.
-func (c *Catalog) plan(f *filter, o order, from bound) (ordered stream, collect []stream) {
-	best := 0
-	for _, s := range f.statuses {
-		best += c.statusCount[s]
+type hit struct {
+	p pos
+	e *entry
+}
+
+func (t *topN) add(e *entry, p pos) {
+	if len(t.h) == t.n && t.o.cmp(p, t.h[0].p) >= 0 {
+		return
 	}
-	ordered = c.statusSource(f, o, from)
+	for _, x := range t.h {
+		if x.e == e {
+			return // in the postings of two words of the prefix
+		}
+	}
+	if len(t.h) < t.n {
+		t.h = append(t.h, hit{p, e})
+		for i := len(t.h) - 1; i > 0; {
+			up := (i - 1) / 2
+			if t.o.cmp(t.h[up].p, t.h[i].p) >= 0 {
+				break
+			}
+			t.h[up], t.h[i] = t.h[i], t.h[up]
+			i = up
+		}
+		return
+	}
+	t.h[0] = hit{p, e}
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= len(t.h) {
+			break
+		}
+		if c+1 < len(t.h) && t.o.cmp(t.h[c+1].p, t.h[c].p) > 0 {
+			c++
+		}
+		if t.o.cmp(t.h[i].p, t.h[c].p) >= 0 {
+			break
+		}
+		t.h[i], t.h[c] = t.h[c], t.h[i]
+		i = c
+	}
+}
+
+func (t *topN) sorted() []*entry {
+	slices.SortFunc(t.h, func(a, b hit) int { return t.o.cmp(a.p, b.p) })
+	out := make([]*entry, len(t.h))
+	for i, h := range t.h {
+		out[i] = h.e
+	}
+	return out
+}
+
+// plan returns the racers for a page (see the comment at the top): the
+// smaller of the status and seller walks; for newest and oldest, the
+// merged postings of the rarest search word; the collections of that
+// word's postings (price sorts) and of the price range (newest, oldest).
+// No racer means nothing can match.
+func (c *Catalog) plan(f *filter, o order, from bound, n int) []*racer {
+	var rs []*racer
+	add := func(ordered bool) *racer {
+		r := &racer{ordered: ordered, top: topN{o: o, n: n}}
+		rs = append(rs, r)
+		return r
+	}
+
+	size := 0
+	for _, s := range f.statuses {
+		size += c.statusCount[s]
+	}
 	var sel *seller
 	if f.seller != "" {
 		if sel = c.sellers[f.seller]; sel == nil {
-			return nil, nil
-		}
-		if sel.count < best {
-			best = sel.count
-			ordered = c.sellerSource(sel, f, o, from)
+			return nil
 		}
 	}
-	// The search word with the fewest postings, if fewer than best.
+	scan := add(true)
+	if sel != nil && sel.count < size {
+		size = sel.count
+		scan.s = c.sellerSource(sel, f, o, from, &scan.cost)
+	} else {
+		scan.s = c.statusSource(f, o, from, &scan.cost)
+	}
+
+	// The search word with the fewest postings, if fewer than size.
 	var words []*word
 	wordTotal := 0
 	for _, w := range f.words {
-		ws, total, ok := c.prefix(w[1:], best)
+		ws, total, ok := c.prefix(w[1:], size)
 		if !ok {
 			continue
 		}
 		if total == 0 {
-			return nil, nil // no title has the word
+			return nil // no title has the word
 		}
 		if words == nil || total < wordTotal {
 			words, wordTotal = ws, total
 		}
 	}
-	if words != nil && wordTotal < best {
+	if words != nil {
 		if !o.price && len(words) <= maxMerge {
+			r := add(true)
 			in := make([]stream, len(words))
 			for i, w := range words {
-				in[i] = &idStream{t: c.postings, part: w.num, desc: o.idDesc, from: from}
+				in[i] = &idStream[idKey]{t: c.postings, part: w.num, oldest: !o.idDesc, from: from, chunk: chunk{cost: &r.cost}}
 			}
-			ordered, best = newMerge(o, in), wordTotal
+			r.s = newMerge(o, in)
 		} else {
+			r := add(false)
 			in := make(concat, len(words))
 			for i, w := range words {
-				in[i] = &idStream{t: c.postings, part: w.num}
+				in[i] = &idStream[idKey]{t: c.postings, part: w.num, chunk: chunk{cost: &r.cost}}
 			}
-			collect = append(collect, &in)
+			r.s = &in
 		}
 	}
+
 	if !o.price && f.priceBounded() {
-		// Cut by price, in price order: collected.
+		r := add(false)
 		var in concat
-		if sel != nil && sel.count < best {
-			in = concat{&priceStream{t: c.sellerPrices, part: sel.num, lo: f.lo, hi: f.hi, o: orderOf(Price, false)}}
+		if sel != nil && sel.count <= size {
+			in = concat{&priceStream{t: c.sellerPrices, part: sel.num, lo: f.lo, hi: f.hi, o: orderOf(Price, false), chunk: chunk{cost: &r.cost}}}
 		} else {
 			for _, s := range f.statuses {
-				in = append(in, &priceStream{t: c.statusPrices, part: uint32(s), lo: f.lo, hi: f.hi, o: orderOf(Price, false)})
+				in = append(in, &priceStream{t: c.statusPrices, part: uint32(s), lo: f.lo, hi: f.hi, o: orderOf(Price, false), chunk: chunk{cost: &r.cost}})
 			}
 		}
-		collect = append(collect, &in)
+		r.s = &in
 	}
-	return ordered, collect
+	return rs
 }
 
-func (c *Catalog) statusSource(f *filter, o order, from bound) stream {
+func (c *Catalog) statusSource(f *filter, o order, from bound, cost *int) stream {
 	in := make([]stream, len(f.statuses))
 	for i, s := range f.statuses {
 		if o.price {
-			in[i] = &priceStream{t: c.statusPrices, part: uint32(s), lo: f.lo, hi: f.hi, o: o, from: from}
+			in[i] = &priceStream{t: c.statusPrices, part: uint32(s), lo: f.lo, hi: f.hi, o: o, from: from, chunk: chunk{cost: cost}}
 		} else {
-			in[i] = &idStream{t: c.statusIDs, part: uint32(s), desc: o.idDesc, from: from}
+			in[i] = &idStream[priceKey]{t: c.statusTimes, part: uint32(s), oldest: !o.idDesc, from: from, chunk: chunk{cost: cost}}
 		}
 	}
 	return newMerge(o, in)
 }
 
-func (c *Catalog) sellerSource(s *seller, f *filter, o order, from bound) stream {
+func (c *Catalog) sellerSource(s *seller, f *filter, o order, from bound, cost *int) stream {
 	if o.price {
-		return &priceStream{t: c.sellerPrices, part: s.num, lo: f.lo, hi: f.hi, o: o, from: from}
+		return &priceStream{t: c.sellerPrices, part: s.num, lo: f.lo, hi: f.hi, o: o, from: from, chunk: chunk{cost: cost}}
 	}
-	return &idStream{t: c.sellerIDs, part: s.num, desc: o.idDesc, from: from}
+	return &idStream[priceKey]{t: c.sellerTimes, part: s.num, oldest: !o.idDesc, from: from, chunk: chunk{cost: cost}}
 }
 
 // prefix returns the vocabulary words that start with p and their
 // postings in all, or !ok when they are too many to be worth it: more
-// than maxPrefixWords words, or at least enough postings that another
-// source (of size enough) is smaller.
+// than maxPrefixWords words, or at least as many postings as another
+// source (of size enough) has items.
 func (c *Catalog) prefix(p string, enough int) (ws []*word, total int, ok bool) {
 	ok = true
 	c.vocab.AscendGreaterOrEqual(&word{text: p}, func(w *word) bool {

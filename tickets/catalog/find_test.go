@@ -384,3 +384,25 @@ func TestFindBoundsTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// A title holding two words of a prefix ("Jazz" and "Jazzy" for "jaz") is
+// in the postings of both; it is still one match, whichever plan answers
+// (merged postings under newest and oldest, collected under the price
+// sorts, which win here: 5 postings against 300 tickets).
+func TestATitleWithTwoWordsOfAPrefixIsOneMatch(t *testing.T) {
+	c := New()
+	var s seq
+	for i := range 300 {
+		c.Put(Item{ID: s.next(), Title: "Opera night", Price: float64(10 + i%7), UserID: userID(1)})
+	}
+	for i := range 5 {
+		c.Put(Item{ID: s.next(), Title: "Jazz & Jazzy jazzband", Price: float64(10 + i%2), UserID: userID(1)})
+	}
+	for sort := range numSorts {
+		q := query(3, func(q *Query) { q.Sort = sort; q.Words = Words("jaz") })
+		got := flatten(walk(t, c, q, nil))
+		if want := brute(c, q); !slices.Equal(ids(got), ids(want)) || len(got) != 5 {
+			t.Errorf("sort=%v: %v, want %v", sort, ids(got), ids(want))
+		}
+	}
+}
