@@ -29,13 +29,14 @@
 // are keyset-paged: a cursor holds the sort key of the item at the page's
 // edge, so page 50 costs what page 1 does.
 //
-// Measured (BenchmarkFind, BenchmarkMemoryPerTicket; 2 shared cores, so
-// ±50%): a first page of status=available takes 4–9 µs at 100, 10,000
-// and 100,000 tickets alike; a search for a word in 1% of titles 6–12 µs,
-// a seller's page 4–6 µs, page 50 of newest 8–16 µs, a price range by
-// price 3–8 µs and under newest (4% of tickets in range) 40–90 µs from
-// 10,000 tickets up. Search under a price sort collects the word's
-// postings: 0.6 ms for a word in 1% of 100,000 titles. Put takes about
+// Measured (BenchmarkFind, BenchmarkMemoryPerTicket; 2 cores shared
+// with other work, so the spread is wide), alike at 100, 10,000 and
+// 100,000 tickets: a first page of status=available 4–12 µs, a search for
+// a word in 1% of titles 4–13 µs, a seller's page 3–7 µs, page 50 of
+// newest 7–17 µs, a price range by price 2–8 µs. A price range under
+// newest (4% of tickets in range) walks about 500 keys a page: 35–90 µs
+// from 10,000 tickets up. Search under a price sort collects the word's
+// postings: 0.4–0.6 ms for a word in 1% of 100,000 titles. Put takes about
 // 4 µs. Memory: 626 bytes a ticket at 100,000 tickets (titles of 30 to 60
 // characters, about 6 words each), titles and ids included, about 63 MB;
 // half of it is index keys.

@@ -72,7 +72,8 @@ type filter struct {
 
 func newFilter(q Query) *filter {
 	f := &filter{seller: q.Seller, lo: -maxCents, hi: maxCents}
-	for _, w := range queryWords(q.Words) {
+	// Words folds again, so that words not from Words still match.
+	for _, w := range queryWords(Words(strings.Join(q.Words, " "))) {
 		f.words = append(f.words, " "+w)
 	}
 	for _, s := range q.Statuses {

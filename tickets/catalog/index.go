@@ -130,11 +130,6 @@ func lessID(a, b idKey) bool {
 func (k idKey) at() pos                     { return pos{cents: noCents, id: k.id} }
 func (k idKey) partition() uint32           { return k.part }
 func (idKey) make(part uint32, p pos) idKey { return idKey{id: p.id, part: part} }
-func (k priceKey) at() pos                  { return pos{cents: k.cents, id: k.id} }
-func (k priceKey) partition() uint32        { return k.part }
-func (priceKey) make(part uint32, p pos) priceKey {
-	return priceKey{cents: p.cents, id: p.id, part: part}
-}
 
 // priceKey is an item in a status or seller partition, with its price:
 // ordered newest first in the trees by time (lessTime), where the price
@@ -161,6 +156,12 @@ func lessPrice(a, b priceKey) bool {
 		return a.cents < b.cents
 	}
 	return a.id.cmp(b.id) > 0
+}
+
+func (k priceKey) at() pos           { return pos{cents: k.cents, id: k.id} }
+func (k priceKey) partition() uint32 { return k.part }
+func (priceKey) make(part uint32, p pos) priceKey {
+	return priceKey{cents: p.cents, id: p.id, part: part}
 }
 
 type (

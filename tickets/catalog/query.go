@@ -44,8 +44,8 @@ const NoBound = -1
 
 // Query is one page request of the catalogue.
 type Query struct {
-	// Words are search words as Words returns them; a ticket matches when
-	// each is the start of a word of its title.
+	// Words are search words (Find folds them as Words does); a ticket
+	// matches when each is the start of a word of its title.
 	Words    []string
 	Statuses []Status // empty: any
 	// MinCents and MaxCents are inclusive bounds, NoBound when not given.
@@ -85,21 +85,28 @@ func (e FieldErrors) Error() string {
 // ErrSignInRequired is seller=me without a signed-in user (a 401).
 var ErrSignInRequired = errors.New("catalog: seller=me needs a signed-in user")
 
-// params are the query parameters of the catalogue (docs/CONTRACT.md §2b),
-// wave 2's limit and after among them.
-var params = []string{"q", "status", "minPrice", "maxPrice", "seller", "sort", "limit", "after"}
+// The query parameters of the catalogue (docs/CONTRACT.md §2b), and wave
+// 2's, which it keeps.
+var (
+	catalogueParams = []string{"q", "status", "minPrice", "maxPrice", "seller", "sort"}
+	wave2Params     = []string{"limit", "after"}
+)
 
 // Unpaged reports whether v asks for the original's answer: none of the
 // catalogue's parameters, so every ticket, oldest first, unpaged. A
 // parameter counts when present, even empty (?limit= is a 400, as in
 // wave 2). Other parameters are ignored.
 func Unpaged(v url.Values) bool {
+	return !anyOf(v, catalogueParams) && !anyOf(v, wave2Params)
+}
+
+func anyOf(v url.Values, params []string) bool {
 	for _, p := range params {
 		if _, ok := v[p]; ok {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // The messages of bad values: each names its parameter and what it takes.
@@ -232,8 +239,8 @@ func ParseQuery(v url.Values, me string) (Query, error) {
 			fail("sort", msgSort)
 			sortOK = false
 		}
-	} else if onlyWave2(v) {
-		q.Sort = Oldest
+	} else if !anyOf(v, catalogueParams) {
+		q.Sort = Oldest // only limit and after: wave 2's list
 	}
 
 	if _, ok := v["limit"]; ok {
@@ -249,11 +256,12 @@ func ParseQuery(v url.Values, me string) (Query, error) {
 	if _, ok := v["after"]; ok {
 		if s, ok := one("after"); ok {
 			q.Cursor = s
-			if isTicketID(s) {
+			switch cur, err := decodeCursor(s); {
+			case isTicketID(s):
 				// wave 2: after that ticket, in this query's sort
-			} else if cur, err := decodeCursor(s); err != nil {
+			case err != nil:
 				fail("after", msgAfter)
-			} else if cur.sort != q.Sort && sortOK {
+			case cur.sort != q.Sort && sortOK:
 				fail("after", fmt.Sprintf("after is a cursor of sort=%s; it cannot page sort=%s (start again without after)", cur.sort, q.Sort))
 			}
 		}
@@ -266,17 +274,6 @@ func ParseQuery(v url.Values, me string) (Query, error) {
 		return Query{}, ErrSignInRequired
 	}
 	return q, nil
-}
-
-// onlyWave2 reports whether v has limit or after but none of the
-// catalogue's own parameters.
-func onlyWave2(v url.Values) bool {
-	for _, p := range params[:6] {
-		if _, ok := v[p]; ok {
-			return false
-		}
-	}
-	return true
 }
 
 // isTicketID reports whether s is a ticket id, wave 2's cursor.

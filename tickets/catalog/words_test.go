@@ -84,3 +84,16 @@ func TestQueryWordsImpliedByLongerOrRepeatedOnesAreDropped(t *testing.T) {
 		t.Errorf("queryWords = %q, want %q", got, want)
 	}
 }
+
+func TestQueryWordsAreFoldedByFindToo(t *testing.T) {
+	c := New()
+	c.Put(Item{ID: idAt(1, 1), Title: "Café Théâtre", Price: 10, UserID: userID(1)})
+	p := mustFind(t, c, query(10, func(q *Query) { q.Words = []string{"CAFÉ", "Thé-âtre"} }))
+	if len(p.Items) != 0 {
+		t.Errorf("\"Thé-âtre\" is two words, the second not in the title: %v", ids(p.Items))
+	}
+	p = mustFind(t, c, query(10, func(q *Query) { q.Words = []string{"CAFÉ", "Théâ"} }))
+	if len(p.Items) != 1 {
+		t.Errorf("unfolded words found nothing")
+	}
+}
