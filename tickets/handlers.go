@@ -1,11 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -14,6 +13,7 @@ import (
 	"ticketing.dev/common/idempotency"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
+	"ticketing.dev/tickets/catalog"
 )
 
 // api holds what the handlers share.
@@ -54,6 +54,10 @@ func toJSON(t ticket) ticketJSON {
 	return ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, UserID: t.UserID, Version: t.Version, OrderID: t.OrderID, Status: t.status()}
 }
 
+func itemJSON(it catalog.Item) ticketJSON {
+	return ticketJSON{ID: it.ID.Hex(), Title: it.Title, Price: it.Price, UserID: it.UserID, Version: it.Version, OrderID: it.OrderID, Status: it.Status().String()}
+}
+
 func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	user, _ := session.CurrentUser(r.Context())
 	var req createRequest
@@ -68,55 +72,76 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// list answers the catalogue's queries (docs/CONTRACT.md §2b) from the
+// process's catalog. Without any query parameter it is the original's
+// answer, every ticket oldest first, streamed from a snapshot.
 func (a *api) list(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage(r.URL.Query())
+	if catalog.Unpaged(r.URL.Query()) {
+		a.stream(w, r)
+		return nil
+	}
+	user, _ := session.CurrentUser(r.Context())
+	q, err := catalog.ParseQuery(r.URL.Query(), user.ID)
 	if err != nil {
-		return err
+		return queryError(err)
 	}
-	ts, more, err := a.store.Page(r.Context(), p)
+	page, err := a.store.catalog.Find(q)
 	if err != nil {
-		return err
+		return queryError(err)
 	}
-	out := make([]ticketJSON, len(ts))
-	for i, t := range ts {
-		out[i] = toJSON(t)
+	out := make([]ticketJSON, len(page.Items))
+	for i, it := range page.Items {
+		out[i] = itemJSON(it)
 	}
-	if more {
-		setNextLink(w, p.limit, ts[len(ts)-1])
-	}
+	httpapi.SetPageLinks(w, r, page.Next, page.Prev)
 	httpapi.WriteJSON(w, r, http.StatusOK, out)
 	return nil
 }
 
-// parsePage reads limit and after; anything else than a whole number from
-// 1 to maxPageSize, or an after that is not a ticket id, is a 400.
-func parsePage(q url.Values) (pageQuery, error) {
-	var p pageQuery
-	var bad []httpapi.Detail
-	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v[0])
-		if err != nil || n < 1 || n > maxPageSize || len(v) > 1 {
-			bad = append(bad, httpapi.Detail{Message: fmt.Sprintf("limit must be a whole number from 1 to %d", maxPageSize), Field: "limit"})
+// stream writes every ticket as one JSON array, oldest first, a ticket at a
+// time: the answer's memory and the catalog's lock do not grow with it.
+func (a *api) stream(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	bw := bufio.NewWriterSize(w, 32<<10)
+	sep := byte('[')
+	for it := range a.store.catalog.All() {
+		b, err := json.Marshal(itemJSON(it))
+		if err != nil {
+			httpapi.Logger(r.Context()).Error("encoding a ticket", "id", it.ID.Hex(), "err", err)
+			continue
 		}
-		p.limit = n
-	}
-	if v, ok := q["after"]; ok {
-		id, err := primitive.ObjectIDFromHex(v[0])
-		if err != nil || len(v) > 1 {
-			bad = append(bad, httpapi.Detail{Message: "after must be the id of a ticket", Field: "after"})
+		bw.WriteByte(sep)
+		sep = ','
+		if _, err := bw.Write(b); err != nil {
+			return // the client went away
 		}
-		p.after = id
 	}
-	if bad != nil {
-		return pageQuery{}, httpapi.Validation(bad...)
+	if sep == '[' {
+		bw.WriteByte('[')
 	}
-	return p, nil
+	bw.WriteString("]\n")
+	_ = bw.Flush()
 }
 
-// setNextLink announces the next page (RFC 8288).
-func setNextLink(w http.ResponseWriter, limit int, last ticket) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}, "after": {last.ID.Hex()}}
-	w.Header().Set("Link", fmt.Sprintf(`</api/tickets?%s>; rel="next"`, q.Encode()))
+// queryError answers a refused query: a 401 for seller=me signed out, a
+// 400 naming each bad parameter.
+func queryError(err error) error {
+	var fields catalog.FieldErrors
+	switch {
+	case errors.Is(err, catalog.ErrSignInRequired):
+		return httpapi.ErrNotAuthorized
+	case errors.As(err, &fields):
+		details := make([]httpapi.Detail, len(fields))
+		for i, f := range fields {
+			details[i] = httpapi.Detail{Field: f.Field, Message: f.Message}
+		}
+		return httpapi.Validation(details...)
+	}
+	return err
 }
 
 // ticketID parses the :id route parameter; a malformed id cannot name a

@@ -13,11 +13,23 @@ import (
 
 func main() { service.Main("tickets", run) }
 
-// build is tickets' own part of the backend: the ticket store, the
+// build is tickets' own part of the backend: the ticket store and its
+// catalogue (following every process's ticket events, then loaded), the
 // listeners to order events and the routes.
 func build(ctx context.Context, b *backend.Base, _ config) (backend.Parts, error) {
 	st, err := newStore(ctx, b.DB, b.Outbox)
 	if err != nil {
+		return backend.Parts{}, err
+	}
+	stopFollowing, err := st.follow(b.Conn)
+	if err != nil {
+		return backend.Parts{}, err
+	}
+	b.Go(func() {
+		<-ctx.Done()
+		stopFollowing()
+	})
+	if err := st.load(ctx); err != nil {
 		return backend.Parts{}, err
 	}
 	l := &listeners{store: st}

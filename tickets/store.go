@@ -10,6 +10,7 @@ import (
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
+	"ticketing.dev/tickets/catalog"
 )
 
 var (
@@ -65,13 +66,16 @@ func ticketVersion(t *ticket) int64 { return t.Version }
 type store struct {
 	tickets     *outbox.Aggregates
 	ticketsColl *mongo.Collection
+	// catalog answers the list queries (readmodel.go); Create and Change
+	// put what they write there at once.
+	catalog *catalog.Catalog
 }
 
-// newStore needs no index of its own: tickets are looked up and paged by
-// _id.
-func newStore(_ context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
+// newStore needs no index of its own: tickets are looked up by _id, and
+// lists are answered by the catalog, which load and follow fill.
+func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
 	tickets := db.Collection("tickets")
-	return &store{tickets: olog.Aggregates("ticket", tickets), ticketsColl: tickets}, nil
+	return &store{tickets: olog.Aggregates("ticket", tickets), ticketsColl: tickets, catalog: catalog.New()}, nil
 }
 
 // Create stores a new ticket at version 0 with its ticket:created event.
@@ -81,6 +85,7 @@ func (s *store) Create(ctx context.Context, title string, price float64, userID 
 	if err := s.tickets.Commit(ctx, t.ID, 0, t, ev); err != nil {
 		return ticket{}, fmt.Errorf("creating ticket: %w", err)
 	}
+	s.catalog.Put(t.item())
 	return t, nil
 }
 
@@ -109,6 +114,9 @@ func (s *store) Change(ctx context.Context, id primitive.ObjectID, change func(*
 	})
 	if errors.Is(err, outbox.ErrNotFound) {
 		return ticket{}, errNoTicket
+	}
+	if err == nil {
+		s.catalog.Put(t.item())
 	}
 	return t, err
 }
