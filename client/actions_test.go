@@ -67,22 +67,6 @@ func TestSomeoneElsesOrderIsA404Page(t *testing.T) {
 	assert.Equal(t, 404, p.Status)
 }
 
-func TestMyListingsShowsOnlyTheUsersTicketsWithEditWhileAvailable(t *testing.T) {
-	s := newSite(t)
-	s.api.signedInAs("a@b.co")
-	s.api.json("GET /api/tickets", 200, `[
-		{"id":"t1","title":"Mine free","price":20,"userId":"u1"},
-		{"id":"t2","title":"Mine held","price":20,"userId":"u1","orderId":"o1"},
-		{"id":"t3","title":"Not mine","price":20,"userId":"u2"}]`)
-	p := s.get(t, "/tickets/mine")
-	require.Equal(t, 200, p.Status)
-	assert.Contains(t, p.Body, "Mine free")
-	assert.Contains(t, p.Body, "Mine held")
-	assert.NotContains(t, p.Body, "Not mine")
-	assert.Contains(t, p.Body, `href="/tickets/t1/edit">Edit</a>`)
-	assert.NotContains(t, p.Body, `href="/tickets/t2/edit"`, "a reserved ticket cannot be edited")
-}
-
 func TestEditSavesTheUsersOwnTicketThroughPUTAndRefusesOthers(t *testing.T) {
 	s := newSite(t)
 	s.api.signedInAs("a@b.co")
@@ -124,12 +108,61 @@ func TestTicketPageSaysWhatTheViewerCanDo(t *testing.T) {
 
 	s.api.json("GET /api/orders/o1", 401, `{"errors":[{"message":"Not authorized"}]}`)
 	p = s.get(t, "/tickets/t1")
-	assert.Contains(t, p.Body, `<span class="badge status-reserved">reserved</span>`)
+	assert.Contains(t, p.Body, `<span class="ticket-status" id="ticket-status" aria-live="polite"><span class="badge status-reserved" data-state="reserved">Reserved</span></span>`)
 	assert.Contains(t, p.Body, `id="purchase" hidden`, "someone else's reservation: no Purchase (the script shows it again if released)")
 
 	s.api.json("GET /api/tickets/t1", 200, `{"id":"t1","title":"Gig","price":5,"userId":"u2","orderId":"o1","status":"sold"}`)
 	p = s.get(t, "/tickets/t1")
-	assert.Contains(t, p.Body, `<span class="badge status-sold">sold</span>`)
+	assert.Contains(t, p.Body, `<span class="badge status-sold" data-state="sold">Sold</span>`)
+}
+
+func TestEditIsHiddenWhileTheSellersTicketIsReservedOrSold(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	for _, held := range []string{`"orderId":"o1"`, `"orderId":"o1","status":"sold"`} {
+		s.api.json("GET /api/tickets/t1", 200, `{"id":"t1","title":"Gig","price":5,"userId":"u1",`+held+`}`)
+		p := s.get(t, "/tickets/t1")
+		assert.Contains(t, p.Body, "This is your listing.")
+		assert.Contains(t, p.Body, `href="/tickets/t1/edit" hidden>Edit</a>`, held)
+	}
+}
+
+func TestEditIsRefusedForTheStateTheTicketIsReallyIn(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	for held, why := range map[string]string{
+		`"orderId":"o1"`:                 "This ticket is reserved by a buyer, so it cannot be edited while the order is open.",
+		`"orderId":"o1","status":"sold"`: "This ticket is sold, so it can no longer be edited.",
+	} {
+		s.api.json("GET /api/tickets/t1", 200, `{"id":"t1","title":"Gig","price":5,"userId":"u1",`+held+`}`)
+		form := s.get(t, "/tickets/t1/edit")
+		assert.Equal(t, 200, form.Status)
+		assert.Contains(t, form.Body, "<li>"+why+"</li>", held)
+		assert.NotContains(t, form.Body, `name="title"`, "no form to fill in for nothing")
+
+		p := s.postWithToken(t, "/tickets/new", "/tickets/t1/edit", url.Values{"title": {"Gig"}, "price": {"6"}})
+		assert.Equal(t, http.StatusConflict, p.Status)
+		assert.Contains(t, p.Body, "<li>"+why+"</li>", held)
+	}
+	_, called := s.api.last("PUT", "/api/tickets/t1")
+	assert.False(t, called, "refused before asking the API")
+
+	// Bought between the form and the save: tickets says "reserved", the
+	// page says what it is.
+	var reads int
+	s.api.handle("GET /api/tickets/t1", func(w http.ResponseWriter, _ *http.Request) {
+		reads++
+		if reads == 1 {
+			_, _ = w.Write([]byte(`{"id":"t1","title":"Gig","price":5,"userId":"u1","status":"available"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":"t1","title":"Gig","price":5,"userId":"u1","orderId":"o1","status":"sold"}`))
+	})
+	s.api.json("PUT /api/tickets/t1", 400, `{"errors":[{"message":"Cannot edit a reserved ticket"}]}`)
+	p := s.postWithToken(t, "/tickets/new", "/tickets/t1/edit", url.Values{"title": {"Gig"}, "price": {"6"}})
+	assert.Equal(t, http.StatusConflict, p.Status)
+	assert.Contains(t, p.Body, "<li>This ticket is sold, so it can no longer be edited.</li>")
+	assert.NotContains(t, p.Body, "reserved ticket")
 }
 
 func TestPurchasingATicketYouReservedLinksToYourOrderInsteadOfAnError(t *testing.T) {
@@ -240,28 +273,6 @@ func TestMyOrdersAreNewestFirstWithPriceDateTimeLeftAndAPayLink(t *testing.T) {
 	assert.NotContains(t, p.Body, `href="/orders/`+older+`">Pay</a>`, "only open orders can be paid")
 }
 
-func TestLandingPagePagesThroughTheTicketsByTheAPIsLink(t *testing.T) {
-	s := newSite(t)
-	s.api.handle("GET /api/tickets", func(w http.ResponseWriter, r *http.Request) {
-		assert.Equal(t, "20", r.URL.Query().Get("limit"))
-		if r.URL.Query().Get("after") == "" {
-			w.Header().Set("Link", `</api/tickets?limit=20&after=`+oid+`>; rel="next"`)
-			_, _ = w.Write([]byte(`[{"id":"` + oid + `","title":"First page","price":1}]`))
-			return
-		}
-		assert.Equal(t, oid, r.URL.Query().Get("after"))
-		_, _ = w.Write([]byte(`[{"id":"t2","title":"Last page","price":1}]`))
-	})
-	first := s.get(t, "/")
-	assert.Contains(t, first.Body, "First page")
-	assert.Contains(t, first.Body, `id="next-page" href="/?after=`+oid+`">More tickets</a>`)
-	assert.NotContains(t, first.Body, `id="ticket-row"`, "new listings appear live on the last page only")
-	last := s.get(t, "/?after="+oid)
-	assert.Contains(t, last.Body, "Last page")
-	assert.NotContains(t, last.Body, `id="next-page"`)
-	assert.Contains(t, last.Body, `id="ticket-row"`)
-}
-
 func TestFaviconIsServedByTheClient(t *testing.T) {
 	s := newSite(t)
 	resp, err := s.c.Get(s.URL + "/favicon.ico")
@@ -278,4 +289,62 @@ func TestPricesAreGroupedAndCountdownsAreMinutesAndSeconds(t *testing.T) {
 	for s, want := range map[int]string{900: "15:00", 61: "1:01", 9: "0:09", 0: "0:00", -3: "0:00"} {
 		assert.Equal(t, want, mmss(s), "%d", s)
 	}
+}
+
+func TestNoStaleFlashOnceTheOrderIsNoLongerAwaitingPayment(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("GET /api/tickets/t1", 200, `{"id":"t1","title":"Gig","price":5,"userId":"u2"}`)
+	s.api.json("POST /api/orders", 201, `{"id":"`+oid+`","status":"created"}`)
+	s.api.json("GET /api/orders/"+oid, 200, openOrderJSON(oid))
+	s.postWithToken(t, "/tickets/t1", "/tickets/t1", url.Values{})
+	assert.Contains(t, s.get(t, "/orders/"+oid).Body, flashMessages["reserved"], "while it can be paid")
+
+	past := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	s.api.json("GET /api/orders/"+oid, 200, `{"id":"`+oid+`","status":"cancelled","expiresAt":"`+past+`","ticket":{"id":"t1","title":"Gig","price":5}}`)
+	s.postWithToken(t, "/tickets/t1", "/tickets/t1", url.Values{})
+	p := s.get(t, "/orders/"+oid)
+	assert.NotContains(t, p.Body, flashMessages["reserved"], "not above Expired")
+	assert.Contains(t, p.Body, `data-state="expired" aria-live="polite">Expired</span>`)
+}
+
+func TestOrderPageWordsEachStateAndAnnouncesChangesPolitely(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("GET /api/orders/"+oid, 200, openOrderJSON(oid))
+	p := s.get(t, "/orders/"+oid)
+	assert.Contains(t, p.Body, `<span class="badge status-awaiting" id="order-status" data-state="awaiting" aria-live="polite">Awaiting payment</span>`)
+	assert.Regexp(t, `<p id="countdown" role="timer" data-expires-at="[^"]+">Time left to pay: (10:00|9:59)</p>`, p.Body)
+	assert.Regexp(t, `<p id="countdown-say" class="visually-hidden" aria-live="polite" aria-atomic="true">(10|9) minutes left to pay</p>`, p.Body)
+
+	for status, want := range map[string]string{
+		`"complete"`:                  `data-when="paid">Paid. Enjoy the show!`,
+		`"cancelled"`:                 `data-when="cancelled">You cancelled this order`,
+		`"cancelled","refunded":true`: `data-when="refunded">This order was cancelled before your payment went through`,
+	} {
+		exp := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
+		s.api.json("GET /api/orders/"+oid, 200, `{"id":"`+oid+`","status":`+status+`,"expiresAt":"`+exp+`","ticket":{"title":"Gig","price":5}}`)
+		p := s.get(t, "/orders/"+oid)
+		assert.Contains(t, p.Body, want, status)
+		assert.NotContains(t, p.Body, `id="countdown"`, status)
+	}
+}
+
+func TestAuthPagesLinkToEachOther(t *testing.T) {
+	s := newSite(t)
+	assert.Contains(t, s.get(t, "/auth/signin").Body, `New here? <a href="/auth/signup">Sign up</a>`)
+	assert.Contains(t, s.get(t, "/auth/signup").Body, `Already have an account? <a href="/auth/signin">Sign in</a>`)
+	assert.Contains(t, s.get(t, "/auth/signup?next=/orders").Body, `<a href="/auth/signin?next=%2forders">Sign in</a>`, "and keep where to go back to")
+}
+
+func TestPhoneNavbarCollapsesWithoutAScript(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("GET /api/tickets", 200, `[]`)
+	p := s.get(t, "/")
+	assert.Contains(t, p.Body, `class="navbar navbar-expand-md`)
+	assert.Regexp(t, `<details class="nav-menu d-md-none">\s*<summary class="navbar-toggler">.*<span class="visually-hidden">Menu</span></summary>(?s:.*?)href="/orders">My Orders</a>(?s:.*?)</details>`, p.Body)
+	assert.Contains(t, p.Body, `<ul class="navbar-nav ms-auto d-none d-md-flex`)
+	assert.Equal(t, 1, strings.Count(p.Body, `id="signed-in-as"`), "ids stay unique")
+	assert.Equal(t, 404, s.get(t, "/static/bootstrap.bundle.min.js").Status, "no Bootstrap JS: the menu must not need it")
 }

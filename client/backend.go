@@ -15,9 +15,12 @@ import (
 )
 
 // apiError is an API's 4xx answer, with the messages of its envelope.
+// Fields holds the messages that name a field (validation errors), so a
+// form can show each beside its control.
 type apiError struct {
 	Status   int
 	Messages []string
+	Fields   map[string]string
 }
 
 func (e *apiError) Error() string {
@@ -120,12 +123,21 @@ func decodeAPIError(status int, raw []byte) *apiError {
 	var env struct {
 		Errors []struct {
 			Message string `json:"message"`
+			Field   string `json:"field"`
 		} `json:"errors"`
 	}
 	e := &apiError{Status: status}
 	if json.Unmarshal(raw, &env) == nil {
 		for _, d := range env.Errors {
 			e.Messages = append(e.Messages, d.Message)
+			if d.Field != "" && d.Message != "" {
+				if e.Fields == nil {
+					e.Fields = map[string]string{}
+				}
+				if _, seen := e.Fields[d.Field]; !seen {
+					e.Fields[d.Field] = d.Message
+				}
+			}
 		}
 	}
 	if len(e.Messages) == 0 {
@@ -150,4 +162,13 @@ func relayCookies(w http.ResponseWriter, h http.Header) {
 func isNotAuthorized(err error) bool {
 	var api *apiError
 	return errors.As(err, &api) && api.Status == http.StatusUnauthorized
+}
+
+// badRequest is an API's 400 (a value it refused), or nil.
+func badRequest(err error) *apiError {
+	var api *apiError
+	if errors.As(err, &api) && api.Status == http.StatusBadRequest {
+		return api
+	}
+	return nil
 }

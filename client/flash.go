@@ -29,12 +29,12 @@ func setFlash(w http.ResponseWriter, code string, secure bool) {
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 }
 
-// takeFlash reads the pending message, if any, and clears it.
+// takeFlash reads the pending message's code, if any, and clears it.
 func takeFlash(w http.ResponseWriter, r *http.Request) string {
 	c, err := r.Cookie(flashCookie)
 	if err != nil {
 		return ""
 	}
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	return flashMessages[c.Value]
+	return c.Value
 }

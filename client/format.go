@@ -33,3 +33,19 @@ func mmss(seconds int) string {
 
 // usdPlain is a price as the sell form takes it: "1000000.00".
 func usdPlain(p float64) string { return strconv.FormatFloat(math.Round(p*100)/100, 'f', 2, 64) }
+
+// timeLeft is the countdown as a screen reader announces it: in whole
+// minutes, so that a polite live region speaks once a minute, not every
+// second (static/app.js words it the same).
+func timeLeft(seconds int) string {
+	switch m := seconds / 60; {
+	case seconds <= 0:
+		return "Time to pay is up"
+	case m == 0:
+		return "Less than a minute left to pay"
+	case m == 1:
+		return "1 minute left to pay"
+	default:
+		return fmt.Sprintf("%d minutes left to pay", m)
+	}
+}

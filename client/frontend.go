@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -68,6 +69,9 @@ type order struct {
 	// Refunded: cancelled or expired while its payment went through; the
 	// charge was given back.
 	Refunded bool `json:"refunded"`
+	// CancelledAt tells an expiry from the buyer's cancel, when orders
+	// sends it (State guesses from the time otherwise).
+	CancelledAt *time.Time `json:"cancelledAt"`
 }
 
 // Created is when the order was placed: the API does not say, but its
@@ -78,6 +82,29 @@ func (o order) Created() time.Time {
 	}
 	secs, _ := strconv.ParseUint(o.ID[:8], 16, 32)
 	return time.Unix(int64(secs), 0).UTC()
+}
+
+// The order's times as pages write them: for machines (datetime
+// attributes, the script's countdown) and for people. Empty when unknown.
+func (o order) ExpiresISO() string {
+	if o.ExpiresAt.IsZero() {
+		return ""
+	}
+	return o.ExpiresAt.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+func (o order) CreatedISO() string {
+	if c := o.Created(); !c.IsZero() {
+		return c.Format(time.RFC3339)
+	}
+	return ""
+}
+
+func (o order) CreatedText() string {
+	if c := o.Created(); !c.IsZero() {
+		return c.Format("2 Jan 2006 15:04 MST")
+	}
+	return ""
 }
 
 // Open is an order that can still be paid at now.
@@ -107,8 +134,12 @@ type frontend struct {
 
 func newFrontend(cfg config, log *slog.Logger) (*frontend, error) {
 	t, err := template.New("").Funcs(template.FuncMap{
-		"usd":  usd,
-		"mmss": mmss,
+		"usd":         usd,
+		"mmss":        mmss,
+		"ticketLabel": ticketLabel,
+		"orderLabel":  orderLabel,
+		"fieldAttrs":  fieldAttrs,
+		"timeLeft":    timeLeft,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parsing templates: %w", err)
@@ -154,8 +185,10 @@ type page struct {
 	StripeKey string
 	Errors    []string
 	// Flash is a one-time confirmation of what the last form did
-	// (flash.go); render fills it in.
-	Flash string
+	// (flash.go); render fills it in, unless the page says it no longer
+	// holds (StaleFlash: codes of flashMessages).
+	Flash      string
+	StaleFlash []string
 	// Live names the page's live-update stream ("/live?order=…"); pages
 	// without one get none.
 	Live string
@@ -177,7 +210,9 @@ func (f *frontend) render(w http.ResponseWriter, r *http.Request, status int, na
 	p.CSRF = csrfToken(r.Context())
 	p.FormKey = newFormKey()
 	p.StripeKey = f.stripeKey
-	p.Flash = takeFlash(w, r)
+	if code := takeFlash(w, r); !slices.Contains(p.StaleFlash, code) {
+		p.Flash = flashMessages[code]
+	}
 	var buf bytes.Buffer
 	if err := f.templates.ExecuteTemplate(&buf, name, p); err != nil {
 		f.log.Error("rendering page", "page", name, "err", err)
@@ -247,11 +282,20 @@ func (f *frontend) refuseCSRF(w http.ResponseWriter, r *http.Request) {
 		Errors: []string{"This form has expired. Please go back, reload the page and try again."}})
 }
 
+// refusal is an API's answer for the user to act on (a 4xx other than a
+// 404), or nil.
+func refusal(err error) *apiError {
+	var api *apiError
+	if errors.As(err, &api) && api.Status != http.StatusNotFound {
+		return api
+	}
+	return nil
+}
+
 // messages are an error's lines for the form's error box, or nil when the
 // error is not the user's to fix.
 func messages(err error) []string {
-	var api *apiError
-	if errors.As(err, &api) && api.Status != http.StatusNotFound {
+	if api := refusal(err); api != nil {
 		return api.Messages
 	}
 	return nil

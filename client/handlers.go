@@ -4,28 +4,39 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-
-	"ticketing.dev/common/validate"
 )
 
-// home lists the tickets with their status, a page at a time (paging.go).
+// home lists the catalogue a page at a time (lists.go), as its filter
+// form and the URL ask; a filter the API refuses is shown beside the form.
 func (f *frontend) home(w http.ResponseWriter, r *http.Request) {
 	u, err := f.currentUser(r)
 	if err != nil {
 		f.fail(w, r, nil, err)
 		return
 	}
-	tickets, next, err := f.ticketPageOf(r)
+	q := catalogList.query(r.URL)
+	var tickets []ticket
+	pg, err := catalogList.fetch(r, f.tickets, "/api/tickets", q, &tickets)
+	form := newFilterForm(q, []string{"q", "status", "minPrice", "maxPrice", "sort"}, catalogStatuses, ticketSorts)
+	status := http.StatusOK
+	if api := badRequest(err); api != nil {
+		form.refused(api)
+		status, err = http.StatusBadRequest, nil
+	}
 	if err != nil {
 		f.fail(w, r, u, err)
 		return
 	}
-	f.render(w, r, http.StatusOK, "home", page{Title: "Tickets", User: u, Live: "/live",
-		Data: map[string]any{"Tickets": tickets, "Next": next}})
+	live, liveNew := "/live", status == http.StatusOK && isFirstNewest(pg, q)
+	if liveNew {
+		live = liveURL("tickets", q, "q", "status", "minPrice", "maxPrice", "seller")
+	}
+	f.render(w, r, status, "home", page{Title: "Tickets", User: u, Live: live, Data: map[string]any{
+		"Tickets": tickets, "Pager": pg, "Filter": form, "LiveNew": liveNew, "Searched": len(r.URL.Query()) > 0,
+	}})
 }
 
 // authForm shows the sign-up or sign-in form.
@@ -122,50 +133,39 @@ func (f *frontend) newTicketForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f.render(w, r, http.StatusOK, "ticket-new", page{Title: "Create a Ticket", User: u, Data: map[string]any{}})
+	f.render(w, r, http.StatusOK, "ticket-new", page{Title: "Create a Ticket", User: u,
+		Data: map[string]any{"Form": filledForm(newTitle, "", "")}})
 }
 
-// ticketForm applies the API's title and price rules (common/validate) to
-// the sell form's fields, so a typed amount is refused as typed, never
-// reinterpreted ("1,000" is not 1.00). It returns the trimmed title, the
-// price with two decimals (as the original's form showed it), or the
-// messages to show on the form.
-func ticketForm(title, price string) (string, string, []string) {
-	var msgs []string
-	title, err := validate.ParseTitle(title)
-	if err != nil {
-		msgs = append(msgs, validate.TitleMessage)
-	}
-	p, err := validate.ParsePrice(price)
-	if err != nil {
-		msgs = append(msgs, validate.PriceMessage)
-	}
-	return title, strconv.FormatFloat(float64(p), 'f', 2, 64), msgs
-}
-
-// createTicket sells a ticket. A refused form is shown again as typed.
+// createTicket sells a ticket and shows it to its seller. A refused form
+// is shown again as typed, each error beside its field.
 func (f *frontend) createTicket(w http.ResponseWriter, r *http.Request) {
 	u, ok := f.signedIn(w, r)
 	if !ok {
 		return
 	}
-	typedTitle, typedPrice := r.PostFormValue("title"), r.PostFormValue("price")
-	form := map[string]any{"TicketTitle": typedTitle, "Price": typedPrice}
-	title, price, msgs := ticketForm(typedTitle, typedPrice)
-	if msgs == nil {
-		form["Price"] = price
-		_, err := f.tickets.call(r, http.MethodPost, "/api/tickets", map[string]string{"title": title, "price": price}, nil)
-		if msgs = messages(err); msgs == nil && err != nil {
+	form := readTicketForm(r, newTitle)
+	var created ticket
+	if form.ok() {
+		_, err := f.tickets.call(r, http.MethodPost, "/api/tickets", form.body(), &created)
+		if api := refusal(err); api != nil {
+			form.refused(api)
+		} else if err != nil {
 			f.fail(w, r, u, err)
 			return
 		}
 	}
-	if msgs != nil {
-		f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: msgs, Data: form})
+	if !form.ok() {
+		f.render(w, r, http.StatusBadRequest, "ticket-new", page{Title: "Create a Ticket", User: u, Errors: form.Other,
+			Data: map[string]any{"Form": form}})
 		return
 	}
 	setFlash(w, "listed", f.cookieSecure)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	next := "/tickets/mine" // should tickets ever answer without the id
+	if validID(created.ID) {
+		next = "/tickets/" + created.ID
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // showTicket shows a ticket with its Purchase button.
@@ -216,21 +216,35 @@ func (f *frontend) purchase(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/orders/"+url.PathEscape(o.ID), http.StatusSeeOther)
 }
 
-// listOrders shows the user's orders, newest first (the API lists them
-// oldest first; ObjectIDs sort by creation time).
+// listOrders shows the user's orders a page at a time, newest first.
 func (f *frontend) listOrders(w http.ResponseWriter, r *http.Request) {
 	u, ok := f.signedIn(w, r)
 	if !ok {
 		return
 	}
+	q := ordersList.query(r.URL)
 	var orders []order
-	if _, err := f.orders.call(r, http.MethodGet, "/api/orders", nil, &orders); err != nil {
+	pg, err := ordersList.fetch(r, f.orders, "/api/orders", q, &orders)
+	form := newFilterForm(q, []string{"status"}, orderStatuses, nil)
+	status := http.StatusOK
+	if api := badRequest(err); api != nil {
+		form.refused(api)
+		status, err = http.StatusBadRequest, nil
+	}
+	if err != nil {
 		f.fail(w, r, u, err)
 		return
 	}
+	// An orders service without paging answers every order, oldest first;
+	// ObjectIDs sort by creation time.
 	slices.SortStableFunc(orders, func(a, b order) int { return strings.Compare(b.ID, a.ID) })
-	f.render(w, r, http.StatusOK, "orders", page{Title: "My Orders", User: u, Live: "/live",
-		Data: map[string]any{"Orders": orders, "Now": f.now()}})
+	live, liveNew := "/live", status == http.StatusOK && pg.First
+	if liveNew {
+		live = liveURL("orders", q, "status")
+	}
+	f.render(w, r, status, "orders", page{Title: "My Orders", User: u, Live: live, Data: map[string]any{
+		"Orders": orders, "Now": f.now(), "Pager": pg, "Filter": form, "LiveNew": liveNew, "Searched": q.Has("status"),
+	}})
 }
 
 // showOrder shows the time left to pay and the payment form.
@@ -248,10 +262,17 @@ func (f *frontend) orderPage(w http.ResponseWriter, r *http.Request, status int,
 		f.fail(w, r, u, err)
 		return
 	}
-	secondsLeft := o.SecondsLeft(f.now())
-	f.render(w, r, status, "order-show", page{Title: "Order", User: u, Errors: errs, Live: "/live?order=" + url.QueryEscape(o.ID), Data: map[string]any{
-		"Order": o, "SecondsLeft": secondsLeft, "Expired": secondsLeft <= 0,
-	}})
+	now := f.now()
+	state := o.State(now)
+	p := page{Title: "Order", User: u, Errors: errs, Live: "/live?order=" + url.QueryEscape(o.ID), Data: map[string]any{
+		"Order": o, "State": state, "SecondsLeft": o.SecondsLeft(now),
+	}}
+	if state != orderAwaiting {
+		// "Reserved, pay before the time runs out" above "Expired" (or
+		// "completes in a moment" above "Paid") no longer holds.
+		p.StaleFlash = []string{"reserved", "paid"}
+	}
+	f.render(w, r, status, "order-show", p)
 }
 
 // testToken is Stripe's test card token, used by the test-mode form.

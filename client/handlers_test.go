@@ -2,7 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"html/template"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -33,6 +33,7 @@ type fakeAPI struct {
 type recorded struct {
 	Method, Path, Body, Session string
 	IdempotencyKey              string
+	Query                       url.Values
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -44,7 +45,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 			session = c.Value
 		}
 		f.mu.Lock()
-		f.requests = append(f.requests, recorded{r.Method, r.URL.Path, string(body), session, r.Header.Get("Idempotency-Key")})
+		f.requests = append(f.requests, recorded{r.Method, r.URL.Path, string(body), session, r.Header.Get("Idempotency-Key"), r.URL.Query()})
 		h, ok := f.routes[r.Method+" "+r.URL.Path]
 		f.mu.Unlock()
 		if !ok {
@@ -157,6 +158,17 @@ func read(t *testing.T, resp *http.Response) pageResp {
 	return pageResp{Status: resp.StatusCode, Body: string(b), Location: resp.Header.Get("Location"), Header: resp.Header}
 }
 
+// inputAttr is the attribute of the input element with id, as a browser
+// reads it (unescaped).
+func inputAttr(t *testing.T, body, id, attr string) string {
+	t.Helper()
+	tag := regexp.MustCompile(`<input id="` + regexp.QuoteMeta(id) + `"[^>]*>`).FindString(body)
+	require.NotEmpty(t, tag, "no input #%s", id)
+	m := regexp.MustCompile(`\s` + regexp.QuoteMeta(attr) + `="([^"]*)"`).FindStringSubmatch(tag)
+	require.NotNil(t, m, "input #%s has no %s", id, attr)
+	return html.UnescapeString(m[1])
+}
+
 var csrfInput = regexp.MustCompile(`name="csrf_token" value="([0-9a-f]{64})"`)
 
 func csrfFrom(t *testing.T, body string) string {
@@ -205,8 +217,8 @@ func TestHomeListsTicketsWithStatusBadgesAndEscapesText(t *testing.T) {
 	assert.Contains(t, p.Body, "<h1>Tickets</h1>")
 	assert.Contains(t, p.Body, "$20.00")
 	assert.Contains(t, p.Body, "$12.50")
-	assert.Regexp(t, `Concert</td>\s*<td class="ticket-price">\$20.00</td>\s*<td><span class="ticket-status"><span class="badge status-available">available</span>`, p.Body)
-	assert.Contains(t, p.Body, `<span class="badge status-reserved">reserved</span>`)
+	assert.Regexp(t, `Concert</td>\s*<td class="ticket-price">\$20.00</td>\s*<td class="nowrap"><span class="ticket-status" aria-live="polite"><span class="badge status-available" data-state="available">Available</span>`, p.Body)
+	assert.Contains(t, p.Body, `<span class="badge status-reserved" data-state="reserved">Reserved</span>`)
 	assert.Contains(t, p.Body, `href="/tickets/t1">View</a>`)
 	assert.NotContains(t, p.Body, "<script>alert(1)</script>")
 	assert.Contains(t, p.Body, "&lt;script&gt;alert(1)&lt;/script&gt;")
@@ -290,35 +302,87 @@ func TestCrossSiteFormPostIsRefused(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 }
 
-func TestNewTicketNormalisesThePriceAndShowsErrors(t *testing.T) {
+func TestNewTicketShowsTheAPIsRefusalBesideItsFieldWithThePriceNormalised(t *testing.T) {
 	s := newSite(t)
 	s.api.signedInAs("a@b.co")
-	s.api.json("POST /api/tickets", 400, `{"errors":[{"message":"Title must be 3 to 200 characters","field":"title"}]}`)
-	p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"x"}, "price": {"20"}})
+	s.api.json("POST /api/tickets", 400, `{"errors":[{"message":"Title is taken","field":"title"},{"message":"Try again later"}]}`)
+	p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"Concert"}, "price": {"20"}})
 	assert.Equal(t, 400, p.Status)
-	assert.Contains(t, p.Body, "<li>Title must be 3 to 200 characters</li>")
+	assert.Regexp(t, `<input id="title" name="title" class="form-control is-invalid" value="Concert"[^>]* aria-invalid="true" aria-describedby="title-error">\s*<div id="title-error" class="invalid-feedback d-block">Title is taken</div>`, p.Body)
+	assert.Contains(t, p.Body, "<li>Try again later</li>", "a message that names no field goes in the form's error box")
 	assert.Contains(t, p.Body, `value="20.00"`, "price shown with two decimals")
 	sent, _ := s.api.last("POST", "/api/tickets")
-	assert.JSONEq(t, `{"title":"x","price":"20.00"}`, sent.Body)
-
-	s.api.json("POST /api/tickets", 201, `{"id":"t1"}`)
-	p = s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"Concert"}, "price": {"20"}})
-	assert.Equal(t, http.StatusSeeOther, p.Status)
-	assert.Equal(t, "/", p.Location)
+	assert.JSONEq(t, `{"title":"Concert","price":"20.00"}`, sent.Body)
 }
+
+func TestSellingLandsOnTheNewTicketsPageWithAFlash(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("POST /api/tickets", 201, `{"id":"`+oid+`","title":"Concert","price":20,"userId":"u1","version":0}`)
+	p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"Concert"}, "price": {"20"}})
+	assert.Equal(t, http.StatusSeeOther, p.Status)
+	assert.Equal(t, "/tickets/"+oid, p.Location)
+
+	s.api.json("GET /api/tickets/"+oid, 200, `{"id":"`+oid+`","title":"Concert","price":20,"userId":"u1","version":0}`)
+	page := s.get(t, p.Location)
+	assert.Contains(t, page.Body, `<div class="alert alert-success" role="status" id="flash">Your ticket is listed.</div>`)
+	assert.Contains(t, page.Body, "This is your listing.")
+}
+
+// Prices the form's words refuse, though the API would take (and round)
+// some of them.
+var refusedPrices = []string{"1,000", "12,50", "$5", "abc", "", "0.49", "0.001", "1e-300", "1000000.01",
+	"1e6", "+5", "20.005", "2E1", ".5", "20.", "0x10", "Inf", "-5"}
 
 func TestNewTicketRefusesAPriceAsTypedAndNeverChangesItsMagnitude(t *testing.T) {
 	s := newSite(t)
 	s.api.signedInAs("a@b.co")
-	for _, typed := range []string{"1,000", "12,50", "$5", "abc", "", "0.49", "0.001", "1e-300", "1000000.01"} {
+	for _, typed := range refusedPrices {
 		p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"Concert"}, "price": {typed}})
 		assert.Equal(t, 400, p.Status, typed)
-		assert.Contains(t, p.Body, "<li>"+validate.PriceMessage+"</li>", typed)
-		assert.Contains(t, p.Body, `value="`+template.HTMLEscapeString(typed)+`" data-normalise-price`, "the price is kept as typed")
+		assert.Contains(t, p.Body, `<div id="price-error" class="invalid-feedback d-block">`+validate.PriceMessage+`</div>`, typed)
+		assert.Equal(t, typed, inputAttr(t, p.Body, "price", "value"), "the price is kept as typed")
 		assert.Contains(t, p.Body, `value="Concert"`, "the title is kept")
 	}
 	_, called := s.api.last("POST", "/api/tickets")
 	assert.False(t, called, "a refused price never reaches the API")
+}
+
+func TestThePricePatternAttributeRefusesWhatTheServerRefuses(t *testing.T) {
+	// The browser matches the pattern against the whole value.
+	browser := regexp.MustCompile(`^(?:` + pricePattern + `)$`)
+	for _, typed := range refusedPrices {
+		if typed == "0.49" || typed == "1000000.01" {
+			continue // in the pattern's form, out of bounds: only the server knows bounds
+		}
+		assert.False(t, browser.MatchString(typed), "pattern takes %q", typed)
+	}
+	for _, typed := range []string{"20", "20.5", "20.50", " 0.50 ", "1000000"} {
+		assert.True(t, browser.MatchString(typed), "pattern refuses %q", typed)
+	}
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	form := s.get(t, "/tickets/new").Body
+	assert.Equal(t, pricePattern, inputAttr(t, form, "price", "pattern"))
+	assert.Contains(t, form, `aria-describedby="price-hint"`)
+}
+
+func TestSellFormShowsTitleAndPriceErrorsAtOnceBesideTheirFields(t *testing.T) {
+	s := newSite(t)
+	s.api.signedInAs("a@b.co")
+	p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {"x"}, "price": {"1e6"}})
+	assert.Equal(t, 400, p.Status)
+	assert.Regexp(t, `<input id="title"[^>]*class="form-control is-invalid"[^>]* aria-invalid="true" aria-describedby="title-error">`, p.Body)
+	assert.Contains(t, p.Body, `<div id="title-error" class="invalid-feedback d-block">Title must be 3 to 200 characters</div>`)
+	assert.Regexp(t, `<input id="price"[^>]*class="form-control is-invalid"[^>]* aria-invalid="true" aria-describedby="price-hint price-error">`, p.Body)
+	assert.Contains(t, p.Body, `<div id="price-error" class="invalid-feedback d-block">`+validate.PriceMessage+`</div>`)
+	assert.NotContains(t, p.Body, `class="alert alert-danger"`, "no box: each error is beside its field")
+	_, called := s.api.last("POST", "/api/tickets")
+	assert.False(t, called)
+
+	fresh := s.get(t, "/tickets/new").Body
+	assert.NotContains(t, fresh, "aria-invalid", "a new form has nothing wrong")
+	assert.Contains(t, fresh, `required minlength="3" maxlength="200"`)
 }
 
 func TestNewTicketRefusesControlAndBidiCharactersInTheTitle(t *testing.T) {
@@ -327,7 +391,7 @@ func TestNewTicketRefusesControlAndBidiCharactersInTheTitle(t *testing.T) {
 	for _, typed := range []string{"Con\x00cert", "\u202eConcert", "Con\u2066cert", "Con\x7fcert", "caf\xe9"} {
 		p := s.postWithToken(t, "/tickets/new", "/tickets/new", url.Values{"title": {typed}, "price": {"20"}})
 		assert.Equal(t, 400, p.Status, "%q", typed)
-		assert.Contains(t, p.Body, "<li>"+validate.TitleMessage+"</li>", "%q", typed)
+		assert.Contains(t, p.Body, `<div id="title-error" class="invalid-feedback d-block">`+validate.TitleMessage+`</div>`, "%q", typed)
 	}
 	_, called := s.api.last("POST", "/api/tickets")
 	assert.False(t, called, "a refused title never reaches the API")
@@ -401,8 +465,10 @@ func TestOrderPageSaysExpiredOncePast(t *testing.T) {
 	exp := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
 	s.api.json("GET /api/orders/o1", 200, `{"id":"o1","status":"created","expiresAt":"`+exp+`","ticket":{"id":"t1","title":"Concert","price":20}}`)
 	p := s.get(t, "/orders/o1")
-	assert.Contains(t, p.Body, "Order Expired")
+	assert.Contains(t, p.Body, `<span class="badge status-expired" id="order-status" data-state="expired" aria-live="polite">Expired</span>`)
+	assert.Contains(t, p.Body, `<div class="alert alert-secondary" data-when="expired">This order expired`)
 	assert.NotContains(t, p.Body, "/pay")
+	assert.NotContains(t, p.Body, "Cancel order")
 }
 
 func TestOrderPageUsesStripeElementsWithAPublishableKey(t *testing.T) {
@@ -423,8 +489,8 @@ func TestMyOrdersListsTitlesAndStatusBadges(t *testing.T) {
 	p := s.get(t, "/orders")
 	require.Equal(t, 200, p.Status)
 	assert.Contains(t, p.Body, "<h1>My Orders</h1>")
-	assert.Regexp(t, `Concert</a></td>(?s:.*)<span class="badge status-complete order-status">complete</span>`, p.Body)
-	assert.Regexp(t, `Match</a></td>(?s:.*)<span class="badge status-cancelled order-status">cancelled</span>`, p.Body)
+	assert.Regexp(t, `Concert</a></td>(?s:.*?)<span class="order-status" aria-live="polite"><span class="badge status-paid" data-state="paid">Paid</span>`, p.Body)
+	assert.Regexp(t, `Match</a></td>(?s:.*?)<span class="badge status-cancelled" data-state="cancelled">Cancelled</span>`, p.Body)
 }
 
 func TestBackendDownIsAFriendly502Page(t *testing.T) {
@@ -526,5 +592,5 @@ func TestARefundedOrderSaysSoOnItsPageAndInMyOrders(t *testing.T) {
 	p := s.get(t, "/orders/o1")
 	assert.Contains(t, p.Body, `id="order-refunded" data-when="refunded">`, "shown, not hidden")
 	assert.Contains(t, p.Body, "you were <strong>refunded</strong> in full")
-	assert.Contains(t, s.get(t, "/orders").Body, "cancelled, refunded</span>")
+	assert.Contains(t, s.get(t, "/orders").Body, `<span class="badge status-refunded" data-state="refunded">Refunded</span>`)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,42 +15,82 @@ import (
 // GET /live. Every page works without them; the script (static/app.js)
 // only applies them to what is already on the page.
 
-// liveEvent is one change, as the browser receives it: Name is the SSE
-// event name ("ticket" or "order"), Data its JSON. An order event is only
-// for its buyer: OrderID names the order, BuyerID the buyer when the event
-// says (order:created); later order events carry no user, so a stream
-// recognises them by the order ids it knows to be its user's.
+// liveEvent is one change from the bus. A ticket event (Name "ticket")
+// goes to everyone: Data is its JSON, the same for every stream. An order
+// event is only for its buyer: Order names the order, BuyerID the buyer
+// when the event says (order:created); later order events carry no user,
+// so a stream recognises them by the order ids it knows to be its user's,
+// and words each for its page (liveOrder).
 type liveEvent struct {
-	Name    string
-	Data    []byte
-	OrderID string
+	Name   string
+	Data   []byte
+	Ticket liveTicket
+	// Listed is a ticket just listed (ticket:created): the lists it
+	// matches add it (ticketFilter).
+	Listed  bool
+	Order   *order
 	BuyerID string
 }
 
-// liveTicket is a ticket's state in a "ticket" event.
+// liveTicket is a ticket's state in a "ticket" or "listed" event, with
+// its words as the pages show them.
 type liveTicket struct {
-	ID     string  `json:"id"`
-	Title  string  `json:"title,omitempty"`
-	Price  float64 `json:"price,omitempty"`
-	UserID string  `json:"userId,omitempty"`
-	Status string  `json:"status"`
+	ID        string  `json:"id"`
+	Title     string  `json:"title,omitempty"`
+	Price     float64 `json:"price,omitempty"`
+	PriceText string  `json:"priceText,omitempty"`
+	UserID    string  `json:"userId,omitempty"`
+	Status    string  `json:"status"`
+	Label     string  `json:"label"`
 }
 
-// liveOrder is an order's state in an "order" event.
+// liveOrder is an order's state in an "order" or "ordered" event: what
+// its page and its row in My Orders show, worded as they word it (State).
 type liveOrder struct {
 	ID       string `json:"id"`
 	Status   string `json:"status"`
 	Refunded bool   `json:"refunded,omitempty"`
+	State    string `json:"state"`
+	Label    string `json:"label"`
+	// The rest makes a row of My Orders, for an order it does not show yet.
+	Title       string `json:"title,omitempty"`
+	PriceText   string `json:"priceText,omitempty"`
+	ExpiresAt   string `json:"expiresAt,omitempty"`
+	Created     string `json:"created,omitempty"`
+	CreatedText string `json:"createdText,omitempty"`
 }
 
 func ticketEvent(t liveTicket) liveEvent {
+	t.Label = ticketLabel(t.Status)
+	if t.Price > 0 {
+		t.PriceText = usd(t.Price)
+	}
 	data, _ := json.Marshal(t) // plain strings and numbers: cannot fail
-	return liveEvent{Name: "ticket", Data: data}
+	return liveEvent{Name: "ticket", Data: data, Ticket: t}
 }
 
-func orderEvent(o liveOrder, buyerID string) liveEvent {
-	data, _ := json.Marshal(o)
-	return liveEvent{Name: "order", Data: data, OrderID: o.ID, BuyerID: buyerID}
+// listedEvent is a ticket just listed.
+func listedEvent(t liveTicket) liveEvent {
+	e := ticketEvent(t)
+	e.Listed = true
+	return e
+}
+
+// orderEvent is a change of order o (the bus says its id, status and
+// whether it was refunded); buyerID when the event names the buyer.
+func orderEvent(o order, buyerID string) liveEvent {
+	return liveEvent{Name: "order", Order: &o, BuyerID: buyerID}
+}
+
+// orderView is o at now as the browser is sent it.
+func orderView(o order, now time.Time) liveOrder {
+	v := liveOrder{ID: o.ID, Status: o.Status, Refunded: o.Refunded, State: o.State(now),
+		ExpiresAt: o.ExpiresISO(), Created: o.CreatedISO(), CreatedText: o.CreatedText()}
+	v.Label = orderLabel(v.State)
+	if o.Ticket != nil {
+		v.Title, v.PriceText = o.Ticket.Title, usd(o.Ticket.Price)
+	}
+	return v
 }
 
 // subscriberBuffer is how many events a stream may fall behind by. A
@@ -134,7 +175,8 @@ const (
 // live streams ticket changes to everyone and, to a signed-in user, the
 // changes of their own orders. ?order=<id> or ?ticket=<id> first sends that
 // order's or ticket's current state, so a page learns what changed between
-// its render (or a lost connection) and the stream's start.
+// its render (or a lost connection) and the stream's start. A list's first
+// page asks with ?new= for new entries that belong on it (watch).
 func (f *frontend) live(w http.ResponseWriter, r *http.Request) {
 	events, done := f.hub.subscribe() // first: nothing is missed while the snapshot loads
 	defer done()
@@ -144,30 +186,16 @@ func (f *frontend) live(w http.ResponseWriter, r *http.Request) {
 		f.streamUnavailable(w, r, err)
 		return
 	}
-	mine := map[string]bool{}
-	var first []liveEvent
-	if u != nil {
-		var orders []order
-		if _, err := f.orders.call(r, http.MethodGet, "/api/orders", nil, &orders); err != nil {
-			f.streamUnavailable(w, r, err)
-			return
-		}
-		for _, o := range orders {
-			mine[o.ID] = true
-		}
-		if id := r.URL.Query().Get("order"); mine[id] {
-			for _, o := range orders {
-				if o.ID == id {
-					first = append(first, orderEvent(liveOrder{ID: o.ID, Status: o.Status, Refunded: o.Refunded}, u.ID))
-				}
-			}
-		}
+	q := r.URL.Query()
+	adds := parseWatch(q)
+	mine, first, err := f.snapshot(r, u, q)
+	if err != nil {
+		f.streamUnavailable(w, r, err)
+		return
 	}
-	if id := r.URL.Query().Get("ticket"); validID(id) {
-		var t ticket
-		if _, err := f.tickets.call(r, http.MethodGet, "/api/tickets/"+url.PathEscape(id), nil, &t); err == nil {
-			first = append(first, ticketEvent(liveTicket{ID: t.ID, Title: t.Title, Price: t.Price, UserID: t.UserID, Status: t.State()}))
-		}
+	me := ""
+	if u != nil {
+		me = u.ID
 	}
 
 	h := w.Header()
@@ -222,17 +250,108 @@ func (f *frontend) live(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			if e.OrderID != "" {
-				if u == nil || !(mine[e.OrderID] || e.BuyerID == u.ID) {
+			name, data := e.Name, e.Data
+			switch {
+			case e.Order != nil:
+				known, ok := mine[e.Order.ID]
+				if me == "" || !(ok || e.BuyerID == me) {
 					continue // someone else's order
 				}
-				mine[e.OrderID] = true
+				o := f.liveOrderOf(r, *e.Order, known)
+				mine[o.ID] = o
+				if e.BuyerID == me && adds.orders && adds.orderStatus(e.Order.Status) {
+					name = "ordered"
+				}
+				data, _ = json.Marshal(orderView(o, f.now()))
+			case e.Listed && adds.tickets && adds.filter.match(e.Ticket, me):
+				name = "listed"
 			}
-			if !send("event: %s\ndata: %s\n\n", e.Name, e.Data) {
+			if !send("event: %s\ndata: %s\n\n", name, data) {
 				return
 			}
 		}
 	}
+}
+
+// snapshot is what a stream starts from: the user's orders it knows (their
+// later events carry no user), and the current state of the page's own
+// order (?order=) or ticket (?ticket=) as first events.
+func (f *frontend) snapshot(r *http.Request, u *user, q url.Values) (map[string]order, []liveEvent, error) {
+	mine := map[string]order{}
+	var first []liveEvent
+	if u != nil {
+		// The newest orders: those that still change. An order page's
+		// own order is fetched by itself below, however old.
+		var orders []order
+		if _, err := f.orders.call(r, http.MethodGet, "/api/orders?limit=100", nil, &orders); err != nil {
+			return nil, nil, err
+		}
+		for _, o := range orders {
+			mine[o.ID] = o
+		}
+		if id := q.Get("order"); id != "" {
+			var o order
+			if _, err := f.orders.call(r, http.MethodGet, "/api/orders/"+url.PathEscape(id), nil, &o); err == nil && o.ID == id {
+				mine[id] = o
+				data, _ := json.Marshal(orderView(o, f.now()))
+				first = append(first, liveEvent{Name: "order", Data: data})
+			}
+		}
+	}
+	if id := q.Get("ticket"); validID(id) {
+		var t ticket
+		if _, err := f.tickets.call(r, http.MethodGet, "/api/tickets/"+url.PathEscape(id), nil, &t); err == nil {
+			first = append(first, ticketEvent(liveTicket{ID: t.ID, Title: t.Title, Price: t.Price, UserID: t.UserID, Status: t.State()}))
+		}
+	}
+	return mine, first, nil
+}
+
+// watch is what a list page's stream adds to the list: the page is the
+// first of its list, newest first (lists.go), and asks with new=tickets
+// for new listings that match its filters, or with new=orders for the
+// user's new orders of the statuses it lists.
+type watch struct {
+	tickets  bool
+	filter   ticketFilter
+	orders   bool
+	statuses map[string]bool // orders' statuses; empty: any
+}
+
+func parseWatch(q url.Values) watch {
+	var w watch
+	switch q.Get("new") {
+	case "tickets":
+		w.filter, w.tickets = parseTicketFilter(q)
+	case "orders":
+		w.orders = true
+		if s := q.Get("status"); s != "" {
+			w.statuses = map[string]bool{}
+			for st := range strings.SplitSeq(s, ",") {
+				w.statuses[st] = true
+			}
+		}
+	}
+	return w
+}
+
+func (w watch) orderStatus(status string) bool { return len(w.statuses) == 0 || w.statuses[status] }
+
+// liveOrderOf is the order of a bus event as orders now answers it (the
+// page shows the order's ticket and time, which the events do not carry),
+// or else as the event and what the stream knew say. A refund the event
+// reports is kept: orders may record it a moment after the event.
+func (f *frontend) liveOrderOf(r *http.Request, e order, known order) order {
+	var o order
+	if _, err := f.orders.call(r, http.MethodGet, "/api/orders/"+url.PathEscape(e.ID), nil, &o); err != nil || o.ID != e.ID {
+		o = known
+		if o.ID == "" {
+			o = e
+		}
+		o.Status = e.Status
+	}
+	o.Refunded = o.Refunded || e.Refunded
+	return o
 }
 
 // streamUnavailable answers a stream that cannot start (auth or orders

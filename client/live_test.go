@@ -119,35 +119,49 @@ func TestLiveSendsTicketChangesToEveryoneAndOrderChangesOnlyToTheirBuyer(t *test
 	waitSubscribers(t, h, 3)
 
 	h.publish(ticketEvent(liveTicket{ID: "t1", Title: "Gig", Price: 5, UserID: "seller", Status: statusAvailable}))
-	want := `event: ticket` + "\n" + `data: {"id":"t1","title":"Gig","price":5,"userId":"seller","status":"available"}`
-	assert.Equal(t, want, anon.next())
-	assert.Equal(t, want, buyer.next())
-	assert.Equal(t, want, other.next())
+	want := `{"id":"t1","title":"Gig","price":5,"priceText":"$5.00","userId":"seller","status":"available","label":"Available"}`
+	anon.expect("ticket", want)
+	buyer.expect("ticket", want)
+	other.expect("ticket", want)
 
 	// An order the buyer already had, then one they just placed (known
-	// by the buyer id on order:created), then its completion.
-	h.publish(orderEvent(liveOrder{ID: "o1", Status: "complete"}, ""))
-	h.publish(orderEvent(liveOrder{ID: "o2", Status: "created"}, "buyer"))
-	h.publish(orderEvent(liveOrder{ID: "o2", Status: "cancelled"}, ""))
-	assert.Equal(t, "event: order\ndata: {\"id\":\"o1\",\"status\":\"complete\"}", buyer.next())
-	assert.Equal(t, "event: order\ndata: {\"id\":\"o2\",\"status\":\"created\"}", buyer.next())
-	assert.Equal(t, "event: order\ndata: {\"id\":\"o2\",\"status\":\"cancelled\"}", buyer.next())
+	// by the buyer id on order:created), then its cancel. Orders does not
+	// answer here, so each is worded from the event alone.
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	h.publish(orderEvent(order{ID: "o1", Status: "complete"}, ""))
+	h.publish(orderEvent(order{ID: "o2", Status: "created", ExpiresAt: exp}, "buyer"))
+	h.publish(orderEvent(order{ID: "o2", Status: "cancelled"}, ""))
+	buyer.expect("order", `{"id":"o1","status":"complete","state":"paid","label":"Paid"}`)
+	buyer.expect("order", `{"id":"o2","status":"created","state":"awaiting","label":"Awaiting payment","expiresAt":"`+exp.Format("2006-01-02T15:04:05.000Z07:00")+`"}`)
+	buyer.expect("order", `{"id":"o2","status":"cancelled","state":"cancelled","label":"Cancelled","expiresAt":"`+exp.Format("2006-01-02T15:04:05.000Z07:00")+`"}`)
 	anon.quiet()
 	other.quiet()
+}
+
+// expect reads the next event and checks its name and JSON data.
+func (st *stream) expect(name, data string) {
+	st.t.Helper()
+	got := st.next()
+	gotName, gotData, ok := strings.Cut(got, "\n")
+	require.True(st.t, ok, "not an event: %q", got)
+	assert.Equal(st.t, "event: "+name, gotName)
+	assert.JSONEq(st.t, data, strings.TrimPrefix(gotData, "data: "))
 }
 
 func TestLiveStartsWithTheCurrentStateOfThePagesOrderOrTicket(t *testing.T) {
 	s, _ := liveSite(t)
 	s.api.signedInAs("a@b.co")
-	s.api.json("GET /api/orders", 200, `[{"id":"o1","status":"complete"},{"id":"o2","status":"cancelled","refunded":true}]`)
+	s.api.json("GET /api/orders", 200, `[{"id":"o1","status":"complete"}]`)
+	s.api.json("GET /api/orders/o2", 200, `{"id":"o2","status":"cancelled","refunded":true,"ticket":{"id":"t1","title":"Gig","price":5}}`)
 	st := s.openStream(t, "/live?order=o2")
-	assert.Equal(t, "event: order\ndata: {\"id\":\"o2\",\"status\":\"cancelled\",\"refunded\":true}", st.next())
+	st.expect("order", `{"id":"o2","status":"cancelled","refunded":true,"state":"refunded","label":"Refunded","title":"Gig","priceText":"$5.00"}`)
 
 	s.api.json("GET /api/tickets/0123456789abcdef01234567", 200, `{"id":"0123456789abcdef01234567","title":"Gig","price":5,"userId":"u2","orderId":"o9"}`)
 	st = s.openStream(t, "/live?ticket=0123456789abcdef01234567")
-	assert.Equal(t, "event: ticket\ndata: {\"id\":\"0123456789abcdef01234567\",\"title\":\"Gig\",\"price\":5,\"userId\":\"u2\",\"status\":\"reserved\"}", st.next())
+	st.expect("ticket", `{"id":"0123456789abcdef01234567","title":"Gig","price":5,"priceText":"$5.00","userId":"u2","status":"reserved","label":"Reserved"}`)
 
 	// Someone else's order is not theirs to watch: no snapshot.
+	s.api.json("GET /api/orders/o7", 401, `{"errors":[{"message":"Not authorized"}]}`)
 	st = s.openStream(t, "/live?order=o7")
 	st.quiet()
 }
@@ -214,4 +228,63 @@ func TestLiveEndsASignedInStreamOnceItsSessionHasEnded(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream outlived its session")
 	}
+}
+
+func TestLiveAddsANewListingToTheFirstNewestPagesItMatchesOnly(t *testing.T) {
+	s, h := liveSite(t)
+	s.api.handle("GET /api/users/currentuser", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("session"); err == nil {
+			_, _ = w.Write([]byte(`{"currentUser":{"id":"` + c.Value + `","email":"x@y.z"}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"currentUser":null}`))
+	})
+	s.api.json("GET /api/orders", 200, `[]`)
+	jazzPage := s.openStream(t, "/live?new=tickets&q=jazz&status=available&maxPrice=50")
+	mine := s.openStream(t, "/live?new=tickets&seller=me", &http.Cookie{Name: "session", Value: "seller"})
+	plain := s.openStream(t, "/live") // a later page, or another sort
+	waitSubscribers(t, h, 3)
+
+	h.publish(listedEvent(liveTicket{ID: "t1", Title: "Jazz Festival", Price: 20, UserID: "seller", Status: statusAvailable}))
+	listed := `{"id":"t1","title":"Jazz Festival","price":20,"priceText":"$20.00","userId":"seller","status":"available","label":"Available"}`
+	jazzPage.expect("listed", listed)
+	mine.expect("listed", listed)
+	plain.expect("ticket", listed) // rows it shows are updated; nothing is added
+
+	h.publish(listedEvent(liveTicket{ID: "t2", Title: "Jazz Festival", Price: 60, UserID: "other", Status: statusAvailable}))
+	jazzPage.expect("ticket", `{"id":"t2","title":"Jazz Festival","price":60,"priceText":"$60.00","userId":"other","status":"available","label":"Available"}`)
+	mine.expect("ticket", `{"id":"t2","title":"Jazz Festival","price":60,"priceText":"$60.00","userId":"other","status":"available","label":"Available"}`)
+}
+
+func TestLiveShowsMyNewOrderOnMyOrders(t *testing.T) {
+	s, h := liveSite(t)
+	s.api.signedInAs("a@b.co")
+	s.api.json("GET /api/orders", 200, `[]`)
+	exp := time.Now().Add(15 * time.Minute).UTC().Truncate(time.Millisecond)
+	expJSON := exp.Format("2006-01-02T15:04:05.000Z07:00")
+	s.api.json("GET /api/orders/"+oid, 200, `{"id":"`+oid+`","status":"created","expiresAt":"`+expJSON+`","ticket":{"id":"t1","title":"Gig","price":5}}`)
+	orders := s.openStream(t, "/live?new=orders")
+	paid := s.openStream(t, "/live?new=orders&status=complete") // My Orders filtered to paid ones
+	waitSubscribers(t, h, 2)
+
+	h.publish(orderEvent(order{ID: oid, Status: "created", ExpiresAt: exp}, "u1"))
+	created := time.Unix(0x01234567, 0).UTC() // the ObjectID's first 4 bytes
+	row := `{"id":"` + oid + `","status":"created","state":"awaiting","label":"Awaiting payment","title":"Gig","priceText":"$5.00",
+		"expiresAt":"` + expJSON + `","created":"` + created.Format(time.RFC3339) + `","createdText":"` + created.Format("2 Jan 2006 15:04 MST") + `"}`
+	orders.expect("ordered", row)
+	paid.expect("order", row) // not for a list of paid orders: its rows only
+}
+
+func TestLiveSaysTheSameStateAsAReload(t *testing.T) {
+	s, h := liveSite(t)
+	s.api.signedInAs("a@b.co")
+	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	s.api.json("GET /api/orders", 200, `[{"id":"`+oid+`","status":"created","expiresAt":"`+past+`"}]`)
+	s.api.json("GET /api/orders/"+oid, 200, `{"id":"`+oid+`","status":"cancelled","expiresAt":"`+past+`","ticket":{"id":"t1","title":"Gig","price":5}}`)
+	st := s.openStream(t, "/live")
+	waitSubscribers(t, h, 1)
+	h.publish(orderEvent(order{ID: oid, Status: "cancelled"}, "")) // expired: order:cancelled says no more
+	got := st.next()
+	assert.Contains(t, got, `"state":"expired","label":"Expired"`)
+	assert.Contains(t, s.get(t, "/orders/"+oid).Body, `<span class="badge status-expired" id="order-status" data-state="expired" aria-live="polite">Expired</span>`)
 }

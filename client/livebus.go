@@ -16,7 +16,7 @@ func watchBus(conn stan.Conn, h *hub) error {
 	watches := []func() (stan.Subscription, error){
 		func() (stan.Subscription, error) {
 			return events.Watch(conn, func(e events.TicketCreated) {
-				h.publish(ticketEvent(liveTicket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Status: statusAvailable}))
+				h.publish(listedEvent(liveTicket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Status: statusAvailable}))
 			})
 		},
 		func() (stan.Subscription, error) {
@@ -33,23 +33,23 @@ func watchBus(conn stan.Conn, h *hub) error {
 		},
 		func() (stan.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderCreated) {
-				h.publish(orderEvent(liveOrder{ID: e.ID, Status: string(e.Status)}, e.UserID))
+				h.publish(orderEvent(order{ID: e.ID, Status: string(e.Status), ExpiresAt: e.ExpiresAt}, e.UserID))
 			})
 		},
 		func() (stan.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderCancelled) {
-				h.publish(orderEvent(liveOrder{ID: e.ID, Status: string(events.StatusCancelled)}, ""))
+				h.publish(orderEvent(order{ID: e.ID, Status: string(events.StatusCancelled)}, ""))
 			})
 		},
 		func() (stan.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderComplete) {
-				h.publish(orderEvent(liveOrder{ID: e.ID, Status: string(events.StatusComplete)}, ""))
+				h.publish(orderEvent(order{ID: e.ID, Status: string(events.StatusComplete)}, ""))
 				h.publish(ticketEvent(liveTicket{ID: e.Ticket.ID, Status: statusSold}))
 			})
 		},
 		func() (stan.Subscription, error) {
 			return events.Watch(conn, func(e events.PaymentRefunded) {
-				h.publish(orderEvent(liveOrder{ID: e.OrderID, Status: string(events.StatusCancelled), Refunded: true}, ""))
+				h.publish(orderEvent(order{ID: e.OrderID, Status: string(events.StatusCancelled), Refunded: true}, ""))
 			})
 		},
 	}
