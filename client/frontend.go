@@ -72,6 +72,8 @@ type order struct {
 	// CancelledAt tells an expiry from the buyer's cancel, when orders
 	// sends it (State guesses from the time otherwise).
 	CancelledAt *time.Time `json:"cancelledAt"`
+	// CancelReason says why, when orders sends it: "buyer" or "expired".
+	CancelReason string `json:"cancelReason"`
 }
 
 // Created is when the order was placed: the API does not say, but its

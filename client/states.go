@@ -48,10 +48,9 @@ func orderLabel(state string) string {
 
 // State is what became of the order at now. An unpaid order past its time
 // is expired before orders gets round to cancelling it. A cancelled order
-// expired when it was cancelled at or after its expiry: orders does not
-// say when (unless it sends cancelledAt), so until then an order counts as
-// expired when it is past its time, and a buyer's own cancel seen after
-// the expiry time also reads "Expired".
+// says why in cancelReason; from an orders service that does not, it
+// expired when it was cancelled at or after its expiry (cancelledAt), or,
+// without that either, when it is past its time.
 func (o order) State(now time.Time) string {
 	switch o.Status {
 	case "complete":
@@ -60,6 +59,10 @@ func (o order) State(now time.Time) string {
 		switch {
 		case o.Refunded:
 			return orderRefunded
+		case o.CancelReason == "expired":
+			return orderExpired
+		case o.CancelReason == "buyer":
+			return orderCancelled
 		case o.ExpiresAt.IsZero():
 			return orderCancelled
 		case o.CancelledAt != nil:

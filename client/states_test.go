@@ -23,6 +23,8 @@ func TestStatesAreWordedPlainly(t *testing.T) {
 		{order{Status: "cancelled", ExpiresAt: later}, "Cancelled"},
 		{order{Status: "cancelled", ExpiresAt: earlier, CancelledAt: at(earlier.Add(-time.Minute))}, "Cancelled"},
 		{order{Status: "cancelled", ExpiresAt: earlier, CancelledAt: at(earlier)}, "Expired"},
+		{order{Status: "cancelled", ExpiresAt: later, CancelReason: "expired"}, "Expired"}, // fired a little early
+		{order{Status: "cancelled", ExpiresAt: earlier, CancelReason: "buyer"}, "Cancelled"},
 		{order{Status: "cancelled", ExpiresAt: earlier, Refunded: true}, "Refunded"},
 		{order{Status: "cancelled", ExpiresAt: later, Refunded: true}, "Refunded"},
 	} {

@@ -48,10 +48,15 @@ type orderJSON struct {
 	// its payment went through, and the charge was given back.
 	Refunded   bool       `json:"refunded,omitempty"`
 	RefundedAt *time.Time `json:"refundedAt,omitempty"`
+	// CancelledAt and CancelReason ("buyer" or "expired"), additions: when
+	// and why a cancelled order ended.
+	CancelledAt  *time.Time `json:"cancelledAt,omitempty"`
+	CancelReason string     `json:"cancelReason,omitempty"`
 }
 
 func toJSON(o order, t ticket, found bool) orderJSON {
-	out := orderJSON{ID: o.ID.Hex(), UserID: o.UserID, Status: o.Status, ExpiresAt: o.ExpiresAt, Version: o.Version}
+	out := orderJSON{ID: o.ID.Hex(), UserID: o.UserID, Status: o.Status, ExpiresAt: o.ExpiresAt, Version: o.Version,
+		CancelledAt: o.CancelledAt, CancelReason: o.CancelReason}
 	if found {
 		out.Ticket = &ticketJSON{ID: t.ID.Hex(), Title: t.Title, Price: t.Price, Version: t.Version}
 	}

@@ -152,6 +152,8 @@ func TestDeleteCancelsTheOrderAndPublishesOrderCancelled(t *testing.T) {
 	require.Equal(t, 204, r.Status, r.Raw)
 	show := do(t, "GET", e.URL+"/api/orders/"+id, "", owner)
 	assert.Equal(t, "cancelled", show.Body["status"])
+	assert.Equal(t, "buyer", show.Body["cancelReason"])
+	assert.NotEmpty(t, show.Body["cancelledAt"])
 	assert.Equal(t, 1.0, show.Body["version"])
 
 	ev := got.Wait(t, 1, 5*time.Second)[0]

@@ -67,7 +67,7 @@ func (l *listeners) expirationComplete(ctx context.Context, e events.ExpirationC
 		if o.Status == events.StatusComplete || o.Status == events.StatusCancelled {
 			return false, nil
 		}
-		o.Status = events.StatusCancelled
+		o.cancel(cancelledByExpiry)
 		return true, nil
 	})
 }

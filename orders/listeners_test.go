@@ -78,7 +78,9 @@ func TestExpirationCancelsTheOrderAndPublishesOrderCancelled(t *testing.T) {
 	testkit.Publish(t, e.bus, events.ExpirationComplete{OrderID: id})
 	ev := got.Wait(t, 1, 5*time.Second)[0]
 	assert.Equal(t, events.OrderCancelled{ID: id, Version: 1, Ticket: events.OrderCancelledTicket{ID: tid}}, ev)
-	assert.Equal(t, "cancelled", do(t, "GET", e.URL+"/api/orders/"+id, "", owner).Body["status"])
+	show := do(t, "GET", e.URL+"/api/orders/"+id, "", owner)
+	assert.Equal(t, "cancelled", show.Body["status"])
+	assert.Equal(t, "expired", show.Body["cancelReason"])
 	got.Quiet(t, 1, 2*ackWait+200*time.Millisecond) // acked, applied once
 
 	placeOrder(t, e, user(t, "next"), tid) // the ticket is free again

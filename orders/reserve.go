@@ -71,6 +71,6 @@ func cancelOrder(o *order) (bool, error) {
 	case events.StatusCancelled:
 		return false, nil
 	}
-	o.Status = events.StatusCancelled
+	o.cancel(cancelledByBuyer)
 	return true, nil
 }

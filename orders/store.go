@@ -43,6 +43,23 @@ type order struct {
 	TicketID  primitive.ObjectID `bson:"ticketId"`
 	Price     float64            `bson:"price"`
 	Version   int64              `bson:"version"`
+	// CancelledAt and CancelReason (cancelledByBuyer or cancelledByExpiry)
+	// say when and why a cancelled order ended: the pages tell "Cancelled"
+	// from "Expired" by them.
+	CancelledAt  *time.Time `bson:"cancelledAt,omitempty"`
+	CancelReason string     `bson:"cancelReason,omitempty"`
+}
+
+// The reasons an order is cancelled.
+const (
+	cancelledByBuyer  = "buyer"
+	cancelledByExpiry = "expired"
+)
+
+// cancel marks o cancelled now, for reason.
+func (o *order) cancel(reason string) {
+	at := time.Now().UTC()
+	o.Status, o.CancelledAt, o.CancelReason = events.StatusCancelled, &at, reason
 }
 
 func orderVersion(o *order) int64 { return o.Version }
