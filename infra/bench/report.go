@@ -26,6 +26,10 @@ const (
 	targetBigShare         = 0.70
 	targetRSSKB            = 30 * 1024
 	targetColdStart        = 300 * time.Millisecond
+	// The catalogue's (docs/CONTRACT.md §2b).
+	targetCatalogue1P50   = 20 * time.Millisecond
+	targetCatalogueShare  = 0.70
+	targetUnpagedGrowthKB = 50 * 1024
 )
 
 // Suffixes name the second seed size and the replicated run.
@@ -84,6 +88,8 @@ func (r *Report) target(res Result) (string, string) {
 		t, ok = "p99 < 100 ms, 0 timeouts", ok && res.Percentile(99) < targetPropagation1P99
 	case strings.HasPrefix(name, "event propagation"):
 		t, ok = "p99 < 250 ms, 0 timeouts", ok && res.Percentile(99) < targetPropagationP99
+	case strings.HasPrefix(name, "catalogue: "):
+		return r.catalogueTarget(res)
 	case strings.HasPrefix(name, "mixed") && !strings.Contains(name, ": "):
 		t, ok = fmt.Sprintf("0 5xx (%d)", res.ServerErrors), res.ServerErrors == 0
 	default:
@@ -123,7 +129,8 @@ func (r *Report) Markdown() string {
 		b.WriteString("\n\n")
 	}
 
-	b.WriteString("| service | RSS after the run | cold start (process start → /readyz OK) |\n|---|---:|---:|\n")
+	r.catalogueMarkdown(&b)
+	b.WriteString("\n| service | RSS after the run | cold start (process start → /readyz OK) |\n|---|---:|---:|\n")
 	names := make([]string, 0, len(r.RSS))
 	for n := range r.RSS {
 		names = append(names, n)

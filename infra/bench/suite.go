@@ -51,6 +51,8 @@ type Report struct {
 	RSS         map[string]int64
 	ColdStart   map[string]time.Duration
 	Started     time.Time
+	// Catalogue is the tickets process's footprint at each catalogue size.
+	Catalogue []CatalogueRow
 }
 
 // Suite runs the scenarios against a running stack.
@@ -184,6 +186,11 @@ func NewReport(opt Options) *Report {
 
 // scenario runs one named scenario at conc clients unless Only leaves it out.
 func (s *Suite) scenario(ctx context.Context, r *Report, name string, conc int, op TimedOp) {
+	s.scenarioFor(ctx, r, name, conc, s.opt.Duration, op)
+}
+
+// scenarioFor is scenario for d instead of the suite's duration.
+func (s *Suite) scenarioFor(ctx context.Context, r *Report, name string, conc int, d time.Duration, op TimedOp) {
 	if !strings.Contains(name, s.opt.Only) {
 		return
 	}
@@ -191,7 +198,7 @@ func (s *Suite) scenario(ctx context.Context, r *Report, name string, conc int, 
 	if s.opt.Around != nil {
 		done = s.opt.Around(name)
 	}
-	res := RunTimed(ctx, name, conc, s.opt.Duration, op)
+	res := RunTimed(ctx, name, conc, d, op)
 	done()
 	s.opt.Log("%s", res)
 	r.Results = append(r.Results, res)

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	big := fs.Int("big", 10000, "second seed size every scenario is run at again (0: skip)")
 	replicas := fs.Bool("replicas", true, "run the write, purchase and mixed scenarios on a REPLICAS=2 stack too")
 	mixed := fs.Int("mixed", 64, "clients of the mixed scenario on the REPLICAS=2 stack (0: skip)")
+	catalogue := fs.String("catalogue", "100,10000,100000", "catalogue sizes of the catalogue scenarios, ascending, on a stack of their own (empty: skip)")
+	catalogueD := fs.Duration("catalogue-d", 5*time.Second, "duration of each catalogue scenario at full concurrency (one client: 3/5 of it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,6 +171,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	st.Stop()
 
+	if sizes, err := parseSizes(*catalogue); err != nil {
+		return err
+	} else if len(sizes) > 0 && (*only == "" || strings.HasPrefix(*only, "catalogue")) {
+		if err := runCatalogue(ctx, cfg, filepath.Join(data, "bin"), opt, report, sizes, *catalogueD); err != nil {
+			return err
+		}
+	}
+
 	if *replicas {
 		logf("starting a second stack with REPLICAS=2")
 		data2, err := os.MkdirTemp("", "bench-data-")
@@ -208,6 +219,51 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return os.WriteFile(*doc, []byte(bench.Rewrite(string(old), table)), 0o644)
+}
+
+// runCatalogue runs the catalogue scenarios on a stack of their own, so
+// their sizes are what they say.
+func runCatalogue(ctx context.Context, cfg stack.Config, binDir string, opt bench.Options, report *bench.Report, sizes []int, d time.Duration) error {
+	data, err := os.MkdirTemp("", "bench-data-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+	cfg.DataDir, cfg.BinDir = data, binDir
+	opt.Log("starting a stack for the catalogue scenarios")
+	st, err := stack.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	opt.Around, opt.Tickets = nil, 0
+	suite, err := bench.NewSuite(ctx, st, opt)
+	if err != nil {
+		return err
+	}
+	unpagedAt := 0
+	for _, n := range sizes {
+		if n == 10000 {
+			unpagedAt = n
+		}
+	}
+	return suite.Catalogue(ctx, report, sizes, d*3/5, d, unpagedAt)
+}
+
+// parseSizes reads a comma list of catalogue sizes.
+func parseSizes(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || (len(out) > 0 && n <= out[len(out)-1]) {
+			return nil, fmt.Errorf("-catalogue: %q is not an ascending list of sizes", list)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func fetch(url, file string) error {
