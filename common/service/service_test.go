@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/testkit"
 )
@@ -202,14 +203,22 @@ func TestNewRouterServesHealthAnd404Envelopes(t *testing.T) {
 }
 
 func TestBusCloseEndsItsContextAsAPlainStop(t *testing.T) {
-	s := testkit.NewSTAN(t)
-	bus, err := service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: testkit.ClusterID, ClientID: "bus-test"})
-	require.NoError(t, err)
-	require.NoError(t, bus.Context.Err(), "alive while connected")
-	require.NoError(t, bus.Close())
-	assert.Error(t, bus.Context.Err())
-	assert.NoError(t, service.ExitError(bus.Context, nil), "closing is no reason to exit non-zero")
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		s := newBus(t)
+		n := service.NATS{Bus: s.Kind, URL: s.URL, ClusterID: testkit.ClusterID, ClientID: "bus-test"}
+		bus, err := service.ConnectBus(context.Background(), n)
+		require.NoError(t, err)
+		require.NoError(t, bus.Context.Err(), "alive while connected")
+		require.NoError(t, bus.Close())
+		assert.Error(t, bus.Context.Err())
+		assert.NoError(t, service.ExitError(bus.Context, nil), "closing is no reason to exit non-zero")
 
-	_, err = service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: "nope", ClientID: "bus-test"})
-	assert.Error(t, err)
+		if s.Kind == events.KindSTAN {
+			n.ClusterID = "nope"
+		} else {
+			n.URL = "nats://127.0.0.1:1"
+		}
+		_, err = service.ConnectBus(context.Background(), n)
+		assert.Error(t, err)
+	})
 }
