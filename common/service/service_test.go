@@ -52,6 +52,44 @@ func TestEnvParsesTypedValuesAndRejectsBadOnes(t *testing.T) {
 	assert.Contains(t, err.Error(), `P="http"`)
 }
 
+func TestBusDefaultsToNATSStreamingWithItsClusterID(t *testing.T) {
+	e := service.NewEnv(env(map[string]string{"NATS_URL": "nats://n:4222", "NATS_CLUSTER_ID": "ticketing", "NATS_CLIENT_ID": "c"}))
+	n := e.NATS()
+	require.NoError(t, e.Err())
+	assert.Equal(t, events.BusConfig{Kind: events.KindSTAN, URL: "nats://n:4222", ClusterID: "ticketing", ClientID: "c"}, n.Config())
+
+	e = service.NewEnv(env(map[string]string{"NATS_URL": "nats://n:4222", "NATS_CLIENT_ID": "c"}))
+	e.NATS()
+	assert.EqualError(t, e.Err(), "missing required environment variable NATS_CLUSTER_ID")
+}
+
+func TestJetStreamNeedsNoClusterIDAndReadsItsReplicas(t *testing.T) {
+	e := service.NewEnv(env(map[string]string{"BUS": "jetstream", "NATS_URL": "nats://a:4222,nats://b:4222", "NATS_CLIENT_ID": "c"}))
+	n := e.NATS()
+	require.NoError(t, e.Err())
+	assert.Equal(t, events.BusConfig{Kind: events.KindJetStream, URL: "nats://a:4222,nats://b:4222", ClientID: "c", Replicas: 1}, n.Config())
+
+	e = service.NewEnv(env(map[string]string{"BUS": "jetstream", "NATS_URL": "nats://a:4222", "NATS_CLIENT_ID": "c", "JETSTREAM_REPLICAS": "3"}))
+	assert.Equal(t, 3, e.NATS().Replicas)
+	require.NoError(t, e.Err())
+}
+
+func TestABadBusOrReplicaCountIsOneClearLine(t *testing.T) {
+	for name, vars := range map[string]map[string]string{
+		`BUS="kafka"`:              {"BUS": "kafka"},
+		`JETSTREAM_REPLICAS="0"`:   {"BUS": "jetstream", "JETSTREAM_REPLICAS": "0"},
+		`JETSTREAM_REPLICAS="two"`: {"BUS": "jetstream", "JETSTREAM_REPLICAS": "two"},
+	} {
+		vars["NATS_URL"], vars["NATS_CLUSTER_ID"], vars["NATS_CLIENT_ID"] = "nats://n:4222", "ticketing", "c"
+		e := service.NewEnv(env(vars))
+		e.NATS()
+		err := e.Err()
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), name)
+		assert.NotContains(t, err.Error(), "\n", name)
+	}
+}
+
 func TestReadyzReportsFailingChecksWith503(t *testing.T) {
 	ok := service.Check{Name: "db", Check: func(context.Context) error { return nil }}
 	broken := service.Check{Name: "bus", Check: func(context.Context) error { return errors.New("down") }}
