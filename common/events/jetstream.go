@@ -27,8 +27,12 @@ const DuplicateWindow = 2 * time.Minute
 // wait ends is handed to another member, and handled twice.
 const fetchBatch = 8
 
-// apiTimeout bounds one JetStream API call (stream, consumer set-up).
+// apiTimeout bounds one JetStream API call (consumer set-up).
 const apiTimeout = 10 * time.Second
+
+// streamWait bounds the wait for the stream at connect: a cluster that
+// has just started elects its leaders first (a few seconds).
+const streamWait = 30 * time.Second
 
 // JetStreamConfig says how to reach JetStream and how to keep the stream.
 type JetStreamConfig struct {
@@ -124,19 +128,26 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 	for i, s := range subjects {
 		cfg.Subjects[i] = string(s)
 	}
-	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	ctx, cancel := context.WithTimeout(ctx, streamWait)
 	defer cancel()
+	var last error
 	for {
-		// Retried: a cluster that is starting has no leader yet, or too
-		// few servers for the replicas; two processes creating the
-		// stream at once leave one of them to update it next time round.
-		s, err := js.CreateOrUpdateStream(ctx, cfg)
+		// Retried, each try bounded: a cluster that is starting has no
+		// meta leader yet (its requests go unanswered) or too few servers
+		// for the replicas; two processes creating the stream at once
+		// leave one of them to update it next time round.
+		tctx, tcancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := js.CreateOrUpdateStream(tctx, cfg)
+		tcancel()
 		if err == nil {
 			return s, nil
 		}
+		if last == nil || !errors.Is(err, context.DeadlineExceeded) {
+			last = err // the server's reason rather than a try's deadline
+		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("creating stream %s (%d replicas): %w", StreamName, replicas, err)
+			return nil, fmt.Errorf("creating stream %s (%d replicas): %w", StreamName, replicas, last)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -147,10 +158,29 @@ func (b *jetStreamBus) Publish(ctx context.Context, subject Subject, msgID strin
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
-	// A duplicate (ack.Duplicate) is a success: the event is stored once.
-	_, err := b.js.Publish(ctx, string(subject), data, opts...)
-	return err
+	for {
+		// Each try is bounded and a failed one is tried again: a request
+		// lost with a server (the client reconnects to another) or sent
+		// during a leader election gets no answer. The Nats-Msg-Id makes
+		// a retry of a publish that did land a duplicate, and a
+		// duplicate (ack.Duplicate) is a success: stored once.
+		tctx, cancel := context.WithTimeout(ctx, publishTry)
+		_, err := b.js.Publish(tctx, string(subject), data, opts...)
+		cancel()
+		if err == nil || msgID == "" {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last try: %w)", ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
+
+// publishTry bounds one try of a publish (see Publish); a stored message
+// is acked in milliseconds.
+const publishTry = 2 * time.Second
 
 // ConsumerName is the durable consumer of a queue group on a subject:
 // one per (group, subject), shared by every process of the service.
