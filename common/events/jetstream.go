@@ -240,7 +240,18 @@ func (b *jetStreamBus) ordered(subject Subject, cfg jetstream.OrderedConsumerCon
 	return b.consume(cons, false, deliver)
 }
 
-func (b *jetStreamBus) consume(cons jetstream.Consumer, acked bool, deliver func(Msg)) (Subscription, error) {
+func (b *jetStreamBus) consume(cons jetstream.Consumer, durable bool, deliver func(Msg)) (Subscription, error) {
+	opts := []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(fetchBatch)}
+	if durable {
+		// The server lost the durable consumer (its stream was deleted
+		// or reset): only a fresh start recreates it. (An ordered
+		// consumer recreates itself.)
+		opts = append(opts, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				b.lost(err)
+			}
+		}))
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		if err != nil {
@@ -250,19 +261,13 @@ func (b *jetStreamBus) consume(cons jetstream.Consumer, acked bool, deliver func
 			Subject: Subject(m.Subject()), Data: m.Data(), Sequence: md.Sequence.Stream,
 			Time: md.Timestamp, Deliveries: int(md.NumDelivered),
 		}
-		if acked {
+		if durable {
 			msg.Acker = jsAcker{m}
 		} else {
 			msg.Deliveries = 1
 		}
 		deliver(msg)
-	}, jetstream.PullMaxMessages(fetchBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		// The server lost the durable consumer (its stream was deleted
-		// or reset): only a fresh start recreates it.
-		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-			b.lost(err)
-		}
-	}))
+	}, opts...)
 	if err != nil {
 		return nil, err
 	}

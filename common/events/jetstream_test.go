@@ -237,3 +237,47 @@ func TestJetStreamTwoProcessesShareOneDurableConsumerAndHandleEachEventOnce(t *t
 	assert.Zero(t, info.NumAckPending, "every event acked")
 	assert.Zero(t, info.NumRedelivered)
 }
+
+// A durable consumer deleted on the server (its stream reset) cannot come
+// back on its own: the bus says it is lost, so the service restarts and
+// recreates it.
+func TestJetStreamReportsTheBusLostWhenItsDurableConsumerIsDeleted(t *testing.T) {
+	b := testkit.NewJetStream(t)
+	lost := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := events.Connect(ctx, b.Config("lost-test"), func(err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = events.Listen(ctx, conn, events.ListenerOptions{QueueGroup: "g", AckWait: ackWait}, newReceived().handler(nil))
+	require.NoError(t, err)
+
+	require.NoError(t, inspect(t, b).DeleteConsumer(ctx, events.StreamName, events.ConsumerName("g", events.SubjectTicketCreated)))
+	select {
+	case err := <-lost:
+		assert.ErrorIs(t, err, jetstream.ErrConsumerDeleted)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loss of the consumer went unnoticed")
+	}
+}
+
+// Closing the bus on purpose is no loss.
+func TestJetStreamCloseIsNotALoss(t *testing.T) {
+	b := testkit.NewJetStream(t)
+	lost := make(chan error, 1)
+	conn, err := events.Connect(context.Background(), b.Config("close-test"), func(err error) { lost <- err })
+	require.NoError(t, err)
+	_, err = events.Watch(conn, func(events.TicketCreated) {})
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	select {
+	case err := <-lost:
+		t.Fatalf("closing reported a loss: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
