@@ -126,7 +126,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// errorLog passes on nats-server's errors, not its notices.
+// errorLog passes on nats-server's errors, not its notices, nor the
+// failed first route of a cluster's server started before its peers.
 type errorLog struct{ w io.Writer }
 
 func (l errorLog) Noticef(string, ...any) {}
@@ -134,6 +135,9 @@ func (l errorLog) Warnf(string, ...any)   {}
 func (l errorLog) Debugf(string, ...any)  {}
 func (l errorLog) Tracef(string, ...any)  {}
 func (l errorLog) Errorf(format string, v ...any) {
+	if strings.HasPrefix(format, "Error trying to connect to route") && len(v) > 0 && v[0] == 1 {
+		return // the first try while the peers start; later reports still show
+	}
 	fmt.Fprintf(l.w, "error: "+format+"\n", v...)
 }
 func (l errorLog) Fatalf(format string, v ...any) {
