@@ -1,0 +1,54 @@
+package stack
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/common/events"
+)
+
+func TestLeadersNamesTheServerWhoseKillStopsPublishesUntilTheOthersElectAnother(t *testing.T) {
+	s := busStack(t, events.KindJetStream, 3)
+	b := connect(t, s, "client")
+	// A durable consumer, as a service's queue group makes one.
+	sub, err := b.Listen(events.SubjectTicketCreated, events.QueueOptions{Group: "test-service", AckWait: 5 * time.Second}, func(m events.Msg) { _ = m.Ack() })
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	publish(t, b, events.TicketCreated{ID: "t1", Title: "gig", Price: 5, UserID: "u"})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, s.WaitForBusWhole(ctx))
+	before, err := s.Leaders(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, before.Stream, 0)
+	require.Less(t, before.Stream, 3)
+	consumer := events.ConsumerName("test-service", events.SubjectTicketCreated)
+	require.Contains(t, before.Consumers, consumer)
+	assert.Len(t, before.Consumers, 1, "ordered consumers are not the bus's")
+
+	old := s.BusPID(before.Stream)
+	start := time.Now()
+	require.NoError(t, s.KillBus(before.Stream))
+	publish(t, b, events.TicketCreated{ID: "t2", Title: "gig", Price: 5, UserID: "u"})
+	t.Logf("a publish with the stream's leader killed took %s (the election)", time.Since(start))
+	after, err := s.Leaders(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, before.Stream, after.Stream, "another server leads the stream")
+	assert.GreaterOrEqual(t, after.Stream, 0)
+
+	waitRestarted(t, s, before.Stream, old)
+	require.NoError(t, s.WaitForBusWhole(ctx))
+	t.Logf("whole again %s after the kill", time.Since(start))
+	assert.Equal(t, "t2", lastTicket(t, b))
+}
+
+func TestLeadersNeedsJetStream(t *testing.T) {
+	s := &Stack{cfg: Config{Bus: events.KindSTAN}}
+	_, err := s.Leaders(context.Background())
+	assert.ErrorIs(t, err, errNoStream)
+}
