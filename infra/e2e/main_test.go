@@ -50,6 +50,9 @@ func TestMain(m *testing.M) {
 	if observed.stack != nil {
 		observed.stack.Stop()
 	}
+	if onJetStream.stack != nil {
+		onJetStream.stack.Stop()
+	}
 	os.RemoveAll(binDir)
 	os.Exit(code)
 }

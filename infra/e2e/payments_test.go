@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"ticketing.dev/infra/stack"
 )
 
 // reserve lists a ticket as seller and orders it as buyer, once orders has
@@ -36,7 +38,11 @@ func payFor(t *testing.T, buyer *browser, oid string) {
 }
 
 func TestPurchaseJourneyPaysAndCompletesTheOrder(t *testing.T) {
-	s := sharedStack(t)
+	t.Run("stan", func(t *testing.T) { purchaseJourney(t, sharedStack(t)) })
+	t.Run("jetstream", func(t *testing.T) { purchaseJourney(t, jetStreamStack(t)) })
+}
+
+func purchaseJourney(t *testing.T, s *stack.Stack) {
 	seller := signedUp(t, s.URL(), "seller")
 	buyer := signedUp(t, s.URL(), "buyer")
 	tid, oid := reserve(t, seller, buyer, "Opera", "20.10")

@@ -127,12 +127,22 @@ func (a agreement) agrees(r *raceRound) bool {
 	return a.ticketOrderID == nil
 }
 
+// The race runs on both buses, each on a stack of its own (its expiry
+// window is 2 s): NATS Streaming, and JetStream on three servers
+// (jetStreamEnv).
 func TestPayCancelAndExpireRacingOverTwoProcessesEndInOneOutcomeEveryServiceAgreesOn(t *testing.T) {
-	const (
-		rounds = 18
-		window = 2 * time.Second
-	)
-	s, _ := startStack(t, t.TempDir(), map[string]string{"REPLICAS": "2", "EXPIRATION_WINDOW": window.String()})
+	const window = 2 * time.Second
+	t.Run("stan", func(t *testing.T) {
+		payCancelAndExpireRace(t, map[string]string{"REPLICAS": "2", "EXPIRATION_WINDOW": window.String()})
+	})
+	t.Run("jetstream", func(t *testing.T) {
+		payCancelAndExpireRace(t, withEnv(jetStreamEnv, map[string]string{"EXPIRATION_WINDOW": window.String()}))
+	})
+}
+
+func payCancelAndExpireRace(t *testing.T, env map[string]string) {
+	const rounds = 18
+	s, _ := startStack(t, t.TempDir(), env)
 	require.Equal(t, 2, s.Replicas("payments"))
 	require.Equal(t, 2, s.Replicas("orders"))
 
