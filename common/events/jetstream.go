@@ -27,6 +27,15 @@ const DuplicateWindow = 2 * time.Minute
 // wait ends is handed to another member, and handled twice.
 const fetchBatch = 8
 
+// pullExpiry bounds the life of a consumer's pull request, and with it
+// how long a lost pull goes unnoticed: the server heartbeats a waiting
+// pull every pullExpiry/2, and the client pulls again once two
+// heartbeats are missed. A pull is lost when it reaches no consumer
+// leader (an election after a server's crash, a consumer not recovered
+// yet) or a server that stops; nats.go's default (30 s) left a process's
+// share of its queue group idle for 30 s each time.
+const pullExpiry = 3 * time.Second
+
 // apiTimeout bounds one JetStream API call (consumer set-up).
 const apiTimeout = 10 * time.Second
 
@@ -241,7 +250,7 @@ func (b *jetStreamBus) ordered(subject Subject, cfg jetstream.OrderedConsumerCon
 }
 
 func (b *jetStreamBus) consume(cons jetstream.Consumer, durable bool, deliver func(Msg)) (Subscription, error) {
-	opts := []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(fetchBatch)}
+	opts := []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(fetchBatch), jetstream.PullExpiry(pullExpiry)}
 	if durable {
 		// The server lost the durable consumer (its stream was deleted
 		// or reset): only a fresh start recreates it. (An ordered

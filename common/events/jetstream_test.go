@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/busserver"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/testkit"
 )
@@ -279,5 +281,51 @@ func TestJetStreamCloseIsNotALoss(t *testing.T) {
 	case err := <-lost:
 		t.Fatalf("closing reported a loss: %v", err)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// A pull request the server drops (here: JetStream restarted under a
+// connected client, which answers the waiting pull "server shutdown"; in
+// a cluster: a pull that reaches no consumer leader during an election)
+// is pulled again within seconds, not after nats.go's default 30 s.
+func TestJetStreamQueueGroupPullsAgainWithinSecondsWhenItsPullIsLost(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := busserver.StartJetStream(busserver.JetStreamOptions{Name: "test", Host: "127.0.0.1", Port: -1, Dir: dir})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	connect := func(id string) events.Bus {
+		b, err := events.Connect(ctx, events.BusConfig{Kind: events.KindJetStream, URL: srv.ClientURL(), ClientID: id}, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	listener, publisher := connect("listener"), connect("publisher")
+	got := make(chan string, 2)
+	_, err = events.Listen(ctx, listener, events.ListenerOptions{QueueGroup: "g", AckWait: ackWait}, func(_ context.Context, e events.TicketCreated) error {
+		got <- e.ID
+		return nil
+	})
+	require.NoError(t, err)
+	pub := events.NewPublisher[events.TicketCreated](publisher)
+	require.NoError(t, pub.Publish(ctx, events.TicketCreated{ID: "before"}))
+	select {
+	case id := <-got:
+		require.Equal(t, "before", id)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event was not delivered")
+	}
+
+	require.NoError(t, srv.DisableJetStream())
+	require.NoError(t, srv.EnableJetStream(&server.JetStreamConfig{StoreDir: dir}))
+	back := time.Now()
+	require.NoError(t, pub.Publish(ctx, events.TicketCreated{ID: "after"}))
+	select {
+	case id := <-got:
+		assert.Equal(t, "after", id)
+		t.Logf("delivered %s after JetStream came back", time.Since(back).Round(time.Millisecond))
+	case <-time.After(6 * time.Second):
+		t.Fatal("the queue group's lost pull was not renewed within 6 s")
 	}
 }
