@@ -119,6 +119,15 @@ type FaultResult struct {
 	Whole time.Duration
 	// Pids are the killed server's process before and after.
 	Pids [2]int
+	// Timeline is purchases completed in each second of the load, the
+	// fault's second marked.
+	Timeline string
+	// Answers counts the load's answers by request and status ("POST
+	// /api/orders 404"; "no answer").
+	Answers map[string]int
+	// Unfinished counts flows that made no order, with the first's error.
+	Unfinished  int
+	FirstFailed string
 }
 
 func (f FaultResult) String() string {
@@ -206,10 +215,15 @@ func (s *Suite) Fault(ctx context.Context, f Fault, o FaultOptions) (FaultResult
 			// Flows started before the deadline finish: every order made
 			// is known, and checked.
 			for ctx.Err() == nil && time.Now().Before(deadline) {
-				p, done := load.faultFlow(ctx, w)
+				p, done, err := load.faultFlow(ctx, w)
 				mu.Lock()
 				if p.orderID != "" {
 					orders = append(orders, p)
+				} else if ctx.Err() == nil {
+					res.Unfinished++
+					if res.FirstFailed == "" && err != nil {
+						res.FirstFailed = err.Error()
+					}
 				}
 				if !done.IsZero() {
 					completed = append(completed, done)
@@ -251,6 +265,8 @@ func (s *Suite) Fault(ctx context.Context, f Fault, o FaultOptions) (FaultResult
 	res.served(rec.calls, faultAt)
 	slices.SortFunc(completed, func(a, b time.Time) int { return a.Compare(b) })
 	res.recovery(completed, start, faultAt, deadline)
+	res.Timeline = timeline(completed, start, faultAt, stopped)
+	s.opt.Log("%s: purchases completed per second: %s; answers: %v; %d flows made no order (first: %s)", f.Name, res.Timeline, res.Answers, res.Unfinished, res.FirstFailed)
 
 	if res.Consistency, err = s.checkConsistency(ctx, orders, 5*time.Second); err != nil {
 		return res, err
@@ -306,11 +322,12 @@ func (s *Suite) backWhole(ctx context.Context, i, old int, faultAt time.Time) ba
 
 // faultFlow is one purchase: a fresh ticket ordered, paid and seen
 // complete. p names the order once it was made (and says if the payment
-// answered 201); done is when it was seen complete, zero if not.
-func (s *Suite) faultFlow(ctx context.Context, w int) (p placed, done time.Time) {
+// answered 201), err why not; done is when it was seen complete, zero if
+// not.
+func (s *Suite) faultFlow(ctx context.Context, w int) (p placed, done time.Time, err error) {
 	o, err := s.order(ctx, w)
 	if err != nil || o.orderID == "" {
-		return placed{}, time.Time{}
+		return placed{}, time.Time{}, err
 	}
 	p = placed{orderID: o.orderID, ticketID: o.ticketID, buyer: o.buyer}
 	// 404 while payments has not learnt of the order yet.
@@ -318,27 +335,33 @@ func (s *Suite) faultFlow(ctx context.Context, w int) (p placed, done time.Time)
 		return s.c.call(ctx, http.MethodPost, "/api/payments", o.buyer, map[string]string{"token": "tok_visa", "orderId": o.orderID}, http.StatusCreated, nil)
 	}) == nil
 	if !p.paid {
-		return p, time.Time{}
+		return p, time.Time{}, nil
 	}
 	wait := 2 * time.Millisecond
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); wait = min(2*wait, 50*time.Millisecond) {
 		var got idBody
 		if s.c.call(ctx, http.MethodGet, "/api/orders/"+o.orderID, o.buyer, nil, http.StatusOK, &got) == nil && got.Status == "complete" {
-			return p, time.Now()
+			return p, time.Now(), nil
 		}
 		select {
 		case <-ctx.Done():
-			return p, time.Time{}
+			return p, time.Time{}, nil
 		case <-time.After(wait):
 		}
 	}
-	return p, time.Time{}
+	return p, time.Time{}, nil
 }
 
 // served counts the answers that were 5xx or never came, and when.
 func (f *FaultResult) served(calls []answer, faultAt time.Time) {
 	f.Requests = len(calls)
+	f.Answers = map[string]int{}
 	for _, a := range calls {
+		if a.err != nil {
+			f.Answers[a.what+" no answer"]++
+		} else {
+			f.Answers[fmt.Sprintf("%s %d", a.what, a.status)]++
+		}
 		if a.err == nil && a.status < 500 {
 			continue
 		}
@@ -356,26 +379,28 @@ func (f *FaultResult) served(calls []answer, faultAt time.Time) {
 	}
 }
 
-// recoveryWindow is the span over which the completion rate is read.
-const recoveryWindow = 500 * time.Millisecond
+// recoveryWindow is the span over which the completion rate is read, and
+// recoveryStep how far apart the reads are.
+const (
+	recoveryWindow = time.Second
+	recoveryStep   = recoveryWindow / 5
+)
 
-// recovery reads the completions (sorted): the rate before the fault, the
-// last time after it that the rate over the trailing recoveryWindow was
-// under half of that, and the longest pause.
+// recovery reads the completions (sorted): the rate before the fault;
+// the first window after it from which on every window held half that
+// rate, taken at its middle; and the longest pause.
 func (f *FaultResult) recovery(done []time.Time, start, faultAt, deadline time.Time) {
 	count := func(from, to time.Time) int {
-		i := sortedIndex(done, from)
-		j := sortedIndex(done, to)
-		return j - i
+		return sortedIndex(done, to) - sortedIndex(done, from)
 	}
-	// Skip the first half second: every client is on its first flow.
+	// Skip the first window: every client is on its first flow.
 	from := start.Add(recoveryWindow)
 	if span := faultAt.Sub(from); span > 0 {
 		f.Baseline = float64(count(from, faultAt)) / span.Seconds()
 	}
 	need := f.Baseline * recoveryWindow.Seconds() / 2
-	var lastLow time.Time
-	for t := faultAt.Add(recoveryWindow / 5); !t.After(deadline); t = t.Add(recoveryWindow / 5) {
+	var lastLow time.Time // the end of the last window under need
+	for t := faultAt.Add(recoveryStep); !t.After(deadline); t = t.Add(recoveryStep) {
 		if float64(count(t.Add(-recoveryWindow), t)) < need {
 			lastLow = t
 		}
@@ -386,7 +411,7 @@ func (f *FaultResult) recovery(done []time.Time, start, faultAt, deadline time.T
 	case deadline.Sub(lastLow) < recoveryWindow:
 		f.Recovery = -1
 	default:
-		f.Recovery = lastLow.Sub(faultAt)
+		f.Recovery = max(lastLow.Add(recoveryStep-recoveryWindow/2).Sub(faultAt), recoveryStep)
 	}
 	prev := faultAt
 	for _, d := range done[sortedIndex(done, faultAt):] {
@@ -396,6 +421,21 @@ func (f *FaultResult) recovery(done []time.Time, start, faultAt, deadline time.T
 	if deadline.Sub(prev) > f.Pause {
 		f.Pause = deadline.Sub(prev) // none since, to the load's end
 	}
+}
+
+// timeline counts the completions (sorted) in each second from start to
+// end, the fault's second in brackets.
+func timeline(done []time.Time, start, faultAt, end time.Time) string {
+	var b strings.Builder
+	for t := start; t.Before(end); t = t.Add(time.Second) {
+		n := sortedIndex(done, t.Add(time.Second)) - sortedIndex(done, t)
+		if !faultAt.Before(t) && faultAt.Before(t.Add(time.Second)) {
+			fmt.Fprintf(&b, "[%d] ", n)
+		} else {
+			fmt.Fprintf(&b, "%d ", n)
+		}
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // sortedIndex is the index of the first time in done at or after t.
@@ -525,7 +565,7 @@ func FaultsMarkdown(faults []FaultResult) string {
 	}
 	var b strings.Builder
 	o := faults[0].Options
-	fmt.Fprintf(&b, "Faults: %d clients run purchase flows (order → pay → complete) for %s through the ingress of a stack with two processes of every service; %s in, the bus process named is killed with SIGKILL and its supervisor restarts it (after 1 s). 5xx counts answers that were 5xx or never came, with when they came from the kill; recovery is from the kill until purchases complete at half their earlier rate again (over 0.5 s); lost counts orders not in the same final state in every service a minute after the load (the payments and orders replicas, the ticket, the payment) plus events still unpublished in an outbox; inconsistent, orders the services disagree on 5 s after the load stopped. Targets on JetStream: no 5xx, recovery < 5 s; on both: 0 lost, 0 inconsistent.\n\n",
+	fmt.Fprintf(&b, "Faults: %d clients run purchase flows (order → pay → complete) for %s through the ingress of a stack with two processes of every service; %s in, the bus process named is killed with SIGKILL and its supervisor restarts it (after 1 s). 5xx counts answers that were 5xx or never came, with when they came from the kill; recovery is from the kill until purchases complete at half their earlier rate again for good (read over one-second windows, at the middle of the first); lost counts orders not in the same final state in every service a minute after the load (the payments and orders replicas, the ticket, the payment) plus events still unpublished in an outbox; inconsistent, orders the services disagree on 5 s after the load stopped. Targets on JetStream: no 5xx, recovery < 5 s; on both: 0 lost, 0 inconsistent.\n\n",
 		o.Clients, o.Load, o.At)
 	b.WriteString("| fault | killed | purchases/s before | 5xx (window from the kill) | recovery | longest pause | orders (paid) | lost | inconsistent after 5 s | bus whole again | |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, f := range faults {

@@ -26,8 +26,7 @@ func TestRecoveryIsWhenPurchasesCompleteAtHalfTheirEarlierRateAgainForGood(t *te
 	f.recovery(done, start, fault, deadline)
 	assert.InDelta(t, 20, f.Baseline, 0.5)
 	assert.Equal(t, 3*time.Second, f.Pause)
-	assert.GreaterOrEqual(t, f.Recovery, 3*time.Second)
-	assert.LessOrEqual(t, f.Recovery, 3300*time.Millisecond, "read over half a second: at most that late")
+	assert.InDelta(t, 3*time.Second, f.Recovery, float64(200*time.Millisecond), "read over one-second windows, 0.2 s apart")
 
 	var steady FaultResult
 	steady.recovery(every(start, deadline.Add(time.Second), 50*time.Millisecond), start, fault, deadline)
