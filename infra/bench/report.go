@@ -66,6 +66,9 @@ func (r *Report) result(name string) (Result, bool) {
 
 // target is the target of a scenario and whether it was met.
 func (r *Report) target(res Result) (string, string) {
+	if t, ok, found := r.busTarget(res); found {
+		return t, mark(ok)
+	}
 	errs := res.Errors == 0
 	name := base(res.Name)
 	var t string
@@ -129,6 +132,7 @@ func (r *Report) Markdown() string {
 		b.WriteString("\n\n")
 	}
 
+	r.busesMarkdown(&b)
 	r.catalogueMarkdown(&b)
 	b.WriteString("\n| service | RSS after the run | cold start (process start → /readyz OK) |\n|---|---:|---:|\n")
 	names := make([]string, 0, len(r.RSS))

@@ -53,6 +53,8 @@ type Report struct {
 	Started     time.Time
 	// Catalogue is the tickets process's footprint at each catalogue size.
 	Catalogue []CatalogueRow
+	// Faults are the bus kills under load (faults.go).
+	Faults []FaultResult
 }
 
 // Suite runs the scenarios against a running stack.

@@ -59,6 +59,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	mixed := fs.Int("mixed", 64, "clients of the mixed scenario on the REPLICAS=2 stack (0: skip)")
 	catalogue := fs.String("catalogue", "100,10000,100000", "catalogue sizes of the catalogue scenarios, ascending, on a stack of their own (empty: skip)")
 	catalogueD := fs.Duration("catalogue-d", 5*time.Second, "duration of each catalogue scenario at full concurrency (one client: 3/5 of it)")
+	jetstream := fs.Bool("jetstream", true, "run propagation and the purchase flow on a BUS=jetstream stack too")
+	faults := fs.Bool("faults", true, "kill the bus under a purchase load: JetStream's stream leader and a follower (3 servers), NATS Streaming's server")
+	faultC := fs.Int("fault-c", 32, "clients of the fault scenarios")
+	faultD := fs.Duration("fault-d", 20*time.Second, "how long each fault scenario's load runs")
+	faultAt := fs.Duration("fault-at", 5*time.Second, "when the bus is killed, from the start of the load")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -207,6 +212,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 		st2.Stop()
+	}
+	if *jetstream {
+		if err := runJetStream(ctx, cfg, filepath.Join(data, "bin"), opt, report); err != nil {
+			return err
+		}
+	}
+	if *faults {
+		o := bench.FaultOptions{Clients: *faultC, Load: *faultD, At: *faultAt}
+		if err := runFaults(ctx, cfg, filepath.Join(data, "bin"), opt, o, report); err != nil {
+			return err
+		}
 	}
 	table := report.Markdown()
 	fmt.Fprintln(stdout)
