@@ -138,9 +138,13 @@ func (f FaultResult) String() string {
 	case f.Recovery > 0:
 		recovery = f.Recovery.Round(10 * time.Millisecond).String()
 	}
-	out := fmt.Sprintf("%s (%s): %d clients, %d requests, %d 5xx%s; %.1f purchases/s before, recovery %s, longest pause %s; %d orders (%d paid, %d seen complete), %s; lost %d, unpublished %d; the bus whole again %s after the kill",
+	inconsistent := "not checked"
+	if f.Consistency != nil {
+		inconsistent = fmt.Sprint(f.Consistency.Inconsistent)
+	}
+	out := fmt.Sprintf("%s (%s): %d clients, %d requests, %d 5xx%s; %.1f purchases/s before, recovery %s, longest pause %s; %d orders (%d paid, %d seen complete), %s inconsistent 5 s after the load stopped; lost %d, unpublished %d; the bus whole again %s after the kill",
 		f.Name, f.Hit, f.Options.Clients, f.Requests, f.FiveXX, f.window(), f.Baseline, recovery, f.Pause.Round(10*time.Millisecond),
-		f.Orders, f.Paid, f.Completed, f.Consistency, f.Lost, f.Unpublished, f.Whole.Round(100*time.Millisecond))
+		f.Orders, f.Paid, f.Completed, inconsistent, f.Lost, f.Unpublished, f.Whole.Round(100*time.Millisecond))
 	if f.FirstError != "" {
 		out += "; first 5xx: " + f.FirstError
 	}

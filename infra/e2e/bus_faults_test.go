@@ -26,7 +26,9 @@ func TestKillingTheStreamLeaderUnderLoadAnswersNo5xxAndLosesNoEvent(t *testing.T
 	suite, err := bench.NewSuite(ctx, s, bench.Options{Concurrency: clients, Users: clients + 1, Log: t.Logf})
 	require.NoError(t, err)
 
-	res, err := suite.Fault(ctx, bench.KillStreamLeader, bench.FaultOptions{Clients: clients, Load: 15 * time.Second, At: 3 * time.Second})
+	// 17 s after the kill: an election (4–9 s), a lost pull renewed (3 s)
+	// and a margin for a busy machine.
+	res, err := suite.Fault(ctx, bench.KillStreamLeader, bench.FaultOptions{Clients: clients, Load: 20 * time.Second, At: 3 * time.Second})
 	require.NoError(t, err) // and the result logged
 
 	assert.Contains(t, res.Hit, "the stream's leader")
@@ -36,5 +38,5 @@ func TestKillingTheStreamLeaderUnderLoadAnswersNo5xxAndLosesNoEvent(t *testing.T
 	assert.Zero(t, res.Consistency.Inconsistent, "every order, ticket and payment consistent 5 s after the load stopped: %s", res.Consistency)
 	assert.Zero(t, res.Lost, "every order in its final state in every service: %s", res.LostExample)
 	assert.Zero(t, res.Unpublished, "no event left unpublished")
-	assert.GreaterOrEqual(t, res.Recovery, time.Duration(0), "purchases completed at half their earlier rate again before the load ended")
+	assert.GreaterOrEqual(t, res.Recovery, time.Duration(0), "purchases completed at half their earlier rate again before the load ended (per second: %s)", res.Timeline)
 }
