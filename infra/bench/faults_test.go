@@ -26,12 +26,23 @@ func TestRecoveryIsWhenPurchasesCompleteAtHalfTheirEarlierRateAgainForGood(t *te
 	f.recovery(done, start, fault, deadline)
 	assert.InDelta(t, 20, f.Baseline, 0.5)
 	assert.Equal(t, 3*time.Second, f.Pause)
-	assert.InDelta(t, 3*time.Second, f.Recovery, float64(200*time.Millisecond), "read over one-second windows, 0.2 s apart")
+	assert.InDelta(t, 3*time.Second, f.Recovery, float64(200*time.Millisecond), "read over two-second windows, 0.2 s apart")
 
 	var steady FaultResult
 	steady.recovery(every(start, deadline.Add(time.Second), 50*time.Millisecond), start, fault, deadline)
 	assert.Zero(t, steady.Recovery, "the rate never fell")
 	assert.Equal(t, 50*time.Millisecond, steady.Pause)
+
+	// Clients in step: 20 at once every 1.5 s, fault or not.
+	var bursts []time.Time
+	for at := start; at.Before(deadline.Add(time.Second)); at = at.Add(1500 * time.Millisecond) {
+		for range 20 {
+			bursts = append(bursts, at)
+		}
+	}
+	var bursty FaultResult
+	bursty.recovery(bursts, start, fault, deadline)
+	assert.Zero(t, bursty.Recovery, "bursts are no dip")
 
 	var never FaultResult
 	never.recovery(every(start, fault, 50*time.Millisecond), start, fault, deadline)
