@@ -246,8 +246,9 @@ func (s *Suite) Fault(ctx context.Context, f Fault, o FaultOptions) (FaultResult
 		var server int
 		server, res.Hit, err = f.Inject(ctx, s.st)
 		if err == nil {
-			res.Pids[0] = pids[server]
-			go func() { whole <- s.backWhole(ctx, server, res.Pids[0], faultAt) }()
+			old := pids[server]
+			res.Pids[0] = old
+			go func() { whole <- s.backWhole(ctx, server, old, faultAt) }()
 		}
 	}
 	wg.Wait()
