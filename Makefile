@@ -49,7 +49,7 @@ monitor:
 	@infra/scripts/ensure-packages.sh prometheus:prometheus
 	exec infra/scripts/monitor.sh
 
-## test: every module's tests against real FerretDB, NATS Streaming, Redis and stripe-mock
+## test: every module's tests against real FerretDB, NATS Streaming and JetStream, Redis and stripe-mock
 test: deps
 	$(GO) test $(TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
 	@$(MAKE) --no-print-directory fuzz

@@ -6,10 +6,10 @@ import (
 	"os"
 	"testing"
 
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/service/backend"
 	"ticketing.dev/common/testkit"
@@ -27,7 +27,7 @@ type testServer struct {
 	URL  string
 	logs *testkit.SyncBuffer
 	db   testkit.DB
-	stan *testkit.STAN
+	stan *testkit.Broker
 	cfg  config
 }
 
@@ -60,7 +60,7 @@ func newTestServerWith(t *testing.T, cfg config) testServer {
 func (s testServer) process(t *testing.T) string {
 	t.Helper()
 	log := service.NewLogger(s.logs, "auth", "debug")
-	url, _ := testkit.StartService(t, s.db, s.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+	url, _ := testkit.StartService(t, s.db, s.stan, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
 		return backend.Wire(ctx, db, conn, log, s.cfg, nil, build)
 	})
 	return url

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/nats-io/stan.go"
-
 	"ticketing.dev/common/events"
 )
 
@@ -12,14 +10,14 @@ import (
 // (events.Watch: no queue group, new events only), so every client replica
 // sees every event and a restarted one does not replay history to nobody.
 // Closing conn ends them.
-func watchBus(conn stan.Conn, h *hub) error {
-	watches := []func() (stan.Subscription, error){
-		func() (stan.Subscription, error) {
+func watchBus(conn events.Bus, h *hub) error {
+	watches := []func() (events.Subscription, error){
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.TicketCreated) {
 				h.publish(listedEvent(liveTicket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Status: statusAvailable}))
 			})
 		},
-		func() (stan.Subscription, error) {
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.TicketUpdated) {
 				// ticket:updated does not say sold; the sold ticket keeps
 				// its order, so "reserved" is the most it can say (and the
@@ -31,23 +29,23 @@ func watchBus(conn stan.Conn, h *hub) error {
 				h.publish(ticketEvent(liveTicket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Status: status}))
 			})
 		},
-		func() (stan.Subscription, error) {
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderCreated) {
 				h.publish(orderEvent(order{ID: e.ID, Status: string(e.Status), ExpiresAt: e.ExpiresAt}, e.UserID))
 			})
 		},
-		func() (stan.Subscription, error) {
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderCancelled) {
 				h.publish(orderEvent(order{ID: e.ID, Status: string(events.StatusCancelled)}, ""))
 			})
 		},
-		func() (stan.Subscription, error) {
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderComplete) {
 				h.publish(orderEvent(order{ID: e.ID, Status: string(events.StatusComplete)}, ""))
 				h.publish(ticketEvent(liveTicket{ID: e.Ticket.ID, Status: statusSold}))
 			})
 		},
-		func() (stan.Subscription, error) {
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.PaymentRefunded) {
 				h.publish(orderEvent(order{ID: e.OrderID, Status: string(events.StatusCancelled), Refunded: true}, ""))
 			})

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/nats-io/stan.go"
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/metrics"
@@ -78,7 +77,7 @@ type expirer struct {
 	metrics *metrics.Expiration
 }
 
-func newExpirer(conn stan.Conn, log *slog.Logger, m *metrics.Expiration) *expirer {
+func newExpirer(conn events.Bus, log *slog.Logger, m *metrics.Expiration) *expirer {
 	return &expirer{pub: events.NewPublisher[events.ExpirationComplete](conn), log: log, metrics: m}
 }
 

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 
-	"github.com/nats-io/stan.go"
-
 	"ticketing.dev/common/events"
 )
 
@@ -17,9 +15,9 @@ type listeners struct {
 }
 
 // subscribe starts every listener of the service.
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error {
+func (l *listeners) subscribe(ctx context.Context, conn events.Bus, opts events.ListenerOptions) error {
 	return events.Subscriptions(
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
 	)
 }
 

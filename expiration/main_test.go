@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -33,7 +32,7 @@ const ackWait = time.Second
 // env is the service as run wires it, on a fresh Redis and bus; handled
 // counts the listener's invocations (a redelivery would add one).
 type env struct {
-	bus     stan.Conn
+	bus     events.Bus
 	handled *atomic.Int64
 }
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
@@ -21,17 +20,17 @@ import (
 const connectTimeout = 5 * time.Second
 
 type bus struct {
-	url, cluster string
+	kind, url, cluster string
 }
 
 // connect opens a connection with a random client id, so several copies of
 // the tool can run at once.
-func (b bus) connect(ctx context.Context, role string) (stan.Conn, error) {
+func (b bus) connect(ctx context.Context, role string) (events.Bus, error) {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	return events.Connect(ctx, b.url, b.cluster, "nats-test-"+role+"-"+hex.EncodeToString(suffix), nil)
+	return events.Connect(ctx, events.BusConfig{Kind: b.kind, URL: b.url, ClusterID: b.cluster, ClientID: "nats-test-" + role + "-" + hex.EncodeToString(suffix)}, nil)
 }
 
 type ticketFlags struct {
@@ -55,25 +54,13 @@ func publish(ctx context.Context, b bus, f ticketFlags, out io.Writer) error {
 		return err
 	}
 	data, _ := json.Marshal(e)
-	// STAN's publish ack carries no sequence: read the channel's last
+	// STAN's publish ack carries no sequence: read the subject's last
 	// message back, which is ours unless someone published meanwhile.
 	seq := "unknown (another message was published meanwhile)"
-	got := make(chan *stan.Msg, 1)
-	sub, err := conn.Subscribe(string(e.Subject()), func(m *stan.Msg) {
-		select {
-		case got <- m:
-		default:
-		}
-	}, stan.StartWithLastReceived())
-	if err == nil {
-		defer sub.Close()
-		select {
-		case m := <-got:
-			if bytes.Equal(m.Data, data) {
-				seq = fmt.Sprint(m.Sequence)
-			}
-		case <-time.After(2 * time.Second):
-		}
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if m, found, err := conn.Last(lctx, e.Subject()); err == nil && found && bytes.Equal(m.Data, data) {
+		seq = fmt.Sprint(m.Sequence)
 	}
 	fmt.Fprintf(out, "published %s sequence %s: %s\n", e.Subject(), seq, data)
 	return nil
@@ -88,7 +75,7 @@ func listen(ctx context.Context, b bus, subject, group string, out io.Writer) er
 	}
 	defer conn.Close() // the server forgets this client; the durable group stays
 	opts := events.ListenerOptions{QueueGroup: group}
-	var sub stan.Subscription
+	var sub events.Subscription
 	switch events.Subject(subject) {
 	case events.SubjectTicketCreated:
 		sub, err = printAll[events.TicketCreated](ctx, conn, opts, out)
@@ -119,7 +106,7 @@ func listen(ctx context.Context, b bus, subject, group string, out io.Writer) er
 }
 
 // printAll listens to E's subject and prints each delivery.
-func printAll[E events.Event](ctx context.Context, conn stan.Conn, opts events.ListenerOptions, out io.Writer) (stan.Subscription, error) {
+func printAll[E events.Event](ctx context.Context, conn events.Bus, opts events.ListenerOptions, out io.Writer) (events.Subscription, error) {
 	return events.Listen(ctx, conn, opts, func(ctx context.Context, _ E) error {
 		d, _ := events.DeliveryFrom(ctx)
 		_, err := fmt.Fprintf(out, "%s #%d redelivered=%t %s\n", d.Subject, d.Sequence, d.Redelivered, d.Data)

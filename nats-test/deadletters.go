@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/nats-io/stan.go"
 	"github.com/redis/go-redis/v9"
 
 	"ticketing.dev/common/deadletter"
@@ -18,7 +17,7 @@ import (
 // deadLetters is a service's dead-letter store, in MongoDB or Redis.
 type deadLetters interface {
 	List(ctx context.Context) ([]events.DeadLetter, error)
-	Replay(ctx context.Context, conn stan.Conn, id string) error
+	Replay(ctx context.Context, conn events.Bus, id string) error
 }
 
 type deadLetterFlags struct {

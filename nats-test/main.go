@@ -5,8 +5,9 @@
 //	go run ./nats-test listen  [--subject ticket:created] [--group payments-service]
 //	go run ./nats-test deadletters --mongo URI|--redis ADDR [--replay ID|all]
 //
-// Both take --url (default $NATS_URL or nats://127.0.0.1:4222, where
-// `make run` serves the bus) and --cluster (default ticketing).
+// All take --bus (stan or jetstream, default $BUS or stan), --url (default
+// $NATS_URL or nats://127.0.0.1:4222, where `make run` serves the bus) and
+// --cluster (STAN's cluster id, default ticketing).
 package main
 
 import (
@@ -18,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"ticketing.dev/common/events"
 )
 
 func main() {
@@ -51,7 +54,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if defURL == "" {
 		defURL = "nats://127.0.0.1:4222"
 	}
-	url := fs.String("url", defURL, "NATS Streaming URL (default $NATS_URL)")
+	defBus := getenv("BUS")
+	if defBus == "" {
+		defBus = events.KindSTAN
+	}
+	kind := fs.String("bus", defBus, "stan or jetstream (default $BUS)")
+	url := fs.String("url", defURL, "NATS URL, a comma list for a JetStream cluster (default $NATS_URL)")
 	cluster := fs.String("cluster", "ticketing", "NATS Streaming cluster id")
 	switch cmd {
 	case "publish":
@@ -62,14 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return publish(ctx, bus{url: *url, cluster: *cluster}, ticketFlags{*id, *title, *price, *userID}, stdout)
+		return publish(ctx, bus{kind: *kind, url: *url, cluster: *cluster}, ticketFlags{*id, *title, *price, *userID}, stdout)
 	case "listen":
 		subject := fs.String("subject", "ticket:created", "subject to listen to")
 		group := fs.String("group", "payments-service", "queue group (and durable name)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return listen(ctx, bus{url: *url, cluster: *cluster}, *subject, *group, stdout)
+		return listen(ctx, bus{kind: *kind, url: *url, cluster: *cluster}, *subject, *group, stdout)
 	case "deadletters":
 		var f deadLetterFlags
 		fs.StringVar(&f.mongoURI, "mongo", "", "the service's MONGO_URI (tickets, orders, payments)")
@@ -79,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return listOrReplay(ctx, bus{url: *url, cluster: *cluster}, f, stdout)
+		return listOrReplay(ctx, bus{kind: *kind, url: *url, cluster: *cluster}, f, stdout)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
@@ -21,13 +20,13 @@ type listeners struct {
 }
 
 // subscribe starts every listener of the service.
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error {
+func (l *listeners) subscribe(ctx context.Context, conn events.Bus, opts events.ListenerOptions) error {
 	return events.Subscriptions(
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketCreated) },
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketUpdated) },
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.expirationComplete) },
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.paymentCreated) },
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.paymentRefunded) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketCreated) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.ticketUpdated) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.expirationComplete) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.paymentCreated) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.paymentRefunded) },
 	)
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -33,8 +32,8 @@ const (
 type env struct {
 	URL   string
 	db    testkit.DB
-	stan  *testkit.STAN
-	bus   stan.Conn // the test's own connection, to publish and capture
+	stan  *testkit.Broker
+	bus   events.Bus // the test's own connection, to publish and capture
 	store *store
 	// maxOpen is the service's MAX_OPEN_ORDERS (0, no cap, unless a test
 	// sets it before starting a process).
@@ -55,7 +54,7 @@ func newEnv(t *testing.T) env {
 func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "orders", "info")
-	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
 		cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}, ExpirationWindow: window, MaxOpenOrders: e.maxOpen}
 		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
 	})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
@@ -23,17 +22,17 @@ type listeners struct {
 }
 
 // subscribe starts every listener of the service.
-func (l *listeners) subscribe(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error {
+func (l *listeners) subscribe(ctx context.Context, conn events.Bus, opts events.ListenerOptions) error {
 	return events.Subscriptions(
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },
-		func() (stan.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderComplete) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCreated) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderCancelled) },
+		func() (events.Subscription, error) { return events.Listen(ctx, conn, opts, l.orderComplete) },
 		// Wake this process's waiting payments, whichever replica applies
 		// the outcome.
-		func() (stan.Subscription, error) {
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderComplete) { l.payer.decided.decide(e.ID, events.StatusComplete) })
 		},
-		func() (stan.Subscription, error) {
+		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.OrderCancelled) { l.payer.decided.decide(e.ID, events.StatusCancelled) })
 		},
 	)

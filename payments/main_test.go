@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -137,8 +136,8 @@ func (s *stripeRecorder) answerWith(f func(w http.ResponseWriter) bool) {
 type env struct {
 	URL    string
 	db     testkit.DB
-	stan   *testkit.STAN
-	bus    stan.Conn // the test's own connection, to publish and capture
+	stan   *testkit.Broker
+	bus    events.Bus // the test's own connection, to publish and capture
 	store  *store
 	stripe *stripeRecorder
 	// confirmWait is how long a payment waits for orders' decision. No
@@ -168,7 +167,7 @@ func (e env) process(t *testing.T) (string, *store) {
 	log := service.NewLogger(io.Discard, "payments", "info")
 	cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}},
 		StripeKey: "sk_test_123", StripeAPIBase: e.stripe.URL, ConfirmWait: e.confirmWait}
-	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
 		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
 	})
 	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/service/backend"
@@ -32,8 +32,8 @@ const ackWait = time.Second
 type env struct {
 	URL   string
 	db    testkit.DB
-	stan  *testkit.STAN
-	bus   stan.Conn // the test's own connection, to publish and capture
+	stan  *testkit.Broker
+	bus   events.Bus // the test's own connection, to publish and capture
 	store *store
 }
 
@@ -51,7 +51,7 @@ func newEnv(t *testing.T) env {
 func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
 	log := service.NewLogger(io.Discard, "tickets", "info")
-	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn stan.Conn) (http.Handler, func(), error) {
+	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
 		cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}}
 		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
@@ -28,7 +27,7 @@ func (t ticket) item() catalog.Item {
 // follow keeps the catalogue current from ticket events. It subscribes
 // before load reads the database, so a write is seen by one or the other
 // (a version seen twice is applied once).
-func (s *store) follow(conn stan.Conn) (func(), error) {
+func (s *store) follow(conn events.Bus) (func(), error) {
 	created, err := events.Watch(conn, func(e events.TicketCreated) {
 		if id, err := primitive.ObjectIDFromHex(e.ID); err == nil {
 			s.catalog.Put(catalog.Item{ID: id, Title: e.Title, Price: e.Price, UserID: e.UserID, Version: e.Version})

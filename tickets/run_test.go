@@ -50,7 +50,7 @@ func TestRunServesUntilStoppedAndExitsWhenTheBusIsLost(t *testing.T) {
 	select {
 	case err := <-done:
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "NATS Streaming connection lost")
+		assert.Contains(t, err.Error(), "bus connection lost")
 	case <-time.After(60 * time.Second):
 		t.Fatal("run kept going without its bus")
 	}

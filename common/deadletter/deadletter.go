@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -61,13 +60,25 @@ func (s *Store) List(ctx context.Context) ([]events.DeadLetter, error) {
 	return out, nil
 }
 
+// replayID names a replay for the bus's deduplication: not the event's own
+// id, which JetStream may still hold (a message parked within its
+// duplicate window would be dropped as a copy of itself), but one per
+// dead letter, so that one letter replayed twice goes out once.
+func replayID(d events.DeadLetter) string {
+	id, err := events.IDOf(d.Subject, []byte(d.Data))
+	if err != nil {
+		id = string(d.Subject)
+	}
+	return id + "/replay/" + d.ID()
+}
+
 // ErrNotFound: no dead letter has that id.
 var ErrNotFound = errors.New("no such dead letter")
 
 // Replay publishes the dead letter's payload again on its subject, then
 // removes it. Every queue group listening to the subject gets it again;
 // listeners apply each version once, so the others ack it without effect.
-func (s *Store) Replay(ctx context.Context, conn stan.Conn, id string) error {
+func (s *Store) Replay(ctx context.Context, bus events.Bus, id string) error {
 	var r record
 	err := s.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -76,7 +87,7 @@ func (s *Store) Replay(ctx context.Context, conn stan.Conn, id string) error {
 	if err != nil {
 		return fmt.Errorf("reading dead letter %s: %w", id, err)
 	}
-	if err := events.PublishData(ctx, conn, r.Subject, []byte(r.Data)); err != nil {
+	if err := events.PublishData(ctx, bus, r.Subject, replayID(r.DeadLetter), []byte(r.Data)); err != nil {
 		return fmt.Errorf("replaying %s: %w", id, err)
 	}
 	if _, err := s.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {

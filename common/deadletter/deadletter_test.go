@@ -22,63 +22,65 @@ var kit = testkit.New()
 func TestMain(m *testing.M) { os.Exit(kit.Run(m)) }
 
 func TestAnEventThatKeepsFailingIsParkedAfterMaxDeliveriesAckedAndReplayedOnDemand(t *testing.T) {
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	conn := s.Connect(t)
-	store := deadletter.New(db.Database)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		db := kit.Mongo(t)
+		s := newBus(t)
+		conn := s.Connect(t)
+		store := deadletter.New(db.Database)
 
-	var attempts atomic.Int32
-	var broken atomic.Bool
-	broken.Store(true)
-	handled := make(chan events.TicketCreated, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_, err := events.Listen(ctx, conn, events.ListenerOptions{
-		QueueGroup: "dl-test", AckWait: time.Second, MaxDeliveries: 3, Park: store,
-	}, func(_ context.Context, e events.TicketCreated) error {
-		attempts.Add(1)
-		if broken.Load() {
-			return errors.New("cannot apply ticket " + e.ID)
+		var attempts atomic.Int32
+		var broken atomic.Bool
+		broken.Store(true)
+		handled := make(chan events.TicketCreated, 10)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := events.Listen(ctx, conn, events.ListenerOptions{
+			QueueGroup: "dl-test", AckWait: time.Second, MaxDeliveries: 3, Park: store,
+		}, func(_ context.Context, e events.TicketCreated) error {
+			attempts.Add(1)
+			if broken.Load() {
+				return errors.New("cannot apply ticket " + e.ID)
+			}
+			handled <- e
+			return nil
+		})
+		require.NoError(t, err)
+
+		poison := events.TicketCreated{ID: "aaaaaaaaaaaaaaaaaaaaaaaa", Title: "concert", Price: 20, UserID: "u1"}
+		testkit.Publish(t, conn, poison)
+
+		var parked []events.DeadLetter
+		require.Eventually(t, func() bool {
+			parked, err = store.List(context.Background())
+			return err == nil && len(parked) == 1
+		}, 15*time.Second, 100*time.Millisecond, "parked after 3 deliveries")
+		d := parked[0]
+		assert.Equal(t, events.Subject("ticket:created"), d.Subject)
+		assert.Equal(t, "dl-test", d.QueueGroup)
+		assert.Equal(t, 3, d.Attempts)
+		assert.Equal(t, "cannot apply ticket "+poison.ID, d.LastError)
+		assert.JSONEq(t, `{"id":"aaaaaaaaaaaaaaaaaaaaaaaa","version":0,"title":"concert","price":20,"userId":"u1"}`, d.Data)
+		assert.False(t, d.FirstSeen.IsZero())
+		assert.False(t, d.LastSeen.Before(d.FirstSeen))
+
+		// Acked once parked: no fourth delivery after several ack waits.
+		time.Sleep(2500 * time.Millisecond)
+		assert.Equal(t, int32(3), attempts.Load(), "a parked event is not redelivered")
+
+		// The cause fixed, a replay delivers it again and empties the store.
+		broken.Store(false)
+		require.NoError(t, store.Replay(context.Background(), conn, d.ID()))
+		select {
+		case e := <-handled:
+			assert.Equal(t, poison, e)
+		case <-time.After(10 * time.Second):
+			t.Fatal("replayed event not delivered")
 		}
-		handled <- e
-		return nil
+		left, err := store.List(context.Background())
+		require.NoError(t, err)
+		assert.Empty(t, left)
+		assert.ErrorIs(t, store.Replay(context.Background(), conn, d.ID()), deadletter.ErrNotFound)
 	})
-	require.NoError(t, err)
-
-	poison := events.TicketCreated{ID: "aaaaaaaaaaaaaaaaaaaaaaaa", Title: "concert", Price: 20, UserID: "u1"}
-	testkit.Publish(t, conn, poison)
-
-	var parked []events.DeadLetter
-	require.Eventually(t, func() bool {
-		parked, err = store.List(context.Background())
-		return err == nil && len(parked) == 1
-	}, 15*time.Second, 100*time.Millisecond, "parked after 3 deliveries")
-	d := parked[0]
-	assert.Equal(t, events.Subject("ticket:created"), d.Subject)
-	assert.Equal(t, "dl-test", d.QueueGroup)
-	assert.Equal(t, 3, d.Attempts)
-	assert.Equal(t, "cannot apply ticket "+poison.ID, d.LastError)
-	assert.JSONEq(t, `{"id":"aaaaaaaaaaaaaaaaaaaaaaaa","version":0,"title":"concert","price":20,"userId":"u1"}`, d.Data)
-	assert.False(t, d.FirstSeen.IsZero())
-	assert.False(t, d.LastSeen.Before(d.FirstSeen))
-
-	// Acked once parked: no fourth delivery after several ack waits.
-	time.Sleep(2500 * time.Millisecond)
-	assert.Equal(t, int32(3), attempts.Load(), "a parked event is not redelivered")
-
-	// The cause fixed, a replay delivers it again and empties the store.
-	broken.Store(false)
-	require.NoError(t, store.Replay(context.Background(), conn, d.ID()))
-	select {
-	case e := <-handled:
-		assert.Equal(t, poison, e)
-	case <-time.After(10 * time.Second):
-		t.Fatal("replayed event not delivered")
-	}
-	left, err := store.List(context.Background())
-	require.NoError(t, err)
-	assert.Empty(t, left)
-	assert.ErrorIs(t, store.Replay(context.Background(), conn, d.ID()), deadletter.ErrNotFound)
 }
 
 func TestParkingTheSameMessageTwiceKeepsOneRecord(t *testing.T) {
@@ -92,29 +94,31 @@ func TestParkingTheSameMessageTwiceKeepsOneRecord(t *testing.T) {
 }
 
 func TestRedisStoreParksOnceListsAndReplaysOnItsSubject(t *testing.T) {
-	r := testkit.NewRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
-	defer c.Close()
-	store := deadletter.NewRedis(c)
-	s := testkit.NewSTAN(t)
-	conn := s.Connect(t)
-	got := testkit.Capture[events.OrderCreated](t, conn)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		r := testkit.NewRedis(t)
+		c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		defer c.Close()
+		store := deadletter.NewRedis(c)
+		s := newBus(t)
+		conn := s.Connect(t)
+		got := testkit.Capture[events.OrderCreated](t, conn)
 
-	d := events.DeadLetter{Subject: "order:created", QueueGroup: "expiration-service", Sequence: 3,
-		Data:      `{"id":"bbbbbbbbbbbbbbbbbbbbbbbb","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"cccccccccccccccccccccccc","price":5}}`,
-		LastError: "redis down", Attempts: 50, LastSeen: time.Now().UTC()}
-	require.NoError(t, store.Park(context.Background(), d))
-	require.NoError(t, store.Park(context.Background(), d))
-	all, err := store.List(context.Background())
-	require.NoError(t, err)
-	require.Len(t, all, 1)
-	assert.Equal(t, "redis down", all[0].LastError)
+		d := events.DeadLetter{Subject: "order:created", QueueGroup: "expiration-service", Sequence: 3,
+			Data:      `{"id":"bbbbbbbbbbbbbbbbbbbbbbbb","version":0,"status":"created","userId":"u","expiresAt":"2026-01-01T00:00:00Z","ticket":{"id":"cccccccccccccccccccccccc","price":5}}`,
+			LastError: "redis down", Attempts: 50, LastSeen: time.Now().UTC()}
+		require.NoError(t, store.Park(context.Background(), d))
+		require.NoError(t, store.Park(context.Background(), d))
+		all, err := store.List(context.Background())
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		assert.Equal(t, "redis down", all[0].LastError)
 
-	require.NoError(t, store.Replay(context.Background(), conn, d.ID()))
-	evs := got.Wait(t, 1, 10*time.Second)
-	assert.Equal(t, "bbbbbbbbbbbbbbbbbbbbbbbb", evs[0].ID)
-	all, err = store.List(context.Background())
-	require.NoError(t, err)
-	assert.Empty(t, all)
-	assert.ErrorIs(t, store.Replay(context.Background(), conn, d.ID()), deadletter.ErrNotFound)
+		require.NoError(t, store.Replay(context.Background(), conn, d.ID()))
+		evs := got.Wait(t, 1, 10*time.Second)
+		assert.Equal(t, "bbbbbbbbbbbbbbbbbbbbbbbb", evs[0].ID)
+		all, err = store.List(context.Background())
+		require.NoError(t, err)
+		assert.Empty(t, all)
+		assert.ErrorIs(t, store.Replay(context.Background(), conn, d.ID()), deadletter.ErrNotFound)
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/nats-io/stan.go"
 	"github.com/redis/go-redis/v9"
 
 	"ticketing.dev/common/events"
@@ -56,7 +55,7 @@ func (s *RedisStore) List(ctx context.Context) ([]events.DeadLetter, error) {
 
 // Replay publishes the dead letter's payload again on its subject, then
 // removes it (see Store.Replay).
-func (s *RedisStore) Replay(ctx context.Context, conn stan.Conn, id string) error {
+func (s *RedisStore) Replay(ctx context.Context, bus events.Bus, id string) error {
 	raw, err := s.c.HGet(ctx, RedisKey, id).Result()
 	if err == redis.Nil {
 		return fmt.Errorf("%s: %w", id, ErrNotFound)
@@ -68,7 +67,7 @@ func (s *RedisStore) Replay(ctx context.Context, conn stan.Conn, id string) erro
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {
 		return fmt.Errorf("decoding dead letter %s: %w", id, err)
 	}
-	if err := events.PublishData(ctx, conn, d.Subject, []byte(d.Data)); err != nil {
+	if err := events.PublishData(ctx, bus, d.Subject, replayID(d), []byte(d.Data)); err != nil {
 		return fmt.Errorf("replaying %s: %w", id, err)
 	}
 	if err := s.c.HDel(ctx, RedisKey, id).Err(); err != nil {

@@ -9,58 +9,19 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/nats-io/stan.go"
 )
 
-// DefaultAckWait is how long STAN waits for an ack before redelivering.
+// DefaultAckWait is how long the bus waits for an ack before redelivering.
 const DefaultAckWait = 5 * time.Second
-
-// Connect opens a STAN connection. onLost is called if the connection is
-// lost for good (STAN clients do not resume): the service should then stop
-// so that its supervisor restarts it.
-func Connect(ctx context.Context, url, clusterID, clientID string, onLost func(error)) (stan.Conn, error) {
-	opts := []stan.Option{
-		stan.NatsURL(url),
-		stan.ConnectWait(5 * time.Second),
-		stan.Pings(5, 3), // declare the link lost after ~15 s without answers
-	}
-	if onLost != nil {
-		opts = append(opts, stan.SetConnectionLostHandler(func(_ stan.Conn, err error) { onLost(err) }))
-	}
-	type result struct {
-		sc  stan.Conn
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		sc, err := stan.Connect(clusterID, clientID, opts...)
-		done <- result{sc, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return nil, fmt.Errorf("connecting to NATS Streaming %s (cluster %q) as %q: %w", url, clusterID, clientID, r.err)
-		}
-		return r.sc, nil
-	case <-ctx.Done():
-		go func() {
-			if r := <-done; r.sc != nil {
-				r.sc.Close()
-			}
-		}()
-		return nil, fmt.Errorf("connecting to NATS Streaming %s: %w", url, ctx.Err())
-	}
-}
 
 // Publisher publishes events of type E on E's subject.
 type Publisher[E Event] struct {
-	conn stan.Conn
+	bus Bus
 }
 
-// NewPublisher returns a publisher for E on conn.
-func NewPublisher[E Event](conn stan.Conn) *Publisher[E] {
-	return &Publisher[E]{conn: conn}
+// NewPublisher returns a publisher for E on bus.
+func NewPublisher[E Event](bus Bus) *Publisher[E] {
+	return &Publisher[E]{bus: bus}
 }
 
 // Publish sends e and waits until the server has stored it.
@@ -69,39 +30,22 @@ func (p *Publisher[E]) Publish(ctx context.Context, e E) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", e.Subject(), err)
 	}
-	return PublishData(ctx, p.conn, e.Subject(), data)
+	return PublishData(ctx, p.bus, e.Subject(), ID(e), data)
 }
 
-// PublishData sends an already encoded payload and waits until the server
-// has stored it; for relays of stored events (package outbox). Prefer
-// Publisher, which cannot pair a payload with the wrong subject.
-func PublishData(ctx context.Context, conn stan.Conn, subject Subject, data []byte) error {
-	// stan.Conn.Publish blocks until the server's ack or its own timeout;
-	// PublishAsync lets the caller's context bound the wait instead.
-	acked := make(chan error, 1)
-	if _, err := conn.PublishAsync(string(subject), data, func(_ string, err error) { acked <- err }); err != nil {
+// PublishData sends an already encoded payload, named msgID (see
+// Bus.Publish), and waits until the server has stored it; for relays of
+// stored events (packages outbox, deadletter). Prefer Publisher, which
+// cannot pair a payload with the wrong subject.
+func PublishData(ctx context.Context, bus Bus, subject Subject, msgID string, data []byte) error {
+	if err := bus.Publish(ctx, subject, msgID, data); err != nil {
 		return fmt.Errorf("publishing %s: %w", subject, err)
 	}
-	select {
-	case err := <-acked:
-		if err != nil {
-			return fmt.Errorf("publishing %s: %w", subject, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("publishing %s: %w", subject, ctx.Err())
-	}
+	return nil
 }
 
-// ReadyCheck reports whether conn's NATS link is up, for /readyz.
-func ReadyCheck(conn stan.Conn) func(context.Context) error {
-	return func(context.Context) error {
-		if nc := conn.NatsConn(); nc == nil || !nc.IsConnected() {
-			return errors.New("not connected to NATS")
-		}
-		return nil
-	}
-}
+// ReadyCheck reports whether the bus is reachable, for /readyz.
+func ReadyCheck(bus Bus) func(context.Context) error { return bus.Ready }
 
 // Delivery describes the message being handled; see DeliveryFrom.
 type Delivery struct {
@@ -120,7 +64,7 @@ func DeliveryFrom(ctx context.Context) (Delivery, bool) {
 }
 
 // Handler handles one event. Returning an error leaves the message un-acked,
-// so STAN redelivers it after the ack wait.
+// so the bus redelivers it after the ack wait.
 type Handler[E Event] func(ctx context.Context, e E) error
 
 // ListenerOptions are the subscription settings of docs/CONTRACT.md §3.
@@ -182,22 +126,22 @@ type Parker interface {
 // aggregate's events stay in order.
 const DefaultWorkers = 16
 
-// Listen subscribes handle to E's subject as a durable queue subscription
-// with manual acks, starting from all available messages. A payload that
+// Listen subscribes handle to E's subject as a durable queue group with
+// manual acks, starting from all available messages. A payload that
 // cannot be decoded can never succeed, so it is logged and acked rather than
 // redelivered forever. Handlers run on opts.Workers goroutines, events of
 // one key on one of them; they stop when ctx is done, and ctx is passed to
-// each handler call.
+// each handler call. A handler error hands the event back to the bus, to
+// come again after the ack wait.
 //
-// Closing the returned subscription (or the connection) keeps the durable
-// group's position; Unsubscribe would delete it.
-func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, handle Handler[E]) (stan.Subscription, error) {
+// Closing the returned subscription (or the bus) keeps the durable
+// group's position.
+func Listen[E Event](ctx context.Context, bus Bus, opts ListenerOptions, handle Handler[E]) (Subscription, error) {
 	if opts.QueueGroup == "" {
 		return nil, errors.New("listener needs a queue group")
 	}
-	ackWait := opts.AckWait
-	if ackWait == 0 {
-		ackWait = DefaultAckWait
+	if opts.AckWait == 0 {
+		opts.AckWait = DefaultAckWait
 	}
 	log := opts.Logger
 	if log == nil {
@@ -214,7 +158,7 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 		opts.MaxDeliveries = DefaultMaxDeliveries
 	}
 	type delivery struct {
-		m *stan.Msg
+		m Msg
 		e E
 	}
 	queues := make([]chan delivery, workers)
@@ -228,14 +172,14 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 			for {
 				select {
 				case <-ctx.Done():
-					return // un-acked: redelivered to the group
+					return // unacked: redelivered to the group
 				case d := <-queues[i]:
 					handleOne(ctx, log, opts, subject, d.m, d.e, handle)
 				}
 			}
 		})
 	}
-	onMsg := func(m *stan.Msg) {
+	onMsg := func(m Msg) {
 		var e E
 		if err := json.Unmarshal(m.Data, &e); err != nil {
 			log.Error("dropping undecodable event", "sequence", m.Sequence, "err", err)
@@ -250,27 +194,24 @@ func Listen[E Event](ctx context.Context, conn stan.Conn, opts ListenerOptions, 
 		case <-ctx.Done():
 		}
 	}
-	sub, err := conn.QueueSubscribe(string(subject), opts.QueueGroup, onMsg,
-		stan.DurableName(opts.QueueGroup),
-		stan.SetManualAckMode(),
-		stan.DeliverAllAvailable(),
-		stan.AckWait(ackWait),
-		stan.MaxInflight(workers*inflightPerWorker),
-	)
+	sub, err := bus.Listen(subject, QueueOptions{
+		Group: opts.QueueGroup, AckWait: opts.AckWait, MaxInflight: workers * inflightPerWorker,
+	}, onMsg)
 	if err != nil {
 		return nil, fmt.Errorf("subscribing to %s as %s: %w", subject, opts.QueueGroup, err)
 	}
 	return sub, nil
 }
 
-// inflightPerWorker bounds the un-acked messages a listener holds, so that
+// inflightPerWorker bounds the unacked messages a listener holds, so that
 // what it holds can be handled well within the ack wait.
 const inflightPerWorker = 4
 
-func handleOne[E Event](ctx context.Context, log *slog.Logger, opts ListenerOptions, subject Subject, m *stan.Msg, e E, handle Handler[E]) {
-	log = log.With("event", ID(e), "sequence", m.Sequence, "redelivered", m.Redelivered)
+func handleOne[E Event](ctx context.Context, log *slog.Logger, opts ListenerOptions, subject Subject, m Msg, e E, handle Handler[E]) {
+	redelivered := m.Deliveries > 1
+	log = log.With("event", ID(e), "sequence", m.Sequence, "redelivered", redelivered)
 	hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
-		Subject: subject, Sequence: m.Sequence, Redelivered: m.Redelivered, Data: m.Data,
+		Subject: subject, Sequence: m.Sequence, Redelivered: redelivered, Data: m.Data,
 	})
 	start := time.Now()
 	err := handle(hctx, e)
@@ -281,18 +222,20 @@ func handleOne[E Event](ctx context.Context, log *slog.Logger, opts ListenerOpti
 		observe(opts, subject, m, OutcomeAcked, took)
 		return
 	}
-	attempts := int(m.RedeliveryCount) + 1
+	attempts := max(m.Deliveries, 1)
 	if opts.Park == nil || attempts < opts.MaxDeliveries || ctx.Err() != nil {
 		log.Warn("event not handled; it will be redelivered", "attempts", attempts, "err", err)
+		retry(ctx, log, m, opts.AckWait)
 		observe(opts, subject, m, OutcomeRetried, took)
 		return
 	}
 	d := DeadLetter{
 		Subject: subject, QueueGroup: opts.QueueGroup, Sequence: m.Sequence, Data: string(m.Data),
-		LastError: err.Error(), Attempts: attempts, FirstSeen: time.Unix(0, m.Timestamp).UTC(), LastSeen: time.Now().UTC(),
+		LastError: err.Error(), Attempts: attempts, FirstSeen: m.Time.UTC(), LastSeen: time.Now().UTC(),
 	}
 	if perr := opts.Park.Park(ctx, d); perr != nil {
 		log.Warn("event not handled and could not be parked; it will be redelivered", "attempts", attempts, "err", err, "parkErr", perr)
+		retry(ctx, log, m, opts.AckWait)
 		observe(opts, subject, m, OutcomeRetried, took)
 		return
 	}
@@ -302,28 +245,40 @@ func handleOne[E Event](ctx context.Context, log *slog.Logger, opts ListenerOpti
 }
 
 // observe tells opts.Observer, if any, how m's delivery ended.
-func observe(opts ListenerOptions, subject Subject, m *stan.Msg, outcome Outcome, took time.Duration) {
+func observe(opts ListenerOptions, subject Subject, m Msg, outcome Outcome, took time.Duration) {
 	if opts.Observer == nil {
 		return
 	}
 	opts.Observer.EventHandled(Handled{
 		Subject: subject, QueueGroup: opts.QueueGroup, Outcome: outcome, Took: took,
-		Lag: time.Since(time.Unix(0, m.Timestamp)), Redelivered: m.Redelivered,
+		Lag: time.Since(m.Time), Redelivered: m.Deliveries > 1,
 	})
 }
 
-func ack(log *slog.Logger, m *stan.Msg) {
+func ack(log *slog.Logger, m Msg) {
 	if err := m.Ack(); err != nil {
 		log.Warn("ack failed; the event will be redelivered", "err", err)
 	}
 }
 
+// retry hands m back to come again after the ack wait, as an unacked
+// message would; or at once to another process when this one is stopping.
+func retry(ctx context.Context, log *slog.Logger, m Msg, ackWait time.Duration) {
+	after := ackWait
+	if ctx.Err() != nil {
+		after = 0
+	}
+	if err := m.Retry(after); err != nil {
+		log.Warn("handing the event back failed; it returns after the ack wait", "err", err)
+	}
+}
+
 // Subscriptions starts several listeners (each a call of Listen or
 // Watch); if one fails, those already started are closed and its error is
-// returned. The subscriptions are not handed back: closing the connection
+// returned. The subscriptions are not handed back: closing the bus
 // closes them, and a durable group's position outlives that.
-func Subscriptions(listens ...func() (stan.Subscription, error)) error {
-	subs := make([]stan.Subscription, 0, len(listens))
+func Subscriptions(listens ...func() (Subscription, error)) error {
+	subs := make([]Subscription, 0, len(listens))
 	for _, listen := range listens {
 		sub, err := listen()
 		if err != nil {
@@ -339,12 +294,12 @@ func Subscriptions(listens ...func() (stan.Subscription, error)) error {
 
 // Watch subscribes handle to E's subject for this process alone: not
 // durable, no queue group (every process sees every event), new events
-// only, acked on receipt. For in-process notifications (wake a request
-// waiting for an outcome), never for state changes: a watcher that is down
-// misses events.
-func Watch[E Event](conn stan.Conn, handle func(E)) (stan.Subscription, error) {
+// only, nothing to ack. For in-process notifications (wake a request
+// waiting for an outcome) and caches that tolerate a gap, never for state
+// changes: a watcher that is down misses events.
+func Watch[E Event](bus Bus, handle func(E)) (Subscription, error) {
 	subject := SubjectOf[E]()
-	sub, err := conn.Subscribe(string(subject), func(m *stan.Msg) {
+	sub, err := bus.Watch(subject, func(m Msg) {
 		var e E
 		if json.Unmarshal(m.Data, &e) == nil {
 			handle(e)

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -57,4 +58,38 @@ func ID(e Event) string {
 		return fmt.Sprintf("%s/%s/v%d", e.Subject(), e.Key(), v.eventVersion())
 	}
 	return fmt.Sprintf("%s/%s", e.Subject(), e.Key())
+}
+
+// IDOf is ID of the event encoded in data on subject, for relays that hold
+// an event as its subject and payload (packages outbox, deadletter).
+func IDOf(subject Subject, data []byte) (string, error) {
+	switch subject {
+	case SubjectTicketCreated:
+		return idOf[TicketCreated](data)
+	case SubjectTicketUpdated:
+		return idOf[TicketUpdated](data)
+	case SubjectOrderCreated:
+		return idOf[OrderCreated](data)
+	case SubjectOrderCancelled:
+		return idOf[OrderCancelled](data)
+	case SubjectOrderComplete:
+		return idOf[OrderComplete](data)
+	case SubjectExpirationComplete:
+		return idOf[ExpirationComplete](data)
+	case SubjectPaymentCreated:
+		return idOf[PaymentCreated](data)
+	case SubjectPaymentRefunded:
+		return idOf[PaymentRefunded](data)
+	case SubjectSessionRevoked:
+		return idOf[SessionRevoked](data)
+	}
+	return "", fmt.Errorf("no event type for subject %q", subject)
+}
+
+func idOf[E Event](data []byte) (string, error) {
+	var e E
+	if err := json.Unmarshal(data, &e); err != nil {
+		return "", fmt.Errorf("decoding %s: %w", SubjectOf[E](), err)
+	}
+	return ID(e), nil
 }

@@ -31,49 +31,51 @@ func (o *outcomes) EventHandled(h events.Handled) {
 }
 
 func TestObserverHearsEachDeliverysOutcomeAndLogsNameTheEvent(t *testing.T) {
-	conn := testkit.NewSTAN(t).Connect(t)
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))
-	obs := &outcomes{ch: make(chan events.Handled, 10)}
-	tries := 0
-	_, err := events.Listen(context.Background(), conn, events.ListenerOptions{
-		QueueGroup: "g", AckWait: ackWait, Logger: log, Observer: obs,
-	}, func(context.Context, events.TicketCreated) error {
-		if tries++; tries == 1 {
-			return errors.New("not yet")
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		conn := newBus(t).Connect(t)
+		var logs bytes.Buffer
+		var mu sync.Mutex
+		log := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))
+		obs := &outcomes{ch: make(chan events.Handled, 10)}
+		tries := 0
+		_, err := events.Listen(context.Background(), conn, events.ListenerOptions{
+			QueueGroup: "g", AckWait: ackWait, Logger: log, Observer: obs,
+		}, func(context.Context, events.TicketCreated) error {
+			if tries++; tries == 1 {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		e := ticket("t1")
+		e.Version = 3
+		testkit.Publish(t, conn, e)
+
+		var got []events.Handled
+		for range 2 {
+			select {
+			case h := <-obs.ch:
+				got = append(got, h)
+			case <-time.After(5 * time.Second):
+				t.Fatal("observer not told")
+			}
 		}
-		return nil
+		assert.Equal(t, events.OutcomeRetried, got[0].Outcome)
+		assert.False(t, got[0].Redelivered)
+		assert.Equal(t, events.OutcomeAcked, got[1].Outcome)
+		assert.True(t, got[1].Redelivered)
+		for _, h := range got {
+			assert.Equal(t, events.SubjectTicketCreated, h.Subject)
+			assert.Equal(t, "g", h.QueueGroup)
+		}
+		for _, h := range got {
+			assert.Positive(t, h.Lag, "time on the bus is measured")
+		}
+
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Contains(t, logs.String(), `"event":"ticket:created/t1/v3"`)
 	})
-	require.NoError(t, err)
-	e := ticket("t1")
-	e.Version = 3
-	testkit.Publish(t, conn, e)
-
-	var got []events.Handled
-	for range 2 {
-		select {
-		case h := <-obs.ch:
-			got = append(got, h)
-		case <-time.After(5 * time.Second):
-			t.Fatal("observer not told")
-		}
-	}
-	assert.Equal(t, events.OutcomeRetried, got[0].Outcome)
-	assert.False(t, got[0].Redelivered)
-	assert.Equal(t, events.OutcomeAcked, got[1].Outcome)
-	assert.True(t, got[1].Redelivered)
-	for _, h := range got {
-		assert.Equal(t, events.SubjectTicketCreated, h.Subject)
-		assert.Equal(t, "g", h.QueueGroup)
-	}
-	for _, h := range got {
-		assert.Positive(t, h.Lag, "time on the bus is measured")
-	}
-
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Contains(t, logs.String(), `"event":"ticket:created/t1/v3"`)
 }
 
 func TestEventIDNamesSubjectKeyAndVersionWherePresent(t *testing.T) {

@@ -1,78 +1,56 @@
 package events
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/nats-io/stan.go"
 )
-
-// emptyChannelWait is how long Replay waits for the channel's last
-// message before taking the channel to be empty. The server sends it
-// right after confirming the subscription, so this is only ever waited
-// out in full on an empty channel.
-const emptyChannelWait = 200 * time.Millisecond
 
 // catchUpLimit bounds the wait for the backlog, should the last message
 // never come back through the replay (it fell out of the window meanwhile).
 const catchUpLimit = 10 * time.Second
 
 // Replay subscribes handle to E's subject for this process alone (not
-// durable, no queue group, acked on receipt), starting with every event
+// durable, no queue group, nothing to ack), starting with every event
 // stored during the last `since` and then following new ones. It is for
 // state every process keeps in memory and rebuilds on every start, such as
 // the revoked sessions.
 //
 // caughtUp is closed once handle has seen every event that was on the
-// channel when Replay was called (found by a second, short-lived
-// subscription to the channel's last message), or after catchUpLimit.
-func Replay[E Event](conn stan.Conn, since time.Duration, handle func(E)) (sub stan.Subscription, caughtUp <-chan struct{}, err error) {
+// subject when Replay was called (the bus's last message then, found by
+// Bus.Last), or after catchUpLimit.
+func Replay[E Event](bus Bus, since time.Duration, handle func(E)) (sub Subscription, caughtUp <-chan struct{}, err error) {
 	subject := SubjectOf[E]()
 	start := time.Now()
+	from := start.Add(-since)
 	c := newCatchUp()
-	sub, err = conn.Subscribe(string(subject), func(m *stan.Msg) {
+	sub, err = bus.Replay(subject, from, func(m Msg) {
 		var e E
 		if json.Unmarshal(m.Data, &e) == nil {
 			handle(e)
 		}
 		c.saw(m.Sequence)
-	}, stan.StartAtTimeDelta(since))
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("replaying %s: %w", subject, err)
 	}
-	last := make(chan *stan.Msg, 1)
-	probe, err := conn.Subscribe(string(subject), func(m *stan.Msg) {
-		select {
-		case last <- m:
-		default:
-		}
-	}, stan.StartWithLastReceived())
-	if err != nil {
-		_ = sub.Close()
-		return nil, nil, fmt.Errorf("finding the last %s: %w", subject, err)
-	}
 	go func() {
-		defer probe.Close()
-		select {
-		case m := <-last:
-			// A last message older than the window is not replayed (with
-			// a margin, as the server starts the window a little after
-			// start).
-			margin := min(time.Second, since/100)
-			if time.Unix(0, m.Timestamp).Before(start.Add(-since).Add(margin)) {
-				c.done()
-				return
-			}
-			c.until(m.Sequence)
-		case <-time.After(emptyChannelWait):
+		ctx, cancel := context.WithTimeout(context.Background(), catchUpLimit)
+		defer cancel()
+		last, found, err := bus.Last(ctx, subject)
+		// A last message older than the window is not replayed (with a
+		// margin, as STAN starts the window a little after start).
+		margin := min(time.Second, since/100)
+		if err != nil || !found || last.Time.Before(from.Add(margin)) {
 			c.done()
 			return
 		}
+		c.until(last.Sequence)
 		select {
 		case <-c.ch:
-		case <-time.After(catchUpLimit):
+		case <-ctx.Done():
 			c.done()
 		}
 	}()

@@ -35,48 +35,54 @@ func revoked(user string) events.SessionRevoked {
 }
 
 func TestReplayHandsOverTheBacklogBeforeCaughtUpThenFollowsNewEvents(t *testing.T) {
-	s := testkit.NewSTAN(t)
-	conn := s.Connect(t)
-	for _, u := range []string{"u1", "u2", "u3"} {
-		testkit.Publish(t, conn, revoked(u))
-	}
-	var got seen
-	sub, caughtUp, err := events.Replay(s.Connect(t), time.Hour, got.add)
-	require.NoError(t, err)
-	defer sub.Close()
-	select {
-	case <-caughtUp:
-	case <-time.After(5 * time.Second):
-		t.Fatal("not caught up")
-	}
-	assert.Equal(t, []string{"u1", "u2", "u3"}, got.list(), "the whole backlog, in order, before caughtUp")
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		s := newBus(t)
+		conn := s.Connect(t)
+		for _, u := range []string{"u1", "u2", "u3"} {
+			testkit.Publish(t, conn, revoked(u))
+		}
+		var got seen
+		sub, caughtUp, err := events.Replay(s.Connect(t), time.Hour, got.add)
+		require.NoError(t, err)
+		defer sub.Close()
+		select {
+		case <-caughtUp:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not caught up")
+		}
+		assert.Equal(t, []string{"u1", "u2", "u3"}, got.list(), "the whole backlog, in order, before caughtUp")
 
-	testkit.Publish(t, conn, revoked("u4"))
-	assert.Eventually(t, func() bool { return len(got.list()) == 4 }, 5*time.Second, 10*time.Millisecond)
+		testkit.Publish(t, conn, revoked("u4"))
+		assert.Eventually(t, func() bool { return len(got.list()) == 4 }, 5*time.Second, 10*time.Millisecond)
+	})
 }
 
 func TestReplayOfAnEmptyChannelIsCaughtUpAtOnce(t *testing.T) {
-	s := testkit.NewSTAN(t)
-	var got seen
-	start := time.Now()
-	sub, caughtUp, err := events.Replay(s.Connect(t), time.Hour, got.add)
-	require.NoError(t, err)
-	defer sub.Close()
-	<-caughtUp
-	assert.Less(t, time.Since(start), 2*time.Second)
-	assert.Empty(t, got.list())
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		s := newBus(t)
+		var got seen
+		start := time.Now()
+		sub, caughtUp, err := events.Replay(s.Connect(t), time.Hour, got.add)
+		require.NoError(t, err)
+		defer sub.Close()
+		<-caughtUp
+		assert.Less(t, time.Since(start), 2*time.Second)
+		assert.Empty(t, got.list())
+	})
 }
 
 func TestReplaySkipsEventsOlderThanItsWindow(t *testing.T) {
-	s := testkit.NewSTAN(t)
-	conn := s.Connect(t)
-	testkit.Publish(t, conn, revoked("old"))
-	time.Sleep(1500 * time.Millisecond) // STAN's time deltas are whole seconds
-	testkit.Publish(t, conn, revoked("new"))
-	var got seen
-	sub, caughtUp, err := events.Replay(s.Connect(t), time.Second, got.add)
-	require.NoError(t, err)
-	defer sub.Close()
-	<-caughtUp
-	assert.Equal(t, []string{"new"}, got.list())
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		s := newBus(t)
+		conn := s.Connect(t)
+		testkit.Publish(t, conn, revoked("old"))
+		time.Sleep(1500 * time.Millisecond) // STAN's time deltas are whole seconds
+		testkit.Publish(t, conn, revoked("new"))
+		var got seen
+		sub, caughtUp, err := events.Replay(s.Connect(t), time.Second, got.add)
+		require.NoError(t, err)
+		defer sub.Close()
+		<-caughtUp
+		assert.Equal(t, []string{"new"}, got.list())
+	})
 }

@@ -22,7 +22,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -83,10 +82,10 @@ type Log struct {
 }
 
 // NewLog keeps records in db's Collection and publishes their events on
-// conn (nil for a service that publishes nothing).
-func NewLog(db *mongo.Database, conn stan.Conn, log *slog.Logger) *Log {
+// bus (nil for a service that publishes nothing).
+func NewLog(db *mongo.Database, bus events.Bus, log *slog.Logger) *Log {
 	l := &Log{coll: db.Collection(Collection), kinds: map[string]*Aggregates{}, log: log, now: time.Now, grace: Grace, observer: nopObserver{}}
-	l.relay = newRelay(l, conn)
+	l.relay = newRelay(l, bus)
 	return l
 }
 

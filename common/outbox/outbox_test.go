@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
@@ -44,10 +43,10 @@ func event(d doc) events.TicketUpdated {
 type process struct {
 	log  *Log
 	docs *Aggregates
-	conn stan.Conn
+	conn events.Bus
 }
 
-func newProcess(t *testing.T, uri string, s *testkit.STAN, run bool) *process {
+func newProcess(t *testing.T, uri string, s *testkit.Broker, run bool) *process {
 	t.Helper()
 	db, err := service.ConnectMongo(uri, "")
 	require.NoError(t, err)
@@ -81,68 +80,72 @@ func increment(ctx context.Context, p *process, id primitive.ObjectID) (doc, err
 }
 
 func TestOfTwentyRacersClaimingOneVersionExactlyOneWins(t *testing.T) {
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	a, b := newProcess(t, db.URI, s, false), newProcess(t, db.URI, s, false)
-	for round := range 10 {
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		db := kit.Mongo(t)
+		s := newBus(t)
+		a, b := newProcess(t, db.URI, s, false), newProcess(t, db.URI, s, false)
+		for round := range 10 {
+			d := create(t, a)
+			var wins, conflicts atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 20 {
+				p := []*process{a, b}[i%2]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					next := doc{ID: d.ID, N: int64(i), Version: 1}
+					err := p.docs.Commit(context.Background(), d.ID, 1, next, event(next))
+					switch {
+					case err == nil:
+						wins.Add(1)
+					case errors.Is(err, ErrConflict):
+						conflicts.Add(1)
+					default:
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			assert.Equal(t, int32(1), wins.Load(), "round %d", round)
+			assert.Equal(t, int32(19), conflicts.Load(), "round %d", round)
+		}
+	})
+}
+
+func TestConcurrentChangesOverTwoProcessesAllApplyAndPublishInVersionOrder(t *testing.T) {
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		db := kit.Mongo(t)
+		s := newBus(t)
+		got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
+		a, b := newProcess(t, db.URI, s, true), newProcess(t, db.URI, s, true)
 		d := create(t, a)
-		var wins, conflicts atomic.Int32
+
+		const n = 30
 		var wg sync.WaitGroup
-		for i := range 20 {
+		for i := range n {
 			p := []*process{a, b}[i%2]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				next := doc{ID: d.ID, N: int64(i), Version: 1}
-				err := p.docs.Commit(context.Background(), d.ID, 1, next, event(next))
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, ErrConflict):
-					conflicts.Add(1)
-				default:
-					t.Error(err)
-				}
+				_, err := increment(context.Background(), p, d.ID)
+				assert.NoError(t, err)
 			}()
 		}
 		wg.Wait()
-		assert.Equal(t, int32(1), wins.Load(), "round %d", round)
-		assert.Equal(t, int32(19), conflicts.Load(), "round %d", round)
-	}
-}
+		var stored doc
+		require.NoError(t, a.docs.Get(context.Background(), d.ID, &stored))
+		assert.Equal(t, int64(n), stored.Version)
+		assert.Equal(t, int64(n), stored.N, "no change lost")
 
-func TestConcurrentChangesOverTwoProcessesAllApplyAndPublishInVersionOrder(t *testing.T) {
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
-	a, b := newProcess(t, db.URI, s, true), newProcess(t, db.URI, s, true)
-	d := create(t, a)
-
-	const n = 30
-	var wg sync.WaitGroup
-	for i := range n {
-		p := []*process{a, b}[i%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := increment(context.Background(), p, d.ID)
-			assert.NoError(t, err)
-		}()
-	}
-	wg.Wait()
-	var stored doc
-	require.NoError(t, a.docs.Get(context.Background(), d.ID, &stored))
-	assert.Equal(t, int64(n), stored.Version)
-	assert.Equal(t, int64(n), stored.N, "no change lost")
-
-	evs := got.Wait(t, n+1, 15*time.Second)
-	// At least once: a version may repeat, but never one out of order.
-	last := int64(-1)
-	for _, e := range evs {
-		assert.GreaterOrEqual(t, e.Version, last, "published out of order: %v", versions(evs))
-		last = max(last, e.Version)
-	}
-	assert.Equal(t, int64(n), last)
+		evs := got.Wait(t, n+1, 15*time.Second)
+		// At least once: a version may repeat, but never one out of order.
+		last := int64(-1)
+		for _, e := range evs {
+			assert.GreaterOrEqual(t, e.Version, last, "published out of order: %v", versions(evs))
+			last = max(last, e.Version)
+		}
+		assert.Equal(t, int64(n), last)
+	})
 }
 
 func versions(evs []events.TicketUpdated) []int64 {
@@ -154,172 +157,186 @@ func versions(evs []events.TicketUpdated) []int64 {
 }
 
 func TestAVersionClaimedByAProcessThatDiedIsRolledForwardAndPublishedByItsTwin(t *testing.T) {
-	ctx := context.Background()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
-	dead := newProcess(t, db.URI, s, false)
-	d := create(t, dead)
-	// The dead process claimed version 1 and died before writing the
-	// document: only its record exists.
-	next := doc{ID: d.ID, N: 41, Version: 1}
-	state, err := bson.Marshal(next)
-	require.NoError(t, err)
-	agg := dead.docs.aggregate(d.ID)
-	data := []byte(`{"id":"` + d.ID.Hex() + `","version":1,"title":"t","price":1,"userId":"u"}`)
-	_, err = dead.log.coll.InsertOne(ctx, Record{Key: recordKey(agg, 1), Aggregate: agg, Version: 1, State: state,
-		Subject: events.SubjectTicketUpdated, Data: data, Pending: true, At: time.Now()})
-	require.NoError(t, err)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		ctx := context.Background()
+		db := kit.Mongo(t)
+		s := newBus(t)
+		got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
+		dead := newProcess(t, db.URI, s, false)
+		d := create(t, dead)
+		// The dead process claimed version 1 and died before writing the
+		// document: only its record exists.
+		next := doc{ID: d.ID, N: 41, Version: 1}
+		state, err := bson.Marshal(next)
+		require.NoError(t, err)
+		agg := dead.docs.aggregate(d.ID)
+		data := []byte(`{"id":"` + d.ID.Hex() + `","version":1,"title":"t","price":1,"userId":"u"}`)
+		_, err = dead.log.coll.InsertOne(ctx, Record{Key: recordKey(agg, 1), Aggregate: agg, Version: 1, State: state,
+			Subject: events.SubjectTicketUpdated, Data: data, Pending: true, At: time.Now()})
+		require.NoError(t, err)
 
-	twin := newProcess(t, db.URI, s, false)
-	clock := time.Now()
-	twin.log.now = func() time.Time { return clock }
+		twin := newProcess(t, db.URI, s, false)
+		clock := time.Now()
+		twin.log.now = func() time.Time { return clock }
 
-	// Within Grace the claim is its writer's: a change waits, the sweep
-	// leaves it.
-	require.NoError(t, twin.log.Sweep(ctx))
-	var stored doc
-	require.NoError(t, twin.docs.Get(ctx, d.ID, &stored))
-	assert.Equal(t, int64(0), stored.Version)
+		// Within Grace the claim is its writer's: a change waits, the sweep
+		// leaves it.
+		require.NoError(t, twin.log.Sweep(ctx))
+		var stored doc
+		require.NoError(t, twin.docs.Get(ctx, d.ID, &stored))
+		assert.Equal(t, int64(0), stored.Version)
 
-	clock = clock.Add(Grace + time.Second)
-	require.NoError(t, twin.log.Sweep(ctx))
-	evs := got.Wait(t, 2, 5*time.Second)
-	assert.Equal(t, []int64{0, 1}, versions(evs), "v0 (never published by the dead process) then v1")
-	require.NoError(t, twin.docs.Get(ctx, d.ID, &stored))
-	assert.Equal(t, doc{ID: d.ID, N: 41, Version: 1}, stored)
+		clock = clock.Add(Grace + time.Second)
+		require.NoError(t, twin.log.Sweep(ctx))
+		evs := got.Wait(t, 2, 5*time.Second)
+		assert.Equal(t, []int64{0, 1}, versions(evs), "v0 (never published by the dead process) then v1")
+		require.NoError(t, twin.docs.Get(ctx, d.ID, &stored))
+		assert.Equal(t, doc{ID: d.ID, N: 41, Version: 1}, stored)
 
-	// And the next change builds on it.
-	after, err := increment(ctx, twin, d.ID)
-	require.NoError(t, err)
-	assert.Equal(t, int64(42), after.N)
-	assert.Equal(t, int64(2), after.Version)
+		// And the next change builds on it.
+		after, err := increment(ctx, twin, d.ID)
+		require.NoError(t, err)
+		assert.Equal(t, int64(42), after.N)
+		assert.Equal(t, int64(2), after.Version)
+	})
 }
 
 func TestAChangeRollsForwardAClaimAbandonedLongerThanGrace(t *testing.T) {
-	ctx := context.Background()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	p := newProcess(t, db.URI, s, false)
-	d := create(t, p)
-	state, _ := bson.Marshal(doc{ID: d.ID, N: 10, Version: 1})
-	agg := p.docs.aggregate(d.ID)
-	_, err := p.log.coll.InsertOne(ctx, Record{Key: recordKey(agg, 1), Aggregate: agg, Version: 1, State: state,
-		Subject: events.SubjectTicketUpdated, Data: []byte(`{}`), Pending: true, At: time.Now().Add(-Grace - time.Second)})
-	require.NoError(t, err)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		ctx := context.Background()
+		db := kit.Mongo(t)
+		s := newBus(t)
+		p := newProcess(t, db.URI, s, false)
+		d := create(t, p)
+		state, _ := bson.Marshal(doc{ID: d.ID, N: 10, Version: 1})
+		agg := p.docs.aggregate(d.ID)
+		_, err := p.log.coll.InsertOne(ctx, Record{Key: recordKey(agg, 1), Aggregate: agg, Version: 1, State: state,
+			Subject: events.SubjectTicketUpdated, Data: []byte(`{}`), Pending: true, At: time.Now().Add(-Grace - time.Second)})
+		require.NoError(t, err)
 
-	after, err := increment(ctx, p, d.ID)
-	require.NoError(t, err)
-	assert.Equal(t, int64(11), after.N, "built on the rolled-forward version 1")
-	assert.Equal(t, int64(2), after.Version)
+		after, err := increment(ctx, p, d.ID)
+		require.NoError(t, err)
+		assert.Equal(t, int64(11), after.N, "built on the rolled-forward version 1")
+		assert.Equal(t, int64(2), after.Version)
+	})
 }
 
 func TestAnEventLeftUnpublishedByACrashGoesOutOnTheNextSweepInOrder(t *testing.T) {
-	ctx := context.Background()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
-	crashed := newProcess(t, db.URI, s, false) // its relay never runs
-	d := create(t, crashed)
-	for range 3 {
-		_, err := increment(ctx, crashed, d.ID)
-		require.NoError(t, err)
-	}
-	got.Quiet(t, 0, 300*time.Millisecond)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		ctx := context.Background()
+		db := kit.Mongo(t)
+		s := newBus(t)
+		got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
+		crashed := newProcess(t, db.URI, s, false) // its relay never runs
+		d := create(t, crashed)
+		for range 3 {
+			_, err := increment(ctx, crashed, d.ID)
+			require.NoError(t, err)
+		}
+		got.Quiet(t, 0, 300*time.Millisecond)
 
-	restarted := newProcess(t, db.URI, s, false)
-	restarted.log.now = func() time.Time { return time.Now().Add(sweepAge) }
-	require.NoError(t, restarted.log.Sweep(ctx))
-	assert.Equal(t, []int64{0, 1, 2, 3}, versions(got.Wait(t, 4, 5*time.Second)))
-	require.NoError(t, restarted.log.Sweep(ctx), "nothing pending")
-	got.Quiet(t, 4, 300*time.Millisecond)
+		restarted := newProcess(t, db.URI, s, false)
+		restarted.log.now = func() time.Time { return time.Now().Add(sweepAge) }
+		require.NoError(t, restarted.log.Sweep(ctx))
+		assert.Equal(t, []int64{0, 1, 2, 3}, versions(got.Wait(t, 4, 5*time.Second)))
+		require.NoError(t, restarted.log.Sweep(ctx), "nothing pending")
+		got.Quiet(t, 4, 300*time.Millisecond)
+	})
 }
 
 func TestASuccessorWaitsForItsPredecessorPublishedByAnotherProcess(t *testing.T) {
-	ctx := context.Background()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
-	slow := newProcess(t, db.URI, s, false) // commits, publishes later
-	fast := newProcess(t, db.URI, s, true)
-	d := create(t, fast)
-	got.Wait(t, 1, 5*time.Second)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		ctx := context.Background()
+		db := kit.Mongo(t)
+		s := newBus(t)
+		got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
+		slow := newProcess(t, db.URI, s, false) // commits, publishes later
+		fast := newProcess(t, db.URI, s, true)
+		d := create(t, fast)
+		got.Wait(t, 1, 5*time.Second)
 
-	_, err := increment(ctx, slow, d.ID) // v1, not published yet
-	require.NoError(t, err)
-	_, err = increment(ctx, fast, d.ID) // v2, must wait for v1
-	require.NoError(t, err)
-	got.Quiet(t, 1, 500*time.Millisecond)
+		_, err := increment(ctx, slow, d.ID) // v1, not published yet
+		require.NoError(t, err)
+		_, err = increment(ctx, fast, d.ID) // v2, must wait for v1
+		require.NoError(t, err)
+		got.Quiet(t, 1, 500*time.Millisecond)
 
-	slow.log.now = func() time.Time { return time.Now().Add(sweepAge) }
-	require.NoError(t, slow.log.Sweep(ctx)) // publishes v1 (v2 is fast's)
-	evs := got.Wait(t, 3, 10*time.Second)
-	assert.Equal(t, []int64{0, 1, 2}, versions(evs)[:3])
+		slow.log.now = func() time.Time { return time.Now().Add(sweepAge) }
+		require.NoError(t, slow.log.Sweep(ctx)) // publishes v1 (v2 is fast's)
+		evs := got.Wait(t, 3, 10*time.Second)
+		assert.Equal(t, []int64{0, 1, 2}, versions(evs)[:3])
+	})
 }
 
 func TestReplicaVersionsApplyOnceInOrderAndDuplicatesRacingASuccessorDoNotRegress(t *testing.T) {
-	ctx := context.Background()
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	a, b := newProcess(t, db.URI, s, false), newProcess(t, db.URI, s, false)
-	id := primitive.NewObjectID()
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		ctx := context.Background()
+		db := kit.Mongo(t)
+		s := newBus(t)
+		a, b := newProcess(t, db.URI, s, false), newProcess(t, db.URI, s, false)
+		id := primitive.NewObjectID()
 
-	err := a.docs.Apply(ctx, id, 1, doc{ID: id, N: 1, Version: 1})
-	assert.ErrorIs(t, err, ErrNotYet, "v1 before v0")
-	require.NoError(t, a.docs.Apply(ctx, id, 0, doc{ID: id, Version: 0}))
-	require.NoError(t, a.docs.Apply(ctx, id, 0, doc{ID: id, Version: 0}), "a redelivered v0 is already applied")
+		err := a.docs.Apply(ctx, id, 1, doc{ID: id, N: 1, Version: 1})
+		assert.ErrorIs(t, err, ErrNotYet, "v1 before v0")
+		require.NoError(t, a.docs.Apply(ctx, id, 0, doc{ID: id, Version: 0}))
+		require.NoError(t, a.docs.Apply(ctx, id, 0, doc{ID: id, Version: 0}), "a redelivered v0 is already applied")
 
-	for v := int64(1); v <= 20; v++ {
-		// The same version delivered to both processes, and its successor
-		// at once: whatever interleaving, v applies once and never undoes
-		// v+1.
-		var wg sync.WaitGroup
-		for _, p := range []*process{a, b, a} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				err := p.docs.Apply(ctx, id, v, doc{ID: id, N: v, Version: v})
-				if err != nil && !errors.Is(err, ErrInProgress) {
-					t.Error(err)
-				}
-			}()
+		for v := int64(1); v <= 20; v++ {
+			// The same version delivered to both processes, and its successor
+			// at once: whatever interleaving, v applies once and never undoes
+			// v+1.
+			var wg sync.WaitGroup
+			for _, p := range []*process{a, b, a} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := p.docs.Apply(ctx, id, v, doc{ID: id, N: v, Version: v})
+					if err != nil && !errors.Is(err, ErrInProgress) {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
 		}
-		wg.Wait()
-	}
-	var stored doc
-	require.NoError(t, a.docs.Get(ctx, id, &stored))
-	assert.Equal(t, doc{ID: id, N: 20, Version: 20}, stored)
-	n, err := a.log.coll.CountDocuments(ctx, bson.D{{Key: "aggregate", Value: a.docs.aggregate(id)}})
-	require.NoError(t, err)
-	assert.Equal(t, int64(21), n, "one record per version")
+		var stored doc
+		require.NoError(t, a.docs.Get(ctx, id, &stored))
+		assert.Equal(t, doc{ID: id, N: 20, Version: 20}, stored)
+		n, err := a.log.coll.CountDocuments(ctx, bson.D{{Key: "aggregate", Value: a.docs.aggregate(id)}})
+		require.NoError(t, err)
+		assert.Equal(t, int64(21), n, "one record per version")
+	})
 }
 
 func TestCommitRefusesADocumentWhoseVersionIsNotTheClaimedOne(t *testing.T) {
-	db := kit.Mongo(t)
-	p := newProcess(t, db.URI, testkit.NewSTAN(t), false)
-	id := primitive.NewObjectID()
-	err := p.docs.Commit(context.Background(), id, 0, doc{ID: id, Version: 3}, nil)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "version must be 0")
-	err = p.docs.Get(context.Background(), id, &doc{})
-	assert.ErrorIs(t, err, ErrNotFound)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		db := kit.Mongo(t)
+		p := newProcess(t, db.URI, newBus(t), false)
+		id := primitive.NewObjectID()
+		err := p.docs.Commit(context.Background(), id, 0, doc{ID: id, Version: 3}, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "version must be 0")
+		err = p.docs.Get(context.Background(), id, &doc{})
+		assert.ErrorIs(t, err, ErrNotFound)
+	})
 }
 
 func TestStopReturnsOnlyOnceEveryRelayGoroutineHasExited(t *testing.T) {
-	db := kit.Mongo(t)
-	s := testkit.NewSTAN(t)
-	p := newProcess(t, db.URI, s, false)
-	require.Zero(t, relayGoroutines(), "no relay before Start")
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		db := kit.Mongo(t)
+		s := newBus(t)
+		p := newProcess(t, db.URI, s, false)
+		require.Zero(t, relayGoroutines(), "no relay before Start")
 
-	stop := p.log.Start(context.Background(), 10*time.Millisecond)
-	require.Eventually(t, func() bool { return relayGoroutines() == relayWorkers+1 }, 5*time.Second, 5*time.Millisecond,
-		"the sweep and a worker per queue")
-	for range 20 {
-		create(t, p) // the workers and the sweep have records to publish as stop comes
-	}
-	stop()
-	assert.Zero(t, relayGoroutines(), "stop returned while relay goroutines ran")
-	stop() // a second stop is harmless
+		stop := p.log.Start(context.Background(), 10*time.Millisecond)
+		require.Eventually(t, func() bool { return relayGoroutines() == relayWorkers+1 }, 5*time.Second, 5*time.Millisecond,
+			"the sweep and a worker per queue")
+		for range 20 {
+			create(t, p) // the workers and the sweep have records to publish as stop comes
+		}
+		stop()
+		assert.Zero(t, relayGoroutines(), "stop returned while relay goroutines ran")
+		stop() // a second stop is harmless
+	})
 }
 
 // relayGoroutines counts the goroutines running the relay's methods.

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo/options"
@@ -24,7 +23,7 @@ import (
 // whichever process wrote it. Delivery is at least once.
 type Relay struct {
 	log    *Log
-	conn   stan.Conn
+	bus    events.Bus
 	queues []chan Record
 	sentMu sync.Mutex
 	sent   map[string]int64 // aggregate → last version known published
@@ -44,8 +43,8 @@ const (
 	sweepAge = 2 * time.Second
 )
 
-func newRelay(l *Log, conn stan.Conn) *Relay {
-	r := &Relay{log: l, conn: conn, sent: map[string]int64{}}
+func newRelay(l *Log, bus events.Bus) *Relay {
+	r := &Relay{log: l, bus: bus, sent: map[string]int64{}}
 	for range relayWorkers {
 		r.queues = append(r.queues, make(chan Record, queueLen))
 	}
@@ -67,7 +66,7 @@ func (r *Relay) enqueue(rec Record) {
 // once its workers have stopped.
 func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	r := l.relay
-	if r.conn == nil {
+	if r.bus == nil {
 		<-ctx.Done()
 		return
 	}
@@ -172,11 +171,21 @@ func (r *Relay) remember(aggregate string, version int64) {
 	}
 }
 
+// msgID names the record's event for the bus's deduplication: the
+// event's own id (events.ID), so that whichever process relays it, and
+// however often, JetStream stores it once.
+func msgID(rec Record) string {
+	if id, err := events.IDOf(rec.Subject, rec.Data); err == nil {
+		return id
+	}
+	return "record/" + rec.Key // an event this build cannot decode: still one id per record
+}
+
 // publish sends the record's event and marks it published.
 func (r *Relay) publish(ctx context.Context, rec Record) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	start := time.Now()
-	err := events.PublishData(pctx, r.conn, rec.Subject, rec.Data)
+	err := events.PublishData(pctx, r.bus, rec.Subject, msgID(rec), rec.Data)
 	cancel()
 	if err != nil {
 		r.log.log.Warn("event left pending for the sweep", "record", rec.Key, "err", err)

@@ -7,19 +7,28 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/stan.go"
-
 	"ticketing.dev/common/events"
 )
 
-// NATS is how a service reaches NATS Streaming.
+// NATS is how a service reaches its bus (docs/CONTRACT.md §3a).
 type NATS struct {
-	URL       string
+	// Bus is events.KindSTAN (the default) or events.KindJetStream.
+	Bus string
+	// URL is the server, or on JetStream a comma list of a cluster's.
+	URL string
+	// ClusterID is NATS Streaming's (STAN only).
 	ClusterID string
 	ClientID  string
 	AckWait   time.Duration
 	// MaxDeliveries: tries of one message before it is parked.
 	MaxDeliveries int
+	// Replicas: the JetStream stream's copies (JetStream only).
+	Replicas int
+}
+
+// Config is the bus configuration n names.
+func (n NATS) Config() events.BusConfig {
+	return events.BusConfig{Kind: n.Bus, URL: n.URL, ClusterID: n.ClusterID, ClientID: n.ClientID, Replicas: n.Replicas}
 }
 
 // Listener is the listener options of docs/CONTRACT.md §3 for queue group group,
@@ -28,23 +37,28 @@ func (n NATS) Listener(group string, log *slog.Logger, park events.Parker) event
 	return events.ListenerOptions{QueueGroup: group, AckWait: n.AckWait, Logger: log, MaxDeliveries: n.MaxDeliveries, Park: park}
 }
 
-// NATS reads NATS_URL, NATS_CLUSTER_ID, NATS_CLIENT_ID (all required) and
-// ACK_WAIT (default events.DefaultAckWait) and MAX_DELIVERIES (default
-// events.DefaultMaxDeliveries).
+// NATS reads BUS (stan or jetstream, default stan), NATS_URL and
+// NATS_CLIENT_ID (required), NATS_CLUSTER_ID (required on stan),
+// JETSTREAM_REPLICAS (default 1), ACK_WAIT (default events.DefaultAckWait)
+// and MAX_DELIVERIES (default events.DefaultMaxDeliveries).
 func (e *Env) NATS() NATS {
-	return NATS{
-		URL:           e.Required("NATS_URL"),
-		ClusterID:     e.Required("NATS_CLUSTER_ID"),
-		ClientID:      e.Required("NATS_CLIENT_ID"),
-		AckWait:       e.Duration("ACK_WAIT", events.DefaultAckWait),
-		MaxDeliveries: e.Int("MAX_DELIVERIES", events.DefaultMaxDeliveries, 1),
+	n := NATS{Bus: e.OneOf("BUS", events.KindSTAN, events.KindSTAN, events.KindJetStream), URL: e.Required("NATS_URL")}
+	if n.Bus == events.KindSTAN {
+		n.ClusterID = e.Required("NATS_CLUSTER_ID")
 	}
+	n.ClientID = e.Required("NATS_CLIENT_ID")
+	n.AckWait = e.Duration("ACK_WAIT", events.DefaultAckWait)
+	n.MaxDeliveries = e.Int("MAX_DELIVERIES", events.DefaultMaxDeliveries, 1)
+	if n.Bus == events.KindJetStream {
+		n.Replicas = e.Int("JETSTREAM_REPLICAS", 1, 1)
+	}
+	return n
 }
 
-// Bus is a service's connection to NATS Streaming and the lifetime it
-// gives the service.
+// Bus is a service's connection to its bus and the lifetime it gives the
+// service.
 type Bus struct {
-	Conn stan.Conn
+	Conn events.Bus
 	// Context is done when the parent context is, or, with the reason as
 	// its cause, when the connection is lost for good: the service then
 	// stops and ExitError makes it exit non-zero, so that its supervisor
@@ -54,11 +68,11 @@ type Bus struct {
 	cancel  context.CancelCauseFunc
 }
 
-// ConnectBus connects to NATS Streaming; see Bus.
+// ConnectBus connects to the bus n names; see Bus.
 func ConnectBus(ctx context.Context, n NATS) (*Bus, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	conn, err := events.Connect(ctx, n.URL, n.ClusterID, n.ClientID, func(err error) {
-		cancel(fmt.Errorf("NATS Streaming connection lost: %w", err))
+	conn, err := events.Connect(ctx, n.Config(), func(err error) {
+		cancel(fmt.Errorf("bus connection lost: %w", err))
 	})
 	if err != nil {
 		cancel(nil)
@@ -76,8 +90,8 @@ func (b *Bus) Close() error {
 }
 
 // BusCheck is a readiness check of the bus connection.
-func BusCheck(conn stan.Conn) Check {
-	return Check{Name: "nats", Check: events.ReadyCheck(conn)}
+func BusCheck(bus events.Bus) Check {
+	return Check{Name: "nats", Check: events.ReadyCheck(bus)}
 }
 
 // ExitError is err, or the reason ctx was cancelled when that was not a

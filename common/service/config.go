@@ -6,7 +6,9 @@ package service
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,6 +39,16 @@ func (e *Env) String(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// OneOf returns the variable's value, def when unset; a value not in
+// allowed is recorded as an error.
+func (e *Env) OneOf(name, def string, allowed ...string) string {
+	v := e.String(name, def)
+	if !slices.Contains(allowed, v) {
+		e.errs = append(e.errs, fmt.Errorf("environment variable %s=%q is not one of %s", name, v, strings.Join(allowed, ", ")))
+	}
+	return v
 }
 
 // Bool parses a boolean (true/false/1/0), def when unset.

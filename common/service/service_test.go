@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/testkit"
 )
@@ -49,6 +50,44 @@ func TestEnvParsesTypedValuesAndRejectsBadOnes(t *testing.T) {
 	assert.Contains(t, err.Error(), `B="maybe"`)
 	assert.Contains(t, err.Error(), `D="-1m"`)
 	assert.Contains(t, err.Error(), `P="http"`)
+}
+
+func TestBusDefaultsToNATSStreamingWithItsClusterID(t *testing.T) {
+	e := service.NewEnv(env(map[string]string{"NATS_URL": "nats://n:4222", "NATS_CLUSTER_ID": "ticketing", "NATS_CLIENT_ID": "c"}))
+	n := e.NATS()
+	require.NoError(t, e.Err())
+	assert.Equal(t, events.BusConfig{Kind: events.KindSTAN, URL: "nats://n:4222", ClusterID: "ticketing", ClientID: "c"}, n.Config())
+
+	e = service.NewEnv(env(map[string]string{"NATS_URL": "nats://n:4222", "NATS_CLIENT_ID": "c"}))
+	e.NATS()
+	assert.EqualError(t, e.Err(), "missing required environment variable NATS_CLUSTER_ID")
+}
+
+func TestJetStreamNeedsNoClusterIDAndReadsItsReplicas(t *testing.T) {
+	e := service.NewEnv(env(map[string]string{"BUS": "jetstream", "NATS_URL": "nats://a:4222,nats://b:4222", "NATS_CLIENT_ID": "c"}))
+	n := e.NATS()
+	require.NoError(t, e.Err())
+	assert.Equal(t, events.BusConfig{Kind: events.KindJetStream, URL: "nats://a:4222,nats://b:4222", ClientID: "c", Replicas: 1}, n.Config())
+
+	e = service.NewEnv(env(map[string]string{"BUS": "jetstream", "NATS_URL": "nats://a:4222", "NATS_CLIENT_ID": "c", "JETSTREAM_REPLICAS": "3"}))
+	assert.Equal(t, 3, e.NATS().Replicas)
+	require.NoError(t, e.Err())
+}
+
+func TestABadBusOrReplicaCountIsOneClearLine(t *testing.T) {
+	for name, vars := range map[string]map[string]string{
+		`BUS="kafka"`:              {"BUS": "kafka"},
+		`JETSTREAM_REPLICAS="0"`:   {"BUS": "jetstream", "JETSTREAM_REPLICAS": "0"},
+		`JETSTREAM_REPLICAS="two"`: {"BUS": "jetstream", "JETSTREAM_REPLICAS": "two"},
+	} {
+		vars["NATS_URL"], vars["NATS_CLUSTER_ID"], vars["NATS_CLIENT_ID"] = "nats://n:4222", "ticketing", "c"
+		e := service.NewEnv(env(vars))
+		e.NATS()
+		err := e.Err()
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), name)
+		assert.NotContains(t, err.Error(), "\n", name)
+	}
 }
 
 func TestReadyzReportsFailingChecksWith503(t *testing.T) {
@@ -202,14 +241,22 @@ func TestNewRouterServesHealthAnd404Envelopes(t *testing.T) {
 }
 
 func TestBusCloseEndsItsContextAsAPlainStop(t *testing.T) {
-	s := testkit.NewSTAN(t)
-	bus, err := service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: testkit.ClusterID, ClientID: "bus-test"})
-	require.NoError(t, err)
-	require.NoError(t, bus.Context.Err(), "alive while connected")
-	require.NoError(t, bus.Close())
-	assert.Error(t, bus.Context.Err())
-	assert.NoError(t, service.ExitError(bus.Context, nil), "closing is no reason to exit non-zero")
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		s := newBus(t)
+		n := service.NATS{Bus: s.Kind, URL: s.URL, ClusterID: testkit.ClusterID, ClientID: "bus-test"}
+		bus, err := service.ConnectBus(context.Background(), n)
+		require.NoError(t, err)
+		require.NoError(t, bus.Context.Err(), "alive while connected")
+		require.NoError(t, bus.Close())
+		assert.Error(t, bus.Context.Err())
+		assert.NoError(t, service.ExitError(bus.Context, nil), "closing is no reason to exit non-zero")
 
-	_, err = service.ConnectBus(context.Background(), service.NATS{URL: s.URL, ClusterID: "nope", ClientID: "bus-test"})
-	assert.Error(t, err)
+		if s.Kind == events.KindSTAN {
+			n.ClusterID = "nope"
+		} else {
+			n.URL = "nats://127.0.0.1:1"
+		}
+		_, err = service.ConnectBus(context.Background(), n)
+		assert.Error(t, err)
+	})
 }

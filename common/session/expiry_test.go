@@ -127,7 +127,7 @@ func TestRevokedTokenWithoutJtiIsRefusedByUserAndIat(t *testing.T) {
 }
 
 // follower is one process's view of the revocations on the bus.
-func follower(t *testing.T, s *testkit.STAN) *session.Manager {
+func follower(t *testing.T, s *testkit.Broker) *session.Manager {
 	t.Helper()
 	r := session.NewRevocations(time.Now)
 	sub, err := r.Follow(s.Connect(t), time.Hour)
@@ -137,33 +137,35 @@ func follower(t *testing.T, s *testkit.STAN) *session.Manager {
 }
 
 func TestRevocationsOnTheBusReachEveryProcessAndEveryLaterStart(t *testing.T) {
-	s := testkit.NewSTAN(t)
-	issuer := session.NewManager(key, true)
-	token, err := issuer.Token("u1", "a@b.co")
-	require.NoError(t, err)
-	other, err := issuer.Token("u1", "a@b.co")
-	require.NoError(t, err)
-	u, err := issuer.Verify(token)
-	require.NoError(t, err)
+	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		s := newBus(t)
+		issuer := session.NewManager(key, true)
+		token, err := issuer.Token("u1", "a@b.co")
+		require.NoError(t, err)
+		other, err := issuer.Token("u1", "a@b.co")
+		require.NoError(t, err)
+		u, err := issuer.Verify(token)
+		require.NoError(t, err)
 
-	a, b := follower(t, s), follower(t, s)
-	_, err = a.Verify(token)
-	require.NoError(t, err)
-	testkit.Publish(t, s.Connect(t), u.Revocation())
-	for name, m := range map[string]*session.Manager{"a": a, "b": b} {
-		assert.Eventually(t, func() bool {
-			_, err := m.Verify(token)
-			return err != nil
-		}, 5*time.Second, 10*time.Millisecond, "process %s refuses the signed-out token", name)
-	}
+		a, b := follower(t, s), follower(t, s)
+		_, err = a.Verify(token)
+		require.NoError(t, err)
+		testkit.Publish(t, s.Connect(t), u.Revocation())
+		for name, m := range map[string]*session.Manager{"a": a, "b": b} {
+			assert.Eventually(t, func() bool {
+				_, err := m.Verify(token)
+				return err != nil
+			}, 5*time.Second, 10*time.Millisecond, "process %s refuses the signed-out token", name)
+		}
 
-	// A process started after the signout refuses the token from its
-	// first check on: it replays the revocations before answering.
-	restarted := follower(t, s)
-	_, err = restarted.Verify(token)
-	assert.ErrorIs(t, err, session.ErrRevoked)
-	_, err = restarted.Verify(other)
-	assert.NoError(t, err)
+		// A process started after the signout refuses the token from its
+		// first check on: it replays the revocations before answering.
+		restarted := follower(t, s)
+		_, err = restarted.Verify(token)
+		assert.ErrorIs(t, err, session.ErrRevoked)
+		_, err = restarted.Verify(other)
+		assert.NoError(t, err)
+	})
 }
 
 func TestRevocationEventCarriesWhatTheContractNames(t *testing.T) {

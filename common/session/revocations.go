@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/stan.go"
-
 	"ticketing.dev/common/events"
 )
 
@@ -82,9 +80,9 @@ func (r *Revocations) Revoked(e events.SessionRevoked) bool {
 
 // Follow feeds r from the bus: every session:revoked of the last ttl (the
 // longest a revoked token could still be valid), then each new one, on a
-// subscription of this process alone. Closing conn ends it.
-func (r *Revocations) Follow(conn stan.Conn, ttl time.Duration) (stan.Subscription, error) {
-	sub, caughtUp, err := events.Replay(conn, ttl, r.Add)
+// subscription of this process alone. Closing bus ends it.
+func (r *Revocations) Follow(bus events.Bus, ttl time.Duration) (events.Subscription, error) {
+	sub, caughtUp, err := events.Replay(bus, ttl, r.Add)
 	if err != nil {
 		return nil, fmt.Errorf("following revoked sessions: %w", err)
 	}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
-
 	"ticketing.dev/common/events"
 )
 
@@ -21,10 +19,10 @@ type Captured[E events.Event] struct {
 
 // Capture subscribes to E's subject from the first message the server holds,
 // so events published before the call are captured too.
-func Capture[E events.Event](t testing.TB, conn stan.Conn) *Captured[E] {
+func Capture[E events.Event](t testing.TB, bus events.Bus) *Captured[E] {
 	t.Helper()
 	c := &Captured[E]{added: make(chan struct{}, 1)}
-	sub, err := conn.Subscribe(string(events.SubjectOf[E]()), func(m *stan.Msg) {
+	sub, err := bus.Replay(events.SubjectOf[E](), time.Time{}, func(m events.Msg) {
 		var e E
 		if err := json.Unmarshal(m.Data, &e); err != nil {
 			t.Errorf("captured %s is not a valid payload: %v (%s)", events.SubjectOf[E](), err, m.Data)
@@ -38,7 +36,7 @@ func Capture[E events.Event](t testing.TB, conn stan.Conn) *Captured[E] {
 		case c.added <- struct{}{}:
 		default:
 		}
-	}, stan.DeliverAllAvailable())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/nats-io/stan.go"
-
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/session"
 )
 
@@ -23,7 +22,7 @@ func SessionCookie(t testing.TB, jwtKey, id, email string) *http.Cookie {
 
 // RevokeSession publishes on conn the session:revoked event for the
 // cookie's token, as auth does when that session signs out.
-func RevokeSession(t testing.TB, conn stan.Conn, jwtKey string, c *http.Cookie) {
+func RevokeSession(t testing.TB, conn events.Bus, jwtKey string, c *http.Cookie) {
 	t.Helper()
 	var u session.User
 	found := false

@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
+	"ticketing.dev/common/events"
 )
 
 // Signout is what SignedOutCookieIsRefused needs of a service: its bus,
 // its running processes and a way to start one more, and one request that
 // shows whether the service honours a session.
 type Signout struct {
-	Bus    stan.Conn // the test's own connection to the processes' bus
+	Bus    events.Bus // the test's own connection to the processes' bus
 	JWTKey string
 	// Processes are the URLs of the service's running processes (two or
 	// more, on one database and bus); Start starts one more and returns

@@ -1,5 +1,6 @@
 // Package stack runs the whole app on one machine without Kubernetes
-// (docs/CONTRACT.md §5): embedded FerretDB and NATS Streaming, redis-server,
+// (docs/CONTRACT.md §5): FerretDB, the bus (NATS Streaming or nats-server
+// with JetStream, as processes of their own), redis-server,
 // stripe-mock, each service as REPLICAS supervised processes of its own
 // behind a round-robin load balancer (as a Kubernetes Service), and an
 // ingress whose routes come from infra/k8s/ingress-srv.yaml.
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ticketing.dev/common/events"
 	"ticketing.dev/infra/ingress"
 )
 
@@ -22,6 +24,23 @@ const MaxReplicas = 8
 func checkReplicas(n int) error {
 	if n < 1 || n > MaxReplicas {
 		return fmt.Errorf("REPLICAS=%d must be an integer from 1 to %d", n, MaxReplicas)
+	}
+	return nil
+}
+
+// MaxNATSServers bounds NATS_SERVERS: JetStream keeps at most five
+// copies of a stream.
+const MaxNATSServers = 5
+
+func checkBus(bus string, servers int) error {
+	if bus != events.KindSTAN && bus != events.KindJetStream {
+		return fmt.Errorf("BUS=%q must be stan or jetstream", bus)
+	}
+	if servers < 1 || servers > MaxNATSServers {
+		return fmt.Errorf("NATS_SERVERS=%d must be an integer from 1 to %d", servers, MaxNATSServers)
+	}
+	if servers > 1 && bus != events.KindJetStream {
+		return fmt.Errorf("NATS_SERVERS=%d needs BUS=jetstream (NATS Streaming runs as one server)", servers)
 	}
 	return nil
 }
@@ -38,6 +57,13 @@ type Config struct {
 	StripeKey        string // STRIPE_KEY: a real key skips stripe-mock
 	ExpirationWindow string // EXPIRATION_WINDOW, passed to orders
 	LogLevel         string // LOG_LEVEL, passed to the services
+	// Bus is BUS: events.KindSTAN (default) or events.KindJetStream.
+	Bus string
+	// NATSServers is NATS_SERVERS: how many clustered nats-server
+	// processes run the bus (JetStream only; 1 to MaxNATSServers, 0
+	// means 1); the stream keeps a copy on each. NATS_ADDR is the
+	// first's client address.
+	NATSServers int
 	// Replicas is REPLICAS: how many processes of each service run, each on
 	// its own port behind the service's load balancer; 1 to MaxReplicas,
 	// and 0 means 1.
@@ -70,6 +96,7 @@ func ConfigFromEnv(getenv func(string) string, root string, out io.Writer) (Conf
 		StripeKey:        getenv("STRIPE_KEY"),
 		ExpirationWindow: getenv("EXPIRATION_WINDOW"),
 		LogLevel:         get("LOG_LEVEL", "info"),
+		Bus:              get("BUS", events.KindSTAN),
 		Out:              out,
 	}
 	c.Replicas = 1
@@ -82,6 +109,17 @@ func ConfigFromEnv(getenv func(string) string, root string, out io.Writer) (Conf
 			return Config{}, err
 		}
 		c.Replicas = n
+	}
+	c.NATSServers = 1
+	if v := getenv("NATS_SERVERS"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("NATS_SERVERS=%q must be an integer from 1 to %d", v, MaxNATSServers)
+		}
+		c.NATSServers = n
+	}
+	if err := checkBus(c.Bus, c.NATSServers); err != nil {
+		return Config{}, err
 	}
 	for name, addr := range map[string]string{"INGRESS_ADDR": c.IngressAddr, "NATS_ADDR": c.NATSAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

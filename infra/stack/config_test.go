@@ -45,3 +45,31 @@ func TestStartRejectsReplicasOutOfRangeBeforeAnythingElse(t *testing.T) {
 		assert.True(t, strings.HasPrefix(err.Error(), "REPLICAS="), err.Error())
 	}
 }
+
+func TestBusDefaultsToOneNATSStreamingServer(t *testing.T) {
+	c, err := configWith(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "stan", c.Bus)
+	assert.Equal(t, 1, c.NATSServers)
+}
+
+func TestJetStreamMayRunAsAClusterOfNATSServers(t *testing.T) {
+	c, err := configWith(map[string]string{"BUS": "jetstream", "NATS_SERVERS": "3"})
+	require.NoError(t, err)
+	assert.Equal(t, "jetstream", c.Bus)
+	assert.Equal(t, 3, c.NATSServers)
+}
+
+func TestBadBusSettingsAreOneClearLine(t *testing.T) {
+	for msg, env := range map[string]map[string]string{
+		`BUS="kafka" must be stan or jetstream`:           {"BUS": "kafka"},
+		`NATS_SERVERS=3 needs BUS=jetstream`:              {"NATS_SERVERS": "3"},
+		`NATS_SERVERS=0 must be an integer from 1 to 5`:   {"BUS": "jetstream", "NATS_SERVERS": "0"},
+		`NATS_SERVERS="x" must be an integer from 1 to 5`: {"BUS": "jetstream", "NATS_SERVERS": "x"},
+	} {
+		_, err := configWith(env)
+		require.Error(t, err, msg)
+		assert.Contains(t, err.Error(), msg)
+		assert.NotContains(t, err.Error(), "\n")
+	}
+}

@@ -18,9 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	stand "github.com/nats-io/nats-streaming-server/server"
-	"github.com/nats-io/nats-streaming-server/stores"
-
 	"ticketing.dev/common/docdb"
 	"ticketing.dev/common/freeport"
 )
@@ -72,15 +69,17 @@ func jwtKey(cfg Config) (string, error) {
 	return key, nil
 }
 
-// build compiles the services (and the stack's FerretDB) into binDir with one `go build`, so packages
+// build compiles the services (and the stack's FerretDB and bus) into binDir with one `go build`, so packages
 // are compiled once and in parallel; an up-to-date binary is not relinked.
 func build(ctx context.Context, root, binDir string, services []string) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
 	args := []string{"build", "-o", binDir + string(os.PathSeparator)}
-	if _, err := os.Stat(filepath.Join(root, "infra", "cmd", "ferretdb")); err == nil {
-		args = append(args, "./infra/cmd/ferretdb")
+	for _, cmd := range []string{"ferretdb", "natsbus"} {
+		if _, err := os.Stat(filepath.Join(root, "infra", "cmd", cmd)); err == nil {
+			args = append(args, "./infra/cmd/"+cmd)
+		}
 	}
 	for _, s := range services {
 		args = append(args, "./"+s)
@@ -147,32 +146,6 @@ func ensurePackage(root, spec string) error {
 		return fmt.Errorf("%s is needed: %s", spec[strings.LastIndex(spec, ":")+1:], strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-// startSTAN runs NATS Streaming in-process with a file store under dir.
-func startSTAN(addr, dir string) (*stand.StanServer, error) {
-	host, port, _ := net.SplitHostPort(addr)
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return nil, fmt.Errorf("NATS_ADDR %s: bad port", addr)
-	}
-	opts := stand.GetDefaultOptions()
-	opts.ID = "ticketing"
-	opts.StoreType = stores.TypeFile
-	opts.FilestoreDir = dir
-	nopts := stand.DefaultNatsServerOptions
-	nopts.Host = host
-	nopts.Port = p
-	if p == 0 {
-		nopts.Port = -1 // NATS reads 0 as its default port; -1 is "any free port"
-	}
-	nopts.NoLog = true
-	nopts.NoSigs = true
-	s, err := stand.RunServerWithOpts(opts, &nopts)
-	if err != nil {
-		return nil, fmt.Errorf("starting NATS Streaming on NATS_ADDR %s: %w", addr, err)
-	}
-	return s, nil
 }
 
 // child is a helper process (redis-server, stripe-mock).

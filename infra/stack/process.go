@@ -25,6 +25,7 @@ const (
 type process struct {
 	name string
 	bin  string
+	args []string
 	env  func() []string // called per start: each run gets a fresh NATS client id
 	// socket, when set, is called per start for the listening socket the
 	// process inherits as descriptor 3 (see service.HTTP.Inherited). The
@@ -45,7 +46,7 @@ func (p *process) supervise(ctx context.Context) {
 	backoff := firstBackoff
 	for {
 		start := time.Now()
-		cmd := exec.Command(p.bin)
+		cmd := exec.Command(p.bin, p.args...)
 		cmd.Env = p.env()
 		out := p.con.writer(p.name)
 		cmd.Stdout, cmd.Stderr = out, out

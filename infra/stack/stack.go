@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"ticketing.dev/common/events"
 	"ticketing.dev/common/service"
 	"ticketing.dev/infra/ingress"
 )
@@ -56,6 +57,9 @@ type Stack struct {
 	names     []string
 	url       string
 	cancel    context.CancelFunc
+	bus       []*process // the bus's servers (infra/cmd/natsbus)
+	busURLs   []string
+	busCancel context.CancelFunc
 	stops     []func() // infrastructure, stopped in reverse order
 	ingress   *http.Server
 	served    chan error
@@ -75,6 +79,15 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		cfg.Replicas = 1
 	}
 	if err := checkReplicas(cfg.Replicas); err != nil {
+		return nil, err
+	}
+	if cfg.Bus == "" {
+		cfg.Bus = events.KindSTAN
+	}
+	if cfg.NATSServers == 0 {
+		cfg.NATSServers = 1
+	}
+	if err := checkBus(cfg.Bus, cfg.NATSServers); err != nil {
 		return nil, err
 	}
 	if cfg.BinDir == "" {
@@ -128,15 +141,17 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 	}
 
-	bus, err := startSTAN(cfg.NATSAddr, filepath.Join(cfg.DataDir, "nats"))
-	if err != nil {
+	s.cfg = cfg
+	if err := s.startBus(ctx); err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, bus.Shutdown)
-
+	bus := s.Bus()
 	env := map[string]string{
 		"HOST": "127.0.0.1", "JWT_KEY": key, "COOKIE_SECURE": "false", "LOG_LEVEL": cfg.LogLevel,
-		"NATS_URL": bus.ClientURL(), "NATS_CLUSTER_ID": "ticketing",
+		"BUS": bus.Kind, "NATS_URL": bus.URL, "NATS_CLUSTER_ID": bus.ClusterID,
+	}
+	if bus.Kind == events.KindJetStream {
+		env["JETSTREAM_REPLICAS"] = strconv.Itoa(bus.Replicas)
 	}
 	if cfg.ExpirationWindow != "" {
 		env["EXPIRATION_WINDOW"] = cfg.ExpirationWindow

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/mongo"
 
@@ -71,7 +70,7 @@ func (c Config) backend() Config { return c }
 // Base is what a service's own part is built on.
 type Base struct {
 	DB   *mongo.Database
-	Conn stan.Conn
+	Conn events.Bus
 	Log  *slog.Logger
 	// Metrics registers the service's instruments (nil in tests: kept
 	// nowhere).
@@ -150,7 +149,7 @@ type Parts struct {
 	// Subscribe, when set, starts the service's listeners with opts: the
 	// listener options of docs/CONTRACT.md §3 for QueueGroup, parking what fails
 	// NATS.MaxDeliveries times in the database's dead letters, measured.
-	Subscribe func(ctx context.Context, conn stan.Conn, opts events.ListenerOptions) error
+	Subscribe func(ctx context.Context, bus events.Bus, opts events.ListenerOptions) error
 }
 
 // Build makes a service's own part on b (for its configuration cfg): its
@@ -162,7 +161,7 @@ type Build[C Configured] func(ctx context.Context, b *Base, cfg C) (Parts, error
 // log, the sessions, build's part and its listeners, then the outbox
 // relay. stop ends what it started in the background (the relay, the
 // listeners' handlers, Go's functions) and returns once they have.
-func Wire[C Configured](ctx context.Context, db *mongo.Database, conn stan.Conn, log *slog.Logger, cfg C, reg prometheus.Registerer, build Build[C]) (h http.Handler, stop func(), err error) {
+func Wire[C Configured](ctx context.Context, db *mongo.Database, conn events.Bus, log *slog.Logger, cfg C, reg prometheus.Registerer, build Build[C]) (h http.Handler, stop func(), err error) {
 	c := cfg.backend()
 	olog := outbox.NewLog(db, conn, log)
 	olog.Observe(metrics.NewOutbox(reg))

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/stan.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -72,7 +71,7 @@ func TestWireBuildsTheServicesPartAndStopWaitsForAllItStarted(t *testing.T) {
 		})
 		routes := service.NewRouter(b.Log, b.Ready())
 		return backend.Parts{Routes: routes, QueueGroup: "test-service",
-			Subscribe: func(_ context.Context, _ stan.Conn, opts events.ListenerOptions) error {
+			Subscribe: func(_ context.Context, _ events.Bus, opts events.ListenerOptions) error {
 				got = opts
 				return nil
 			}}, nil
@@ -98,7 +97,7 @@ func TestWireUndoesWhatAFailedBuildStarted(t *testing.T) {
 	for name, fail := range map[string]func(b *backend.Base) (backend.Parts, error){
 		"build": func(*backend.Base) (backend.Parts, error) { return backend.Parts{}, errors.New("no indexes") },
 		"listeners": func(*backend.Base) (backend.Parts, error) {
-			return backend.Parts{QueueGroup: "g", Subscribe: func(context.Context, stan.Conn, events.ListenerOptions) error {
+			return backend.Parts{QueueGroup: "g", Subscribe: func(context.Context, events.Bus, events.ListenerOptions) error {
 				return errors.New("no indexes")
 			}}, nil
 		},

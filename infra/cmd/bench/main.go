@@ -118,8 +118,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		opt.Around = func(scenario string) func() {
 			svc := primary[strings.TrimSuffix(scenario, bench.SuffixBig)]
 			file := filepath.Join(*profiles, strings.NewReplacer(" ", "_", "/", "_", ":", "", "(", "", ")", "", "→", "to").Replace(scenario)+"."+svc+".pprof")
-			// The stack's own process hosts FerretDB, NATS Streaming and the
-			// ingress: profile it too.
+			// The stack's own process hosts the ingress and the balancers:
+			// profile it too.
 			self, err := os.Create(strings.TrimSuffix(file, "."+svc+".pprof") + ".stack.pprof")
 			if err == nil {
 				if err := pprof.StartCPUProfile(self); err != nil {
