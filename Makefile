@@ -35,9 +35,9 @@ all: lint build test
 run-deps:
 	@infra/scripts/ensure-packages.sh redis-server:redis-server "/usr/lib/postgresql/*/bin/postgres:postgresql"
 
-## deps: what the tests need as well: chromium, for the browser tests only
+## deps: what the tests need as well: chromium (browser tests) and promtool (the alert rules tests, Debian's prometheus)
 deps: run-deps
-	@infra/scripts/ensure-packages.sh chromium:chromium
+	@infra/scripts/ensure-packages.sh chromium:chromium promtool:prometheus
 
 ## run: the whole app on this machine until Ctrl-C (see README "Running locally")
 run: run-deps
