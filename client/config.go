@@ -35,7 +35,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StripeKey:    e.String("STRIPE_PUBLISHABLE_KEY", ""),
 		CookieSecure: e.Bool("COOKIE_SECURE", true),
 		Timeout:      e.Duration("BACKEND_TIMEOUT", 10*time.Second),
-		LogLevel:     e.String("LOG_LEVEL", "info"),
+		LogLevel:     e.LogLevel(),
 		NATS:         e.NATS(),
 	}
 	return c, e.Err()

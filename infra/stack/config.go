@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ticketing.dev/common/service"
 	"ticketing.dev/infra/ingress"
 )
 
@@ -69,8 +70,14 @@ func ConfigFromEnv(getenv func(string) string, root string, out io.Writer) (Conf
 		JWTKey:           getenv("JWT_KEY"),
 		StripeKey:        getenv("STRIPE_KEY"),
 		ExpirationWindow: getenv("EXPIRATION_WINDOW"),
-		LogLevel:         get("LOG_LEVEL", "info"),
 		Out:              out,
+	}
+	// Read as the services read it, so a bad level stops the stack at once
+	// rather than every service at its start, over and over.
+	env := service.NewEnv(getenv)
+	c.LogLevel = env.LogLevel()
+	if err := env.Err(); err != nil {
+		return Config{}, err
 	}
 	c.Replicas = 1
 	if v := getenv("REPLICAS"); v != "" {
