@@ -22,8 +22,8 @@ type config struct {
 	NATS service.NATS
 }
 
-// Defaults are the Kubernetes service names, as the original's
-// server-side requests used.
+// Defaults are the APIs' Kubernetes service names, by which the client
+// calls them in-cluster.
 func loadConfig(getenv func(string) string) (config, error) {
 	e := service.NewEnv(getenv)
 	c := config{

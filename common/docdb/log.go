@@ -14,8 +14,9 @@ import (
 // constraints: above all a unique key already taken, which is how a
 // service learns that an email is in use or that another process won a
 // claim) is logged at DEBUG instead of ERROR. FerretDB answers the client
-// with the error (E11000), and the client decides what it means; at ERROR
-// it read as a fault of the database. Every other record keeps its level.
+// with the error (E11000), and the client decides what it means; logged at
+// ERROR it would read as a fault of the database. Every other record keeps
+// its level.
 type clientErrors struct{ slog.Handler }
 
 // quietClientErrors wraps log's handler in clientErrors.

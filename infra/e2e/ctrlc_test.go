@@ -17,10 +17,9 @@ import (
 
 // Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
 // `make run` must then stop in order (the services before Redis, the bus
-// and the database), and from its start to its stop print no noise (see
-// noiseLine): expiration logged an ERROR on every Ctrl-C while Redis
-// stopped together with it; PostgreSQL a FATAL when the stack connected
-// before it was ready; Redis a WARNING about the machine's overcommit.
+// and the database, so that none loses a dependency while it still works),
+// and from its start to its stop print no noise (see noiseLine): a clean
+// run that prints what looks like faults teaches to ignore the real ones.
 func TestCtrlCStopsTheStackInOrderWithoutAnError(t *testing.T) {
 	root := repoRoot(t)
 	dir := t.TempDir()

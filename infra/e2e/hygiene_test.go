@@ -97,8 +97,8 @@ func TestHygieneThroughTheIngressAndACleanStop(t *testing.T) {
 		}
 	})
 
-	// Each is a unique key already taken in FerretDB, which logged it as
-	// an ERROR of its own.
+	// Each is a unique key already taken in FerretDB, which would log it
+	// as an ERROR of its own (docdb demotes it).
 	t.Run("an email in use and a lost race for a ticket are the users' errors", func(t *testing.T) {
 		again := newBrowser(t, s.URL()).do("POST", "/api/users/signup", map[string]string{"email": email, "password": "password1"})
 		assert.Equal(t, 400, again.Status, again.Raw)

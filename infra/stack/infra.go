@@ -260,8 +260,8 @@ func startRedis(root string, con *console, dir string) (*child, string, error) {
 // background save or AOF rewrite forks, and the kernel's heuristic could
 // refuse that fork when memory runs short. The local stack's Redis holds a
 // few scheduled expirations (a fork of a few MB), and the setting is the
-// machine's (sysctl, as root), not the stack's to change; so the line
-// that every `make run` printed is left out rather than read as a fault.
+// machine's (sysctl, as root), not the stack's to change; so the line is
+// left out, where it would read as a fault on every start.
 func redisOvercommitWarning(line []byte) bool {
 	return bytes.Contains(line, []byte("WARNING")) && bytes.Contains(line, []byte("overcommit"))
 }

@@ -73,7 +73,9 @@ func find(t *testing.T, ws []Workflow, file string) Workflow {
 	return ws[i]
 }
 
-// Five workflows once pointed at a test-e2e.yaml that never existed.
+// A workflow that names what is not there (a file in a comment, a make
+// target, a workflow to wait for) misleads or fails on GitHub only;
+// actionlint cannot know the repository.
 func TestEveryFileActionWorkflowAndTargetTheWorkflowsNameExists(t *testing.T) {
 	missing, err := Missing(root, load(t))
 	require.NoError(t, err)
@@ -134,9 +136,9 @@ func workspaceModules(t *testing.T) []string {
 	return out
 }
 
-// One workflow checks every change to what the checks cover: a pull
-// request that touched only a service once skipped lint and the e2e
-// journeys, which only ran when common/ or infra/ changed.
+// One workflow checks every change that any check covers, whatever part
+// of the repository it touches: lint and the e2e journeys cover every
+// module, so a change to one service runs them too.
 func TestOneCIWorkflowChecksEveryPullRequestAndPushThatTouchesCodeManifestsWorkflowsOrTheMakefile(t *testing.T) {
 	ws := load(t)
 	var onPR []string
