@@ -239,6 +239,29 @@ func (p *person) oneLine(where, sel string, min int) {
 	}
 }
 
+// selectsFit asserts that every choice of every select on the page can be
+// read whole in its box: a select clips a label wider than its box, with
+// no ellipsis.
+func (p *person) selectsFit(where string) {
+	p.t.Helper()
+	clipped, err := chromedp.Run(p.ctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		const ctx = document.createElement('canvas').getContext('2d');
+		for (const sel of document.querySelectorAll('main select')) {
+			const cs = getComputedStyle(sel);
+			ctx.font = cs.font;
+			const room = sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+			for (const o of sel.options) {
+				const need = ctx.measureText(o.text).width;
+				if (need > room) out.push('#' + sel.id + ' "' + o.text + '" needs ' + Math.ceil(need) + ' px of ' + Math.floor(room));
+			}
+		}
+		return out;
+	})()`))
+	require.NoError(p.t, err)
+	assert.Empty(p.t, clipped, "%s: select labels cut off", where)
+}
+
 // wraps asserts that the title sel takes several lines: the long title
 // wraps instead of pushing the rest aside.
 func (p *person) wraps(where, sel string) {
@@ -441,4 +464,23 @@ func TestBrowserSearchFilterAndPageWithoutJavaScript(t *testing.T) {
 	assert.Empty(t, v.rows("#tickets"), "nothing is listed for a refused search")
 	assert.Equal(t, "30", v.value("#minPrice"), "the form keeps what was typed")
 	v.screenshot("search-refused-noscript")
+}
+
+func TestBrowserListFiltersReadWholeAtEveryWidth(t *testing.T) {
+	s := sharedStack(t)
+	base := s.URL()
+	b := newPerson(t, base, "buyer")
+	b.signUp(uniqueEmail("filters"))
+	for _, page := range []string{"/", "/tickets/mine", "/orders"} {
+		b.do(chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("#filters")))
+		// The widths the layout changes at: phones, small tablets (sm),
+		// tablets (md), desktops (lg, xl).
+		for _, width := range []int64{320, 390, 576, 700, 768, 900, 992, 1280} {
+			b.do(chromedp.EmulateViewport(width, 900))
+			where := fmt.Sprintf("%s at %d px", page, width)
+			b.selectsFit(where)
+			b.oneLine(where, "#filters .btn", 1)
+			b.noHorizontalScroll(where)
+		}
+	}
 }
