@@ -63,6 +63,7 @@ func TestBrowserOrderExpiresAndCancelsLiveWithoutReload(t *testing.T) {
 	b.waitLive()
 	assert.Regexp(t, `^Time left to pay: 0:0\d$`, b.text("#countdown"))
 	b.screenshot("phone-order")
+	b.publish("phone-order")
 	b.do(chromedp.WaitVisible(chromedp.Search(`//span[@id="order-status"][text()="Expired"]`)))
 	assert.Contains(t, b.text(`[data-when="expired"]`), "This order expired")
 	assert.Empty(t, b.count(`form[action$="/pay"]`), "nothing left to pay")

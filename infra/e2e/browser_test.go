@@ -193,6 +193,7 @@ func TestBrowserJourneyUpdatesLiveFromListingToSold(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	assert.NotEqual(t, first, b.text("#countdown"), "the countdown counts down")
 	b.screenshot("order")
+	b.publish("desktop-order")
 	c.do(chromedp.WaitNotVisible(chromedp.CSS("#purchase")))
 	assert.Equal(t, "Reserved", c.text("#ticket-status"))
 	assert.Equal(t, "This ticket is not available right now.", c.text("#unavailable"))
