@@ -28,16 +28,16 @@ FUZZ_TIME ?= 3s
 help:
 	@awk 'match($$0, /^## [a-z-]+: /) { printf "make %-9s %s\n", substr($$0, 4, RLENGTH - 5), substr($$0, RLENGTH + 1) }' $(firstword $(MAKEFILE_LIST))
 
-## all: lint, build and test: what CI runs (.ci/run)
+## all: lint, build and test: all that CI checks, in one go (.ci/run)
 all: lint build test
 
 ## run-deps: system packages the local run needs (Debian, as root)
 run-deps:
 	@infra/scripts/ensure-packages.sh redis-server:redis-server "/usr/lib/postgresql/*/bin/postgres:postgresql"
 
-## deps: what the tests need as well: chromium, for the browser tests only
+## deps: what the tests need as well: chromium (browser tests) and promtool (the alert rules tests, Debian's prometheus)
 deps: run-deps
-	@infra/scripts/ensure-packages.sh chromium:chromium
+	@infra/scripts/ensure-packages.sh chromium:chromium promtool:prometheus
 
 ## run: the whole app on this machine until Ctrl-C (see README "Running locally")
 run: run-deps
@@ -49,16 +49,16 @@ monitor:
 	@infra/scripts/ensure-packages.sh prometheus:prometheus
 	exec infra/scripts/monitor.sh
 
-## test: every module's tests against real FerretDB, NATS Streaming and JetStream, Redis and stripe-mock
+## test: every module's tests against real FerretDB, NATS Streaming and JetStream, Redis and stripe-mock; MODULES="auth infra" tests those (CI: one job each)
 test: deps
 	$(GO) test $(TEST_FLAGS) $(addsuffix /...,$(addprefix ./,$(MODULES)))
 	@$(MAKE) --no-print-directory fuzz
 
-## fuzz: each fuzz target for FUZZ_TIME; a crasher is written to <pkg>/testdata/fuzz/<Fuzz>/ (commit it: go test replays it)
+## fuzz: each fuzz target of MODULES for FUZZ_TIME; a crasher is written to <pkg>/testdata/fuzz/<Fuzz>/ (commit it: go test replays it)
 # Minimising each new input is capped in runs: by default it may take 60 s,
 # during which nothing new is tried (seen: 25 s of 0 execs in a 30 s run).
 fuzz:
-	@for target in $(FUZZ_TARGETS); do \
+	@for target in $(filter $(addsuffix /%,$(MODULES)),$(FUZZ_TARGETS)); do \
 		pkg=$${target%%:*}; name=$${target##*:}; \
 		echo "fuzz $$name ($$pkg, $(FUZZ_TIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) -fuzzminimizetime 500x -timeout 2m ./$$pkg; \

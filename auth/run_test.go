@@ -24,6 +24,16 @@ func TestRunRefusesToStartWithoutRequiredConfig(t *testing.T) {
 		"missing required environment variable NATS_URL\nmissing required environment variable NATS_CLUSTER_ID\nmissing required environment variable NATS_CLIENT_ID", err.Error())
 }
 
+func TestRunNamesABadSigninThrottleSetting(t *testing.T) {
+	for _, v := range []string{"-1", "ten", "1.5"} {
+		err := run(context.Background(), func(k string) string {
+			return map[string]string{"SIGNIN_MAX_FAILURES": v}[k]
+		}, &strings.Builder{})
+		require.Error(t, err, v)
+		assert.Contains(t, err.Error(), fmt.Sprintf("SIGNIN_MAX_FAILURES=%q is not a whole number of at least 0", v))
+	}
+}
+
 // startRun runs the service as main would, returning its base URL.
 func startRun(t *testing.T, mongoURI string) string {
 	t.Helper()

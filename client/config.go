@@ -22,8 +22,8 @@ type config struct {
 	NATS service.NATS
 }
 
-// Defaults are the Kubernetes service names, as the original's
-// server-side requests used.
+// Defaults are the APIs' Kubernetes service names, by which the client
+// calls them in-cluster.
 func loadConfig(getenv func(string) string) (config, error) {
 	e := service.NewEnv(getenv)
 	c := config{
@@ -35,7 +35,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		StripeKey:    e.String("STRIPE_PUBLISHABLE_KEY", ""),
 		CookieSecure: e.Bool("COOKIE_SECURE", true),
 		Timeout:      e.Duration("BACKEND_TIMEOUT", 10*time.Second),
-		LogLevel:     e.String("LOG_LEVEL", "info"),
+		LogLevel:     e.LogLevel(),
 		NATS:         e.NATS(),
 	}
 	return c, e.Err()

@@ -22,8 +22,10 @@ var (
 		{Value: "sold", Label: "Sold"}, {Value: "available,reserved,sold", Label: "Any status"}}
 	listingStatuses = []option{{Value: "", Label: "Any status"}, {Value: "available", Label: "Available"},
 		{Value: "reserved", Label: "Reserved"}, {Value: "sold", Label: "Sold"}}
+	// Short enough to be read whole in a half-width select on a phone (a
+	// select cuts a longer label off, with no ellipsis).
 	ticketSorts = []option{{Value: "newest", Label: "Newest first"}, {Value: "oldest", Label: "Oldest first"},
-		{Value: "price", Label: "Price: low to high"}, {Value: "-price", Label: "Price: high to low"}}
+		{Value: "price", Label: "Lowest price"}, {Value: "-price", Label: "Highest price"}}
 	orderStatuses = []option{{Value: "", Label: "All orders"}, {Value: "created,awaiting:payment", Label: "Awaiting payment"},
 		{Value: "complete", Label: "Paid"}, {Value: "cancelled", Label: "Cancelled or expired"}}
 )

@@ -235,6 +235,39 @@ func TestHeadAnswersEveryPage(t *testing.T) {
 	}
 }
 
+func TestPagesAreNosniffAndNoStoreWithASessionCookie(t *testing.T) {
+	s := newSite(t)
+	s.api.json("GET /api/tickets", 200, `[]`)
+	r := routes(mustFrontend(t, s), slog.New(slog.DiscardHandler), false)
+	get := func(path string, cookies ...*http.Cookie) http.Header {
+		req := httptest.NewRequest("GET", path, nil)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		return rec.Header()
+	}
+	for _, path := range []string{"/", "/auth/signin", "/no/such/page", "/healthz", "/api/x"} {
+		assert.Equal(t, "nosniff", get(path).Get("X-Content-Type-Options"), path)
+	}
+	for _, path := range []string{"/", "/auth/signin", "/no/such/page"} {
+		assert.Empty(t, get(path).Get("Cache-Control"), "%s: a visitor's page may be cached", path)
+		assert.Equal(t, "no-store", get(path, &http.Cookie{Name: "session", Value: "x"}).Get("Cache-Control"), path)
+	}
+	static := get("/static/app.css", &http.Cookie{Name: "session", Value: "x"})
+	assert.Equal(t, "nosniff", static.Get("X-Content-Type-Options"))
+	assert.Empty(t, static.Get("Cache-Control"), "static files are the same for everyone")
+}
+
+// mustFrontend is the frontend newSite serves, against its fake API.
+func mustFrontend(t *testing.T, s site) *frontend {
+	t.Helper()
+	f, err := newFrontend(config{AuthURL: s.api.URL, TicketsURL: s.api.URL, OrdersURL: s.api.URL, PaymentsURL: s.api.URL}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	return f
+}
+
 func TestMalformedEscapesAre400(t *testing.T) {
 	s := newSite(t)
 	for _, path := range []string{"/static/%c0%ae%c0%ae/", "/static/%c0%ae%c0%ae/etc/passwd", "/tickets/%ff"} {

@@ -50,7 +50,7 @@ func TestLandingFormRoundTripsItsParametersIntoTheAPICallAndThePrevNextLinks(t *
 	assert.Equal(t, "10", inputAttr(t, p.Body, "minPrice", "value"))
 	assert.Equal(t, "50.5", inputAttr(t, p.Body, "maxPrice", "value"))
 	assert.Contains(t, p.Body, `<option value="available" selected>Available</option>`)
-	assert.Contains(t, p.Body, `<option value="-price" selected>Price: high to low</option>`)
+	assert.Contains(t, p.Body, `<option value="-price" selected>Highest price</option>`)
 	assert.Regexp(t, `<form method="get" action="/"`, p.Body, "a plain GET form: works without a script")
 	assert.NotContains(t, p.Body, `name="after"`)
 

@@ -19,11 +19,14 @@ func watchBus(conn events.Bus, h *hub) error {
 		},
 		func() (events.Subscription, error) {
 			return events.Watch(conn, func(e events.TicketUpdated) {
-				// ticket:updated does not say sold; the sold ticket keeps
-				// its order, so "reserved" is the most it can say (and the
-				// page never turns a sold badge back to reserved).
+				// A sold ticket keeps its order; sold tells it from a
+				// reserved one (tickets that predate sold say reserved,
+				// and the page never turns a sold badge back to reserved).
 				status := statusAvailable
-				if e.OrderID != "" {
+				switch {
+				case e.Sold:
+					status = statusSold
+				case e.OrderID != "":
 					status = statusReserved
 				}
 				h.publish(ticketEvent(liveTicket{ID: e.ID, Title: e.Title, Price: e.Price, UserID: e.UserID, Status: status}))

@@ -20,15 +20,15 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self' https://js.
 // routes lists every page of the client.
 func routes(f *frontend, log *slog.Logger, cookieSecure bool) http.Handler {
 	r := chi.NewRouter()
-	r.Use(httpapi.Middleware(log), middleware.StripSlashes, middleware.GetHead, httpapi.ValidPath, securityHeaders,
-		apiNotFound, f.formBodies)
+	r.Use(httpapi.Middleware(log), middleware.StripSlashes, middleware.GetHead, httpapi.ValidPath, httpapi.NoSniff,
+		securityHeaders, apiNotFound, f.formBodies)
 	r.Get("/healthz", service.Healthz)
 	r.Get("/readyz", service.Readyz())
 	r.Handle("/static/*", staticFiles())
 	r.Get("/favicon.ico", favicon)
 
 	r.Group(func(r chi.Router) {
-		r.Use(noStoreForSessions, http.NewCrossOriginProtection().Handler, csrf(cookieSecure, http.HandlerFunc(f.refuseCSRF)))
+		r.Use(httpapi.NoStoreWhen(hasSession), http.NewCrossOriginProtection().Handler, csrf(cookieSecure, http.HandlerFunc(f.refuseCSRF)))
 		r.NotFound(f.notFound)
 		r.MethodNotAllowed(f.notFound)
 
@@ -56,23 +56,21 @@ func routes(f *frontend, log *slog.Logger, cookieSecure bool) http.Handler {
 	return r
 }
 
+// securityHeaders are the pages' own policies: where scripts, frames and
+// requests may come from, and what a link tells the next site.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
 	})
 }
 
-// noStoreForSessions keeps a signed-in browser's pages (its orders, its
-// name in the header) out of shared caches and history.
-func noStoreForSessions(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := r.Cookie("session"); err == nil {
-			w.Header().Set("Cache-Control", "no-store")
-		}
-		next.ServeHTTP(w, r)
-	})
+// hasSession reports a session cookie, valid or not: the client does not
+// check sessions (the APIs do), and a page rendered for one may show a
+// user's orders or name, which no shared cache or history should keep.
+func hasSession(r *http.Request) bool {
+	_, err := r.Cookie("session")
+	return err == nil
 }

@@ -22,7 +22,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		NATS:      e.NATS(),
 		RedisHost: e.Required("REDIS_HOST"),
 		RedisPort: e.Port("REDIS_PORT", "6379"),
-		LogLevel:  e.String("LOG_LEVEL", "info"),
+		LogLevel:  e.LogLevel(),
 	}
 	return c, e.Err()
 }

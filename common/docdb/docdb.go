@@ -109,7 +109,7 @@ func newFerret(pgURL, listen string, log *slog.Logger) (*ferretdb.FerretDB, erro
 		Listener:      ferretdb.ListenerConfig{TCP: listen},
 		Handler:       "postgresql",
 		PostgreSQLURL: pgURL,
-		Logger:        log,
+		Logger:        quietClientErrors(log),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting FerretDB: %w", err)
@@ -154,7 +154,7 @@ func (e *Engine) keepIndexes(ctx context.Context, every time.Duration, log *slog
 	}
 }
 
-// Stop stops FerretDB, then PostgreSQL (fast shutdown). Safe to call twice.
+// Stop stops FerretDB, then PostgreSQL (see postgres.stop). Safe to call twice.
 func (e *Engine) Stop() {
 	e.once.Do(func() {
 		e.cancel()

@@ -226,7 +226,8 @@ func TestStartBringsUpAFreshClusterByItselfAndStopLeavesNothingRunning(t *testin
 	dir := pgDir(t)
 	_, err := os.Stat(dir)
 	require.ErrorIs(t, err, os.ErrNotExist, "nothing there before: Start runs initdb")
-	e, err := Start(context.Background(), Config{Dir: dir})
+	log := &lockedBuffer{}
+	e, err := Start(context.Background(), Config{Dir: dir, PostgresLog: log})
 	require.NoError(t, err)
 	_, err = os.Stat(dir + "/PG_VERSION")
 	require.NoError(t, err, "a cluster was initialised")
@@ -245,10 +246,27 @@ func TestStartBringsUpAFreshClusterByItselfAndStopLeavesNothingRunning(t *testin
 	assert.ErrorIs(t, err, os.ErrNotExist, "a clean shutdown: no lock file left")
 
 	// The data stays: a second start reuses the cluster (no initdb).
-	again, err := Start(context.Background(), Config{Dir: dir})
+	again, err := Start(context.Background(), Config{Dir: dir, PostgresLog: log})
 	require.NoError(t, err)
 	defer again.Stop()
 	n, err := connect(t, again).Database("fresh").Collection("c").CountDocuments(context.Background(), bson.D{})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n)
+
+	// The server logged nothing alarming: Start waited for its word
+	// instead of connecting too early ("FATAL: the database system is
+	// starting up"), and Stop let its sessions end ("FATAL: terminating
+	// connection due to administrator command").
+	assert.NotRegexp(t, `FATAL|ERROR|WARNING|PANIC`, log.take())
+}
+
+func TestPostmasterReadyOnlyForThisServerOnceItSaysReady(t *testing.T) {
+	lockFile := func(pid int, status string) []byte {
+		return fmt.Appendf(nil, "%d\n/var/tmp/pg\n1733480000\n5432\n/tmp/docdb-pg-1\n\n  5432001    3\n%s\n", pid, status)
+	}
+	assert.True(t, postmasterReady(lockFile(42, "ready   "), 42))
+	assert.False(t, postmasterReady(lockFile(42, "starting"), 42))
+	assert.False(t, postmasterReady(lockFile(41, "ready   "), 42), "left by an earlier server")
+	assert.False(t, postmasterReady([]byte("42\n/var/tmp/pg\n"), 42), "still being written")
+	assert.False(t, postmasterReady(nil, 42))
 }

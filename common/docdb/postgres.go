@@ -30,6 +30,7 @@ const pgBinDirs = "/usr/lib/postgresql/*/bin"
 type postgres struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
+	dataDir string
 	sockDir string
 	ownSock bool // sockDir was made by us and is removed on stop
 }
@@ -202,7 +203,7 @@ func startPostgres(ctx context.Context, dataDir string, durable bool, extra []st
 		os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("starting postgres: %w", err)
 	}
-	p := &postgres{cmd: cmd, done: make(chan struct{}), sockDir: sockDir, ownSock: true}
+	p := &postgres{cmd: cmd, done: make(chan struct{}), dataDir: dataDir, sockDir: sockDir, ownSock: true}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	if err := p.waitReady(ctx, 60*time.Second); err != nil {
 		p.stop()
@@ -225,27 +226,36 @@ func (p *postgres) url(params string) string {
 	return "postgres://postgres@/" + pgDatabase + "?host=" + p.sockDir + "&sslmode=disable" + params
 }
 
+// waitReady waits until the server's lock file says it accepts
+// connections, as `pg_ctl -w start` does. Trying to connect instead makes
+// the server log "FATAL: the database system is starting up" for every try
+// that comes too early.
 func (p *postgres) waitReady(ctx context.Context, timeout time.Duration) error {
+	lockFile := filepath.Join(p.dataDir, "postmaster.pid")
 	deadline := time.Now().Add(timeout)
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(cctx, p.connString("postgres"))
-		cancel()
-		if err == nil {
-			conn.Close(ctx)
+		if b, err := os.ReadFile(lockFile); err == nil && postmasterReady(b, p.cmd.Process.Pid) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres did not accept connections within %s: %w", timeout, err)
+			return fmt.Errorf("postgres did not accept connections within %s (%s never said ready)", timeout, lockFile)
 		}
 		select {
 		case <-p.done:
 			return fmt.Errorf("postgres exited at start (%v); see its log above", p.cmd.ProcessState)
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// postmasterReady reads a postmaster.pid: its first line is the server's
+// pid (a file left by an earlier server names another), its eighth the
+// server's status, "ready" once it accepts connections (PostgreSQL 10+).
+func postmasterReady(lockFile []byte, pid int) bool {
+	lines := strings.Split(string(lockFile), "\n")
+	return len(lines) >= 8 && strings.TrimSpace(lines[0]) == strconv.Itoa(pid) && strings.TrimSpace(lines[7]) == "ready"
 }
 
 func (p *postgres) ensureDatabase(ctx context.Context) error {
@@ -267,15 +277,26 @@ func (p *postgres) ensureDatabase(ctx context.Context) error {
 	return nil
 }
 
-// stop asks for a fast shutdown (clients disconnected, a checkpoint
-// written) and kills the server if it does not finish in time.
+// smartShutdownGrace is how long stop lets sessions end by themselves.
+const smartShutdownGrace = 3 * time.Second
+
+// stop shuts the server down once its sessions have ended (a smart
+// shutdown: by now our clients have gone, and a session whose client went
+// away ends quietly), then terminates the sessions left, each logging
+// "FATAL: terminating connection due to administrator command" (a fast
+// shutdown), and kills the server if that does not finish in time either.
 func (p *postgres) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	case <-time.After(smartShutdownGrace):
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
 	if p.ownSock {
 		os.RemoveAll(p.sockDir)

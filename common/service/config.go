@@ -6,6 +6,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,6 +96,19 @@ func (e *Env) Port(name string, def string) string {
 	v := e.String(name, def)
 	if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 65535 {
 		e.errs = append(e.errs, fmt.Errorf("environment variable %s=%q is not a port number", name, v))
+	}
+	return v
+}
+
+// LogLevel reads LOG_LEVEL (default info): debug, info, warn or error, in
+// any case, as NewLogger takes it. Every service and the local stack read
+// it here, so a misspelt level stops them at start instead of quietly
+// logging at info.
+func (e *Env) LogLevel() string {
+	v := e.String("LOG_LEVEL", "info")
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(v))); err != nil {
+		e.errs = append(e.errs, fmt.Errorf("environment variable LOG_LEVEL=%q is not one of debug, info, warn, error", v))
 	}
 	return v
 }

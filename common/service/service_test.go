@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -87,6 +88,20 @@ func TestABadBusOrReplicaCountIsOneClearLine(t *testing.T) {
 		require.Error(t, err, name)
 		assert.Contains(t, err.Error(), name)
 		assert.NotContains(t, err.Error(), "\n", name)
+	}
+}
+
+func TestLogLevelIsOneOfSlogsLevelsInAnyCase(t *testing.T) {
+	for v, want := range map[string]string{"": "info", "debug": "debug", "WARN": "WARN", "error": "error"} {
+		e := service.NewEnv(env(map[string]string{"LOG_LEVEL": v}))
+		assert.Equal(t, want, e.LogLevel(), v)
+		assert.NoError(t, e.Err(), v)
+	}
+	for _, v := range []string{"warning", "verbose", "0"} {
+		e := service.NewEnv(env(map[string]string{"LOG_LEVEL": v}))
+		e.LogLevel()
+		require.Error(t, e.Err(), v)
+		assert.Equal(t, fmt.Sprintf("environment variable LOG_LEVEL=%q is not one of debug, info, warn, error", v), e.Err().Error())
 	}
 }
 

@@ -34,6 +34,8 @@ func Checks() []Check {
 		{"services run replicated", checkReplicas},
 		{"one disruption budget per service", checkDisruptionBudgets},
 		{"egress is only what each part talks to", checkEgress},
+		{"the services are on the bus the manifests run", checkBus},
+		{"the bus admits its clients, its peers and Prometheus only", checkBusIngress},
 		{"infrastructure images pinned to exact versions", checkPinnedImages},
 		{"no monitoring port on a service", checkServicePorts},
 		{"the ingress serves TLS", checkIngressTLS},
@@ -396,8 +398,9 @@ const minServiceReplicas = 2
 
 // checkReplicas: each service runs as a Deployment of at least
 // minServiceReplicas pods; the StatefulSets (MongoDB, NATS Streaming, Redis)
-// run one, since none is set up as a cluster and a second pod would be a
-// second, separate store behind the same Service. In a replicated workload
+// run one, since a second pod would be a second, separate store behind the
+// same Service, unless the StatefulSet is a NATS JetStream cluster (see
+// checkNATSCluster: its servers route to each other and replicate). In a replicated workload
 // every NATS_CLIENT_ID is the pod's own name: STAN drops a client whose id
 // another connection takes over.
 func checkReplicas(s *Set) error {
@@ -416,7 +419,9 @@ func checkReplicas(s *Set) error {
 	}
 	for _, w := range s.workloads() {
 		if w.kind == "StatefulSet" && w.replicas != 1 {
-			errs = append(errs, fmt.Errorf("StatefulSet %s runs %d replicas, want 1: it is not set up as a cluster", w.name, w.replicas))
+			if err := s.clusterOf(w); err != nil {
+				errs = append(errs, fmt.Errorf("StatefulSet %s runs %d replicas, want 1: it is not set up as a cluster (%w)", w.name, w.replicas, err))
+			}
 		}
 		if w.replicas < 2 {
 			continue

@@ -193,6 +193,7 @@ type workload struct {
 	labels           map[string]string
 	replicas         int32 // as the API server defaults it: 1 when unset
 	pod              corev1.PodTemplateSpec
+	sts              *appsv1.StatefulSet // the StatefulSet itself; nil for a Deployment
 }
 
 func (s *Set) workloads() []workload {
@@ -200,9 +201,9 @@ func (s *Set) workloads() []workload {
 	for _, o := range s.Objects {
 		switch w := o.Obj.(type) {
 		case *appsv1.Deployment:
-			out = append(out, workload{o.File, "Deployment", w.Name, w.Labels, replicas(w.Spec.Replicas), w.Spec.Template})
+			out = append(out, workload{o.File, "Deployment", w.Name, w.Labels, replicas(w.Spec.Replicas), w.Spec.Template, nil})
 		case *appsv1.StatefulSet:
-			out = append(out, workload{o.File, "StatefulSet", w.Name, w.Labels, replicas(w.Spec.Replicas), w.Spec.Template})
+			out = append(out, workload{o.File, "StatefulSet", w.Name, w.Labels, replicas(w.Spec.Replicas), w.Spec.Template, w})
 		}
 	}
 	return out
@@ -220,6 +221,16 @@ func (s *Set) services() []*corev1.Service {
 	for _, o := range s.Objects {
 		if svc, ok := o.Obj.(*corev1.Service); ok {
 			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+func (s *Set) configMaps() []*corev1.ConfigMap {
+	var out []*corev1.ConfigMap
+	for _, o := range s.Objects {
+		if cm, ok := o.Obj.(*corev1.ConfigMap); ok {
+			out = append(out, cm)
 		}
 	}
 	return out

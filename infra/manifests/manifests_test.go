@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"ticketing.dev/infra/stack"
@@ -224,6 +225,12 @@ func withoutEnv(c *corev1.Container, name string) {
 	c.Env = kept
 }
 
+// setEnv sets a variable, replacing it if the container has it.
+func setEnv(c *corev1.Container, name, value string) {
+	withoutEnv(c, name)
+	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
+}
+
 func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 	f := false
 	cases := []struct {
@@ -372,6 +379,45 @@ func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 		}},
 		{"egress is only what each part talks to", "Deployment client-depl cannot reach payments-depl:3000/TCP", func(s *Set) {
 			networkPolicy(s, "client-egress-to-apis").Spec.Egress[0].To[0].PodSelector.MatchExpressions[0].Values = []string{"auth", "tickets", "orders"}
+		}},
+		{"the services are on the bus the manifests run", `orders: NATS_CLUSTER_ID="test-cluster", the server's -cid is "ticketing"`, func(s *Set) {
+			setEnv(&deployment(s, "orders-depl").Spec.Template.Spec.Containers[0], "NATS_CLUSTER_ID", "test-cluster")
+		}},
+		{"the services are on the bus the manifests run", `tickets: BUS="kafka"`, func(s *Set) {
+			setEnv(&deployment(s, "tickets-depl").Spec.Template.Spec.Containers[0], "BUS", "kafka")
+		}},
+		{"the services are on the bus the manifests run", "payments is on BUS=jetstream, but the manifests run 0 such bus", func(s *Set) {
+			setEnv(&deployment(s, "payments-depl").Spec.Template.Spec.Containers[0], "BUS", "jetstream")
+		}},
+		{"the services are on the bus the manifests run", "the services are on different buses [jetstream stan]", func(s *Set) {
+			setEnv(&deployment(s, "payments-depl").Spec.Template.Spec.Containers[0], "BUS", "jetstream")
+		}},
+		{"the services are on the bus the manifests run", "auth: NATS_URL nats-depl:4222: nats-depl is neither a server of nats-depl nor a Service selecting its pods", func(s *Set) {
+			setEnv(&deployment(s, "auth-depl").Spec.Template.Spec.Containers[0], "NATS_URL", "nats://nats-depl:4222")
+		}},
+		{"the services are on the bus the manifests run", "client: NATS_URL nats-srv:8222: Service nats-srv has no port 8222", func(s *Set) {
+			setEnv(&deployment(s, "client-depl").Spec.Template.Spec.Containers[0], "NATS_URL", "nats://nats-srv:8222")
+		}},
+		{"the services are on the bus the manifests run", "expiration: NATS_URL lists 2 servers; NATS Streaming takes one", func(s *Set) {
+			setEnv(&deployment(s, "expiration-depl").Spec.Template.Spec.Containers[0], "NATS_URL", "nats://nats-srv:4222,nats://nats-srv:4222")
+		}},
+		{"the bus admits its clients, its peers and Prometheus only", "StatefulSet nats-depl does not admit auth-depl:4222/TCP", func(s *Set) {
+			withoutNetworkPolicy(s, "nats-from-bus-clients")
+		}},
+		{"the bus admits its clients, its peers and Prometheus only", "StatefulSet nats-depl admits namespace(ticketing.dev/monitoring=true):8222/TCP, which has no business there", func(s *Set) {
+			np := networkPolicy(s, "nats-from-bus-clients").DeepCopy()
+			np.Name = "nats-monitoring"
+			port := intstr.FromInt32(8222)
+			np.Spec.Ingress[0].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"ticketing.dev/monitoring": "true"}}}}
+			np.Spec.Ingress[0].Ports[0].Port = &port
+			s.Objects = append(s.Objects, Object{File: "network-policies.yaml", Obj: np})
+		}},
+		{"the bus admits its clients, its peers and Prometheus only", "StatefulSet nats-depl admits auth-mongo-depl:4222/TCP", func(s *Set) {
+			networkPolicy(s, "nats-from-bus-clients").Spec.Ingress[0].From[0].PodSelector.MatchLabels = map[string]string{"app.kubernetes.io/part-of": "ticketing"}
+		}},
+		{"services run replicated", "StatefulSet nats-depl runs 3 replicas, want 1: it is not set up as a cluster (StatefulSet nats-depl is not a NATS JetStream StatefulSet)", func(s *Set) {
+			three := int32(3)
+			statefulSet(s, "nats-depl").Spec.Replicas = &three
 		}},
 		{"infrastructure images pinned to exact versions", "runs mongo:7, which is not pinned", func(s *Set) {
 			statefulSet(s, "orders-mongo-depl").Spec.Template.Spec.Containers[0].Image = "mongo:7"

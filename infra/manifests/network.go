@@ -3,6 +3,7 @@ package manifests
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,14 +19,25 @@ import (
 var dnsEgress = []string{"dns:53/UDP", "dns:53/TCP"}
 
 // wantEgress is, per workload, everything it talks to besides DNS: its
-// database, the bus, Redis, Stripe (HTTPS outside the cluster's private
-// ranges), the APIs. Workloads not named here (the databases, Redis, NATS)
-// talk to nothing. A destination is "<workload>:<port>/<protocol>", or
+// database, the bus (NATS Streaming's or JetStream's servers, whichever the
+// manifests run), Redis, Stripe (HTTPS outside the cluster's private
+// ranges), the APIs; a JetStream server talks to its peers. Workloads not
+// named here (the databases, Redis, NATS Streaming) talk to nothing. A
+// destination is "<workload>:<port>/<protocol>", or
 // "<cidr>:<port>/<protocol>" outside the cluster.
-func wantEgress() map[string][]string {
+func wantEgress(s *Set) map[string][]string {
 	mongo := func(app string) string { return app + "-mongo-depl:27017/TCP" }
-	const nats, redis, stripe = "nats-depl:4222/TCP", "expiration-redis-depl:6379/TCP", "0.0.0.0/0:443/TCP"
-	return map[string][]string{
+	const redis, stripe = "expiration-redis-depl:6379/TCP", "0.0.0.0/0:443/TCP"
+	nats := "no bus:4222/TCP"
+	buses, _ := s.buses() // a broken bus is checkBus's to report
+	peers := map[string][]string{}
+	for _, b := range buses {
+		nats = fmt.Sprintf("%s:%d/TCP", b.w.name, b.port(clientPortName))
+		if b.w.replicas > 1 {
+			peers[b.w.name] = []string{fmt.Sprintf("%s:%d/TCP", b.w.name, b.port(clusterPortName))}
+		}
+	}
+	want := map[string][]string{
 		"auth-depl":       {mongo("auth"), nats}, // session:revoked
 		"tickets-depl":    {mongo("tickets"), nats},
 		"orders-depl":     {mongo("orders"), nats},
@@ -33,6 +45,8 @@ func wantEgress() map[string][]string {
 		"expiration-depl": {redis, nats},
 		"client-depl":     {"auth-depl:3000/TCP", "tickets-depl:3000/TCP", "orders-depl:3000/TCP", "payments-depl:3000/TCP", nats},
 	}
+	maps.Copy(want, peers)
+	return want
 }
 
 func (s *Set) networkPolicies() []*networkingv1.NetworkPolicy {
@@ -50,7 +64,7 @@ func (s *Set) networkPolicies() []*networkingv1.NetworkPolicy {
 // what wantEgress says it talks to, nothing missing and nothing more.
 func checkEgress(s *Set) error {
 	var errs []error
-	want := wantEgress()
+	want := wantEgress(s)
 	for _, w := range s.workloads() {
 		got, restricted, err := s.egressOf(w)
 		if err != nil {

@@ -27,9 +27,11 @@ import (
 // ProdOverlay is the production overlay, relative to the repository root.
 const ProdOverlay = "infra/overlays/prod"
 
-// overlayKinds are what an overlay may add to allowedKinds: autoscalers
-// and the backup jobs with their volumes.
+// overlayKinds are what an overlay may add to allowedKinds: autoscalers,
+// the backup jobs with their volumes, and the JetStream servers'
+// configuration.
 var overlayKinds = map[schema.GroupVersionKind]bool{
+	{Group: "", Version: "v1", Kind: "ConfigMap"}:                          true,
 	{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}: true,
 	{Group: "batch", Version: "v1", Kind: "CronJob"}:                       true,
 	{Group: "", Version: "v1", Kind: "PersistentVolumeClaim"}:              true,
@@ -92,6 +94,7 @@ func OverlayChecks() []Check {
 		{"service images carry one pinned tag", checkImageTags},
 		{"every database is backed up", checkBackups},
 		{"backup jobs are hardened and bounded", checkBackupHardening},
+		{"production runs NATS JetStream on three servers", checkProdJetStream},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/service"
 	"ticketing.dev/infra/ingress"
 )
 
@@ -95,9 +96,15 @@ func ConfigFromEnv(getenv func(string) string, root string, out io.Writer) (Conf
 		JWTKey:           getenv("JWT_KEY"),
 		StripeKey:        getenv("STRIPE_KEY"),
 		ExpirationWindow: getenv("EXPIRATION_WINDOW"),
-		LogLevel:         get("LOG_LEVEL", "info"),
 		Bus:              get("BUS", events.KindSTAN),
 		Out:              out,
+	}
+	// Read as the services read it, so a bad level stops the stack at once
+	// rather than every service at its start, over and over.
+	env := service.NewEnv(getenv)
+	c.LogLevel = env.LogLevel()
+	if err := env.Err(); err != nil {
+		return Config{}, err
 	}
 	c.Replicas = 1
 	if v := getenv("REPLICAS"); v != "" {

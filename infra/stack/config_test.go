@@ -73,3 +73,15 @@ func TestBadBusSettingsAreOneClearLine(t *testing.T) {
 		assert.NotContains(t, err.Error(), "\n")
 	}
 }
+
+func TestLogLevelIsPassedOnAndABadOneStopsTheStackAtOnce(t *testing.T) {
+	c, err := configWith(nil)
+	require.NoError(t, err)
+	assert.Equal(t, "info", c.LogLevel)
+	c, err = configWith(map[string]string{"LOG_LEVEL": "debug"})
+	require.NoError(t, err)
+	assert.Equal(t, "debug", c.LogLevel)
+	_, err = configWith(map[string]string{"LOG_LEVEL": "loud"})
+	require.Error(t, err)
+	assert.Equal(t, `environment variable LOG_LEVEL="loud" is not one of debug, info, warn, error`, err.Error())
+}

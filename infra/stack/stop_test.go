@@ -81,7 +81,7 @@ func TestChildrenRunInAProcessGroupOfTheirOwn(t *testing.T) {
 	cancel()
 	p.stop()
 
-	c, err := startChild(con, "sleep", "sleep", "30")
+	c, err := startChild(con.writer("sleep"), "sleep", "sleep", "30")
 	require.NoError(t, err)
 	defer c.stop()
 	pgid, err = syscall.Getpgid(c.cmd.Process.Pid)

@@ -48,7 +48,7 @@ type Config struct {
 // LoadConfig reads, into e's problems: HOST, PORT and the rest of
 // service.Env.HTTP, MONGO_URI and JWT_KEY (required), NATS_* and the rest
 // of service.Env.NATS, COOKIE_SECURE (default true), SESSION_TTL (default
-// session.DefaultTTL) and LOG_LEVEL (default info).
+// session.DefaultTTL) and LOG_LEVEL (service.Env.LogLevel).
 func LoadConfig(e *service.Env) Config {
 	return Config{
 		HTTP:         e.HTTP(),
@@ -57,7 +57,7 @@ func LoadConfig(e *service.Env) Config {
 		NATS:         e.NATS(),
 		CookieSecure: e.Bool("COOKIE_SECURE", true),
 		SessionTTL:   e.Duration("SESSION_TTL", session.DefaultTTL),
-		LogLevel:     e.String("LOG_LEVEL", "info"),
+		LogLevel:     e.LogLevel(),
 	}
 }
 

@@ -48,6 +48,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 		go func() { _ = srv.ListenAndServe() }()
 		defer srv.Close()
 	}
+	// ERROR only: FerretDB logs every answer with ok:0 at WARN, and those
+	// are the client's to report. Refused inserts (a unique key taken),
+	// which it would log at ERROR, docdb demotes to DEBUG.
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	return docdb.Serve(ctx, pgURL, listen, log)
 }
