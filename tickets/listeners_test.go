@@ -24,6 +24,7 @@ func orderCancelled(orderID, ticketID string) events.OrderCancelled {
 }
 
 func TestOrderCreatedReservesTheTicketAndPublishesTicketUpdated(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
 	got := testkit.Capture[events.TicketUpdated](t, e.bus)
@@ -40,6 +41,7 @@ func TestOrderCreatedReservesTheTicketAndPublishesTicketUpdated(t *testing.T) {
 }
 
 func TestRedeliveredOrderCreatedChangesNothingFurther(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
 	got := testkit.Capture[events.TicketUpdated](t, e.bus)
@@ -52,6 +54,7 @@ func TestRedeliveredOrderCreatedChangesNothingFurther(t *testing.T) {
 }
 
 func TestOrderCancelledReleasesTheTicket(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
 	got := testkit.Capture[events.TicketUpdated](t, e.bus)
@@ -73,6 +76,7 @@ func TestOrderCancelledReleasesTheTicket(t *testing.T) {
 }
 
 func TestEventForUnknownTicketIsNotAckedAndAppliesOnceTheTicketExists(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	got := testkit.Capture[events.TicketUpdated](t, e.bus)
 	id := primitive.NewObjectID()
@@ -88,17 +92,20 @@ func TestEventForUnknownTicketIsNotAckedAndAppliesOnceTheTicketExists(t *testing
 }
 
 func TestOrderCreatedArrivingAfterItsCancellationIsNotApplied(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
 	orderID := primitive.NewObjectID().Hex()
 	testkit.Publish(t, e.bus, orderCancelled(orderID, id))
 	require.Eventually(t, func() bool { return do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["version"] == 1.0 }, 5*time.Second, 20*time.Millisecond)
 	testkit.Publish(t, e.bus, orderCreated(orderID, id))
-	time.Sleep(2 * ackWait)
+	require.Eventually(t, func() bool { return e.handled(events.SubjectOrderCreated, events.OutcomeAcked) == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the late order:created was not handled and acked")
 	assert.NotContains(t, do(t, "GET", e.URL+"/api/tickets/"+id, "").Body, "orderId", "the ticket stays free")
 }
 
 func TestATicketWrittenByAProcessKilledBeforeItsPublishIsAnnouncedByItsTwin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
 	got := testkit.Capture[events.TicketCreated](t, e.bus)
@@ -115,6 +122,7 @@ func TestATicketWrittenByAProcessKilledBeforeItsPublishIsAnnouncedByItsTwin(t *t
 }
 
 func TestTicketStatusGoesAvailableReservedSoldAndOrderCompleteKeepsTheOrder(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
 	assert.Equal(t, "available", do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["status"])
@@ -138,6 +146,7 @@ func TestTicketStatusGoesAvailableReservedSoldAndOrderCompleteKeepsTheOrder(t *t
 }
 
 func TestOrderCompleteBeforeItsOrderCreatedEndsWithTheTicketSold(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
 	got := testkit.Capture[events.TicketUpdated](t, e.bus)
@@ -160,6 +169,7 @@ func TestOrderCompleteBeforeItsOrderCreatedEndsWithTheTicketSold(t *testing.T) {
 }
 
 func TestOrderCompleteWhileAnotherOrderHoldsTheTicketWaitsForItsCancellation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id := create(t, e, user(t, "owner"), "concert", 20)["id"].(string)
 	got := testkit.Capture[events.TicketUpdated](t, e.bus)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/service/backend"
@@ -35,14 +37,47 @@ type env struct {
 	stan  *testkit.Broker
 	bus   events.Bus // the test's own connection, to publish and capture
 	store *store
+	// handled counts the deliveries of subject that the listeners of the
+	// process at URL ended with outcome (its events_handled_total).
+	handled func(subject events.Subject, outcome events.Outcome) int
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
 	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t)}
 	e.bus = e.stan.Connect(t)
-	e.URL, e.store = e.process(t)
+	reg := metrics.NewRegistry()
+	e.URL, e.store = e.start(t, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
+		return backend.Wire(ctx, db, conn, testLog(), testConfig(), reg, build)
+	})
+	e.handled = func(subject events.Subject, outcome events.Outcome) int {
+		families, err := reg.Gather()
+		if err != nil {
+			return -1
+		}
+		for _, f := range families {
+			if f.GetName() != "events_handled_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["subject"] == string(subject) && labels["outcome"] == string(outcome) {
+					return int(m.GetCounter().GetValue())
+				}
+			}
+		}
+		return 0
+	}
 	return e
+}
+
+func testLog() *slog.Logger { return service.NewLogger(io.Discard, "tickets", "info") }
+
+func testConfig() config {
+	return config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}}
 }
 
 // process starts one more process of the service on the env's database
@@ -50,12 +85,16 @@ func newEnv(t *testing.T) env {
 // database whose relay never runs, as if that process had just died.
 func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
-	log := service.NewLogger(io.Discard, "tickets", "info")
-	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
-		cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}}
-		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
+	return e.start(t, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
+		return backend.Wire(ctx, db, conn, testLog(), testConfig(), nil, build)
 	})
-	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
+}
+
+// start is process, wired by wire.
+func (e env) start(t *testing.T, wire testkit.Wire) (string, *store) {
+	t.Helper()
+	url, db := testkit.StartService(t, e.db, e.stan, wire)
+	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, testLog()))
 	require.NoError(t, err)
 	return url, st
 }

@@ -144,9 +144,27 @@ func TestFindUpdateDeleteByIDAndByEveryDeclaredIndexFieldUseAnIndex(t *testing.T
 	assert.Len(t, ginIndexes(t, e, "explained", table), 3, "GIN indexes for _id, userId and email")
 	conn, err := pgx.Connect(ctx, e.PostgresConnString())
 	require.NoError(t, err)
+	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, fmt.Sprintf("ANALYZE %s.%s", quoteIdent("explained"), quoteIdent(table)))
 	require.NoError(t, err)
-	conn.Close(ctx)
+
+	// logged returns the server's log up to now: it writes its log
+	// asynchronously, so a statement run after everything before it marks
+	// where that ends.
+	marks := 0
+	logged := func(t *testing.T) string {
+		t.Helper()
+		marks++
+		mark := fmt.Sprintf("docdb_test_mark_%d", marks)
+		_, err := conn.Exec(ctx, "SELECT '"+mark+"'")
+		require.NoError(t, err)
+		var got strings.Builder
+		require.Eventually(t, func() bool {
+			got.WriteString(log.take())
+			return strings.Contains(got.String(), mark)
+		}, 10*time.Second, 5*time.Millisecond, "the server did not log %s", mark)
+		return got.String()
+	}
 
 	ops := []struct {
 		name string
@@ -188,11 +206,10 @@ func TestFindUpdateDeleteByIDAndByEveryDeclaredIndexFieldUseAnIndex(t *testing.T
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
-			_ = log.take()
+			_ = logged(t)
 			require.NoError(t, op.run())
-			time.Sleep(50 * time.Millisecond) // the server writes its log asynchronously
 			var onTable int
-			for _, p := range plans(log.take()) {
+			for _, p := range plans(logged(t)) {
 				if !strings.Contains(p[0], table) || !strings.Contains(p[0], "WHERE") {
 					continue
 				}

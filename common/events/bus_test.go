@@ -82,7 +82,9 @@ func listen[E events.Event](t *testing.T, conn events.Bus, group string, h event
 }
 
 func TestPublishedEventReachesListenerWithItsFields(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		s := newBus(t)
 		conn := s.Connect(t)
 		var got atomic.Pointer[events.TicketCreated]
@@ -109,6 +111,7 @@ func TestPublishedEventReachesListenerWithItsFields(t *testing.T) {
 }
 
 func TestPayloadKeysMatchTheContract(t *testing.T) {
+	t.Parallel()
 	exp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	cases := map[events.Subject]struct {
 		e    any
@@ -135,7 +138,9 @@ func TestPayloadKeysMatchTheContract(t *testing.T) {
 }
 
 func TestSuccessfulHandlingIsAckedAndNotRedelivered(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		conn := newBus(t).Connect(t)
 		r := newReceived()
 		listen(t, conn, "g", r.handler(nil), nil)
@@ -146,7 +151,9 @@ func TestSuccessfulHandlingIsAckedAndNotRedelivered(t *testing.T) {
 }
 
 func TestHandlerErrorLeavesEventUnackedSoItIsRedelivered(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		conn := newBus(t).Connect(t)
 		r := newReceived()
 		// Fail the first two attempts.
@@ -165,7 +172,9 @@ func TestHandlerErrorLeavesEventUnackedSoItIsRedelivered(t *testing.T) {
 }
 
 func TestUndecodablePayloadIsLoggedAndAckedNotRedeliveredForever(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		conn := newBus(t).Connect(t)
 		var logs bytes.Buffer
 		var mu sync.Mutex
@@ -194,7 +203,9 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestDurableQueueGroupResumesWhereItLeftOffAfterReconnect(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		s := newBus(t)
 		pub := s.Connect(t)
 
@@ -218,7 +229,9 @@ func TestDurableQueueGroupResumesWhereItLeftOffAfterReconnect(t *testing.T) {
 }
 
 func TestEventsOfOneKeyAreHandledInOrderWhileOtherKeysGoOnConcurrently(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		s := newBus(t)
 		pub := s.Connect(t)
 		release := make(chan struct{})
@@ -250,7 +263,9 @@ func TestEventsOfOneKeyAreHandledInOrderWhileOtherKeysGoOnConcurrently(t *testin
 }
 
 func TestTwoListenersInOneGroupShareTheEvents(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		s := newBus(t)
 		pub := s.Connect(t)
 		a, b := newReceived(), newReceived()
@@ -282,7 +297,9 @@ func TestTwoListenersInOneGroupShareTheEvents(t *testing.T) {
 }
 
 func TestListenRequiresAQueueGroup(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		conn := newBus(t).Connect(t)
 		_, err := events.Listen(context.Background(), conn, events.ListenerOptions{}, newReceived().handler(nil))
 		assert.Error(t, err)
@@ -290,7 +307,9 @@ func TestListenRequiresAQueueGroup(t *testing.T) {
 }
 
 func TestConnectFailsFastOnWrongClusterOrURL(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		b := newBus(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -309,13 +328,16 @@ func TestConnectFailsFastOnWrongClusterOrURL(t *testing.T) {
 }
 
 func TestConnectRefusesAnUnknownBus(t *testing.T) {
+	t.Parallel()
 	_, err := events.Connect(context.Background(), events.BusConfig{Kind: "kafka", URL: "nats://127.0.0.1:1"}, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"kafka"`)
 }
 
 func TestRunningWaitsForTheHandlerUnderWayOnceTheContextIsDone(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		conn := newBus(t).Connect(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		var running sync.WaitGroup

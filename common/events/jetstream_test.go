@@ -32,6 +32,31 @@ func inspect(t *testing.T, b *testkit.Broker) jetstream.JetStream {
 	return js
 }
 
+// settled waits until the group's durable consumer of subject has nothing
+// left to deliver and nothing awaiting an ack, and returns its state: from
+// then on the server delivers nothing more, so the counts it reports
+// (Delivered.Consumer counts redeliveries too) are final.
+func settled(t *testing.T, b *testkit.Broker, group string, subject events.Subject) *jetstream.ConsumerInfo {
+	t.Helper()
+	js := inspect(t, b)
+	info := func() (*jetstream.ConsumerInfo, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, events.StreamName, events.ConsumerName(group, subject))
+		if err != nil {
+			return nil, err
+		}
+		return c.Info(ctx)
+	}
+	require.Eventually(t, func() bool {
+		i, err := info()
+		return err == nil && i.NumPending == 0 && i.NumAckPending == 0
+	}, 10*time.Second, 20*time.Millisecond, "consumer %s still has messages to deliver or awaiting an ack", events.ConsumerName(group, subject))
+	i, err := info()
+	require.NoError(t, err)
+	return i
+}
+
 func streamInfo(t *testing.T, js jetstream.JetStream) *jetstream.StreamInfo {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -44,6 +69,7 @@ func streamInfo(t *testing.T, js jetstream.JetStream) *jetstream.StreamInfo {
 }
 
 func TestJetStreamKeepsEveryContractSubjectInOneFileStreamWithADuplicateWindow(t *testing.T) {
+	t.Parallel()
 	b := testkit.NewJetStream(t)
 	b.Connect(t)
 	cfg := streamInfo(t, inspect(t, b)).Config
@@ -56,6 +82,7 @@ func TestJetStreamKeepsEveryContractSubjectInOneFileStreamWithADuplicateWindow(t
 }
 
 func TestJetStreamStoresAnEventPublishedTwiceOnceByItsMsgID(t *testing.T) {
+	t.Parallel()
 	b := testkit.NewJetStream(t)
 	conn := b.Connect(t)
 	js := inspect(t, b)
@@ -78,6 +105,7 @@ func TestJetStreamStoresAnEventPublishedTwiceOnceByItsMsgID(t *testing.T) {
 }
 
 func TestIDOfAStoredPayloadIsTheEventsID(t *testing.T) {
+	t.Parallel()
 	for _, e := range []events.Event{
 		events.TicketCreated{ID: "t", Version: 0}, events.TicketUpdated{ID: "t", Version: 2},
 		events.OrderCreated{ID: "o", Version: 0}, events.OrderCancelled{ID: "o", Version: 1},
@@ -99,6 +127,7 @@ func TestIDOfAStoredPayloadIsTheEventsID(t *testing.T) {
 // delay, long before the ack wait would bring it, and not at once (a
 // plain Nak would, and an event waiting for its predecessor would spin).
 func TestJetStreamRetryNaksWithDelayNeitherAtOnceNorAfterTheAckWait(t *testing.T) {
+	t.Parallel()
 	b := testkit.NewJetStream(t)
 	conn := b.Connect(t)
 	type seen struct {
@@ -129,11 +158,7 @@ func TestJetStreamRetryNaksWithDelayNeitherAtOnceNorAfterTheAckWait(t *testing.T
 	assert.Equal(t, 1, first.deliveries)
 	assert.Equal(t, 2, second.deliveries)
 	assert.GreaterOrEqual(t, second.at.Sub(first.at), delay-50*time.Millisecond, "not redelivered at once")
-	select {
-	case s := <-got:
-		t.Fatalf("delivered a third time (%d)", s.deliveries)
-	case <-time.After(500 * time.Millisecond):
-	}
+	assert.Equal(t, uint64(2), settled(t, b, "g", events.SubjectTicketCreated).Delivered.Consumer, "delivered twice, no more")
 }
 
 // The replica rule on JetStream: an update that arrives before its
@@ -141,13 +166,15 @@ func TestJetStreamRetryNaksWithDelayNeitherAtOnceNorAfterTheAckWait(t *testing.T
 // applied on its next delivery, after the predecessor; it is tried twice,
 // not spun on.
 func TestJetStreamAVersionNotDueYetWaitsForItsPredecessor(t *testing.T) {
+	t.Parallel()
 	b := testkit.NewJetStream(t)
 	conn := b.Connect(t)
 	var mu sync.Mutex
 	stored := int64(0)
 	tries := map[int64][]time.Time{}
 	applied := make(chan int64, 10)
-	_, err := events.Listen(context.Background(), conn, events.ListenerOptions{QueueGroup: "orders-service", AckWait: ackWait},
+	obs := &outcomes{ch: make(chan events.Handled, 10)}
+	_, err := events.Listen(context.Background(), conn, events.ListenerOptions{QueueGroup: "orders-service", AckWait: ackWait, Observer: obs},
 		func(_ context.Context, e events.TicketUpdated) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -161,7 +188,12 @@ func TestJetStreamAVersionNotDueYetWaitsForItsPredecessor(t *testing.T) {
 		})
 	require.NoError(t, err)
 	testkit.Publish(t, conn, events.TicketUpdated{ID: "t1", Version: 2, Title: "a", Price: 1, UserID: "u"})
-	time.Sleep(100 * time.Millisecond) // v2 is tried, and fails, first
+	select { // v2 is tried, and handed back, first
+	case h := <-obs.ch:
+		require.Equal(t, events.OutcomeRetried, h.Outcome)
+	case <-time.After(5 * time.Second):
+		t.Fatal("version 2 not tried")
+	}
 	testkit.Publish(t, conn, events.TicketUpdated{ID: "t1", Version: 1, Title: "a", Price: 1, UserID: "u"})
 	for _, want := range []int64{1, 2} {
 		select {
@@ -171,7 +203,8 @@ func TestJetStreamAVersionNotDueYetWaitsForItsPredecessor(t *testing.T) {
 			t.Fatalf("version %d not applied", want)
 		}
 	}
-	time.Sleep(ackWait + 200*time.Millisecond)
+	info := settled(t, b, "orders-service", events.SubjectTicketUpdated)
+	assert.Equal(t, uint64(3), info.Delivered.Consumer, "v2 delivered twice, v1 once, none again")
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, tries[2], 2, "tried once too early, once when due")
@@ -182,6 +215,7 @@ func TestJetStreamAVersionNotDueYetWaitsForItsPredecessor(t *testing.T) {
 // Two processes of a service share one durable pull consumer per
 // subject: each event is handled by one of them, once.
 func TestJetStreamTwoProcessesShareOneDurableConsumerAndHandleEachEventOnce(t *testing.T) {
+	t.Parallel()
 	b := testkit.NewJetStream(t)
 	pub := b.Connect(t)
 	var mu sync.Mutex
@@ -209,7 +243,8 @@ func TestJetStreamTwoProcessesShareOneDurableConsumerAndHandleEachEventOnce(t *t
 			t.Fatalf("only %d of %d handled", i, n)
 		}
 	}
-	time.Sleep(2*ackWait + 200*time.Millisecond) // any redelivery would show by now
+	info := settled(t, b, "tickets-service", events.SubjectTicketCreated)
+	assert.Equal(t, uint64(n), info.Delivered.Consumer, "no event delivered twice")
 	mu.Lock()
 	byProcess := map[string]int{}
 	for id, by := range handled {
@@ -231,19 +266,14 @@ func TestJetStreamTwoProcessesShareOneDurableConsumerAndHandleEachEventOnce(t *t
 		names = append(names, name)
 	}
 	assert.Equal(t, []string{events.ConsumerName("tickets-service", events.SubjectTicketCreated)}, names, "one durable consumer for the group")
-	c, err := stream.Consumer(ctx, names[0])
-	require.NoError(t, err)
-	info, err := c.Info(ctx)
-	require.NoError(t, err)
 	assert.Equal(t, uint64(n), info.Delivered.Stream)
-	assert.Zero(t, info.NumAckPending, "every event acked")
-	assert.Zero(t, info.NumRedelivered)
 }
 
 // A durable consumer deleted on the server (its stream reset) cannot come
 // back on its own: the bus says it is lost, so the service restarts and
 // recreates it.
 func TestJetStreamReportsTheBusLostWhenItsDurableConsumerIsDeleted(t *testing.T) {
+	t.Parallel()
 	b := testkit.NewJetStream(t)
 	lost := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -259,7 +289,19 @@ func TestJetStreamReportsTheBusLostWhenItsDurableConsumerIsDeleted(t *testing.T)
 	_, err = events.Listen(ctx, conn, events.ListenerOptions{QueueGroup: "g", AckWait: ackWait}, newReceived().handler(nil))
 	require.NoError(t, err)
 
-	require.NoError(t, inspect(t, b).DeleteConsumer(ctx, events.StreamName, events.ConsumerName("g", events.SubjectTicketCreated)))
+	// Deleted once the listener's pull request waits on it, so the server
+	// answers that request with the deletion (deleted before, the client
+	// would only learn of it from a missed heartbeat, many seconds on).
+	js, name := inspect(t, b), events.ConsumerName("g", events.SubjectTicketCreated)
+	require.Eventually(t, func() bool {
+		c, err := js.Consumer(ctx, events.StreamName, name)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumWaiting > 0
+	}, 5*time.Second, 10*time.Millisecond, "the listener never pulled")
+	require.NoError(t, js.DeleteConsumer(ctx, events.StreamName, name))
 	select {
 	case err := <-lost:
 		assert.ErrorIs(t, err, jetstream.ErrConsumerDeleted)
@@ -270,6 +312,7 @@ func TestJetStreamReportsTheBusLostWhenItsDurableConsumerIsDeleted(t *testing.T)
 
 // Closing the bus on purpose is no loss.
 func TestJetStreamCloseIsNotALoss(t *testing.T) {
+	t.Parallel()
 	b := testkit.NewJetStream(t)
 	lost := make(chan error, 1)
 	conn, err := events.Connect(context.Background(), b.Config("close-test"), func(err error) { lost <- err })

@@ -31,7 +31,9 @@ func (o *outcomes) EventHandled(h events.Handled) {
 }
 
 func TestObserverHearsEachDeliverysOutcomeAndLogsNameTheEvent(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		conn := newBus(t).Connect(t)
 		var logs bytes.Buffer
 		var mu sync.Mutex
@@ -79,6 +81,7 @@ func TestObserverHearsEachDeliverysOutcomeAndLogsNameTheEvent(t *testing.T) {
 }
 
 func TestEventIDNamesSubjectKeyAndVersionWherePresent(t *testing.T) {
+	t.Parallel()
 	assert.Equal(t, "order:cancelled/o1/v2", events.ID(events.OrderCancelled{ID: "o1", Version: 2}))
 	assert.Equal(t, "expiration:complete/o1", events.ID(events.ExpirationComplete{OrderID: "o1"}))
 	assert.Equal(t, "payment:created/o1", events.ID(events.PaymentCreated{ID: "p1", OrderID: "o1"}))

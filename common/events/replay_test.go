@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +36,9 @@ func revoked(user string) events.SessionRevoked {
 }
 
 func TestReplayHandsOverTheBacklogBeforeCaughtUpThenFollowsNewEvents(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		s := newBus(t)
 		conn := s.Connect(t)
 		for _, u := range []string{"u1", "u2", "u3"} {
@@ -58,7 +61,9 @@ func TestReplayHandsOverTheBacklogBeforeCaughtUpThenFollowsNewEvents(t *testing.
 }
 
 func TestReplayOfAnEmptyChannelIsCaughtUpAtOnce(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		s := newBus(t)
 		var got seen
 		start := time.Now()
@@ -72,17 +77,36 @@ func TestReplayOfAnEmptyChannelIsCaughtUpAtOnce(t *testing.T) {
 }
 
 func TestReplaySkipsEventsOlderThanItsWindow(t *testing.T) {
+	t.Parallel()
 	testkit.EachBus(t, func(t *testing.T, newBus testkit.NewBus) {
+		t.Parallel()
 		s := newBus(t)
-		conn := s.Connect(t)
+		conn, replayer := s.Connect(t), s.Connect(t)
+		stamp := func() time.Time { // when the server stored the last revocation
+			m, found, err := conn.Last(context.Background(), events.SubjectSessionRevoked)
+			require.NoError(t, err)
+			require.True(t, found)
+			return m.Time
+		}
 		testkit.Publish(t, conn, revoked("old"))
-		time.Sleep(1500 * time.Millisecond) // STAN's time deltas are whole seconds
+		old := stamp()
+		// The server stamps messages with its own clock, which a test
+		// cannot move: the gap between the two is real time. The window
+		// starts half way through it, so either side has 100 ms to spare
+		// (STAN turns the start into a delta measured again on the server).
+		time.Sleep(200 * time.Millisecond)
 		testkit.Publish(t, conn, revoked("new"))
+		newer := stamp()
+		mid := old.Add(newer.Sub(old) / 2)
 		var got seen
-		sub, caughtUp, err := events.Replay(s.Connect(t), time.Second, got.add)
+		sub, caughtUp, err := events.Replay(replayer, time.Since(mid), got.add)
 		require.NoError(t, err)
 		defer sub.Close()
-		<-caughtUp
+		select {
+		case <-caughtUp:
+		case <-time.After(5 * time.Second):
+			t.Fatal("not caught up")
+		}
 		assert.Equal(t, []string{"new"}, got.list())
 	})
 }

@@ -38,12 +38,13 @@ type thing struct {
 }
 
 type env struct {
-	url   string
-	store *Store
-	runs  atomic.Int32
-	fail  atomic.Bool // answer 500 instead of creating
-	slow  chan struct{}
-	db    testkit.DB
+	url     string
+	store   *Store
+	arrived atomic.Int32 // requests that reached either process
+	runs    atomic.Int32
+	fail    atomic.Bool // answer 500 instead of creating
+	slow    chan struct{}
+	db      testkit.DB
 }
 
 // newEnv serves POST /things behind sessions and the key middleware, as the
@@ -74,7 +75,11 @@ func newEnv(t *testing.T) (*env, string) {
 		return nil
 	})
 	serve := func(s *Store) string {
-		srv := httptest.NewServer(sessions.Middleware(session.RequireAuth(s.Middleware(handler))))
+		h := sessions.Middleware(session.RequireAuth(s.Middleware(handler)))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			e.arrived.Add(1)
+			h.ServeHTTP(w, r)
+		}))
 		t.Cleanup(srv.Close)
 		return srv.URL
 	}
@@ -100,6 +105,7 @@ func (e *env) count(t *testing.T) int64 {
 }
 
 func TestTheSameKeyReplaysTheFirstResponseAndCreatesNothingNew(t *testing.T) {
+	t.Parallel()
 	e, twin := newEnv(t)
 	first := post(t, e.url, "k-1", `{"name":"a"}`, "u1")
 	require.Equal(t, 201, first.Status, first.Raw)
@@ -114,6 +120,7 @@ func TestTheSameKeyReplaysTheFirstResponseAndCreatesNothingNew(t *testing.T) {
 }
 
 func TestConcurrentRequestsWithOneKeyOverTwoProcessesRunOnceAndAllGetItsAnswer(t *testing.T) {
+	t.Parallel()
 	e, twin := newEnv(t)
 	e.slow = make(chan struct{})
 	var wg sync.WaitGroup
@@ -125,7 +132,8 @@ func TestConcurrentRequestsWithOneKeyOverTwoProcessesRunOnceAndAllGetItsAnswer(t
 		}
 		wg.Go(func() { answers[i] = post(t, url, "k-race", `{"name":"a"}`, "u1") })
 	}
-	time.Sleep(300 * time.Millisecond) // let every request arrive while the first runs
+	require.Eventually(t, func() bool { return e.arrived.Load() == int32(len(answers)) && e.runs.Load() == 1 },
+		10*time.Second, 5*time.Millisecond, "every request arrives while the first runs")
 	close(e.slow)
 	wg.Wait()
 	for _, a := range answers {
@@ -137,6 +145,7 @@ func TestConcurrentRequestsWithOneKeyOverTwoProcessesRunOnceAndAllGetItsAnswer(t
 }
 
 func TestTheSameKeyWithAnotherBodyIs422(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
 	require.Equal(t, 201, post(t, e.url, "k-2", `{"name":"a"}`, "u1").Status)
 	r := post(t, e.url, "k-2", `{"name":"b"}`, "u1")
@@ -146,6 +155,7 @@ func TestTheSameKeyWithAnotherBodyIs422(t *testing.T) {
 }
 
 func TestAnotherUsersSameKeyIsAnotherRequest(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
 	a := post(t, e.url, "shared", `{"name":"a"}`, "u1")
 	b := post(t, e.url, "shared", `{"name":"a"}`, "u2")
@@ -156,6 +166,7 @@ func TestAnotherUsersSameKeyIsAnotherRequest(t *testing.T) {
 }
 
 func TestWithoutAKeyEveryRequestRuns(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
 	post(t, e.url, "", `{"name":"a"}`, "u1")
 	post(t, e.url, "", `{"name":"a"}`, "u1")
@@ -163,6 +174,7 @@ func TestWithoutAKeyEveryRequestRuns(t *testing.T) {
 }
 
 func TestAServerErrorIsNotKeptSoARetryCanSucceed(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
 	e.fail.Store(true)
 	assert.Equal(t, 500, post(t, e.url, "k-3", `{"name":"a"}`, "u1").Status)
@@ -174,6 +186,7 @@ func TestAServerErrorIsNotKeptSoARetryCanSucceed(t *testing.T) {
 }
 
 func TestAValidationErrorIsKeptAndReplayed(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
 	first := post(t, e.url, "k-4", `{"name":""}`, "u1")
 	assert.Equal(t, 400, first.Status)
@@ -184,11 +197,12 @@ func TestAValidationErrorIsKeptAndReplayed(t *testing.T) {
 }
 
 func TestAKeyIsForgottenAfterTheWindow(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
-	now := time.Now()
-	e.store.now = func() time.Time { return now }
+	clock := testkit.NewClock(time.Now())
+	e.store.now = clock.Now
 	require.Equal(t, 201, post(t, e.url, "k-5", `{"name":"a"}`, "u1").Status)
-	now = now.Add(Window + time.Minute)
+	clock.Advance(Window + time.Minute)
 	r := post(t, e.url, "k-5", `{"name":"a"}`, "u1")
 	assert.Equal(t, 201, r.Status)
 	assert.Empty(t, r.Header.Get(ReplayedHeader), "a new request after 24 h")
@@ -196,6 +210,7 @@ func TestAKeyIsForgottenAfterTheWindow(t *testing.T) {
 }
 
 func TestAKeyLeftPendingByACrashIsTakenOverOnceStale(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
 	e.store.wait = 200 * time.Millisecond
 	clock := testkit.NewClock(time.Now())
@@ -218,6 +233,7 @@ func TestAKeyLeftPendingByACrashIsTakenOverOnceStale(t *testing.T) {
 }
 
 func TestStaleIsWellUnderAMinuteAndLongerThanARequestMayRun(t *testing.T) {
+	t.Parallel()
 	assert.Less(t, Stale, 30*time.Second)
 	assert.Greater(t, Stale, httpapi.RequestTimeout)
 }
@@ -226,6 +242,7 @@ func TestStaleIsWellUnderAMinuteAndLongerThanARequestMayRun(t *testing.T) {
 // its key to a release that cannot happen then: it is released as soon as
 // the database answers again, not after Stale.
 func TestAKeyOfARequestFailedByTheDatabaseIsReleasedOnceTheDatabaseIsBack(t *testing.T) {
+	t.Parallel()
 	db := kit.Mongo(t)
 	server := strings.TrimPrefix(kit.MongoServerURI(t), "mongodb://")
 	server, _, _ = strings.Cut(server, "/")
@@ -255,7 +272,8 @@ func TestAKeyOfARequestFailedByTheDatabaseIsReleasedOnceTheDatabaseIsBack(t *tes
 	flakyURL, steadyURL := serve(flaky), serve(steady)
 
 	assert.Equal(t, 500, post(t, flakyURL, "k-db", `{"name":"a"}`, "u1").Status)
-	time.Sleep(500 * time.Millisecond) // down for a while: releases fail
+	require.Eventually(t, func() bool { return testkit.Goroutines("idempotency.(*Store).release.func") == 1 },
+		5*time.Second, 5*time.Millisecond, "the release failed and is being retried in the background")
 	proxy.SetDown(false)
 
 	start := time.Now()
@@ -266,6 +284,7 @@ func TestAKeyOfARequestFailedByTheDatabaseIsReleasedOnceTheDatabaseIsBack(t *tes
 }
 
 func TestAMalformedKeyIs400(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
 	for _, k := range []string{"clé", strings.Repeat("k", 256)} {
 		r := post(t, e.url, k, `{"name":"a"}`, "u1")
@@ -276,6 +295,7 @@ func TestAMalformedKeyIs400(t *testing.T) {
 }
 
 func TestAHandlerThatPanicsKeepsNothingSoARetryRuns(t *testing.T) {
+	t.Parallel()
 	db := kit.Mongo(t)
 	store := New(db.Database)
 	var panicking atomic.Bool
@@ -301,13 +321,14 @@ func TestAHandlerThatPanicsKeepsNothingSoARetryRuns(t *testing.T) {
 }
 
 func TestPruneDeletesOnlyKeysPastTheWindow(t *testing.T) {
+	t.Parallel()
 	e, _ := newEnv(t)
-	now := time.Now()
-	e.store.now = func() time.Time { return now }
+	clock := testkit.NewClock(time.Now())
+	e.store.now = clock.Now
 	require.Equal(t, 201, post(t, e.url, "k-old", `{"name":"a"}`, "u1").Status)
-	now = now.Add(Window - time.Minute)
+	clock.Advance(Window - time.Minute)
 	require.Equal(t, 201, post(t, e.url, "k-new", `{"name":"b"}`, "u1").Status)
-	now = now.Add(2 * time.Minute) // k-old is past the window, k-new is not
+	clock.Advance(2 * time.Minute) // k-old is past the window, k-new is not
 
 	n, err := e.store.Prune(context.Background())
 	require.NoError(t, err)

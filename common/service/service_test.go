@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -140,12 +141,19 @@ func httpServer(t *testing.T, h http.Handler) string {
 }
 
 func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		close(started)
-		time.Sleep(500 * time.Millisecond)
+		<-release // finishes when the test says, once the shutdown is under way
 		_, _ = w.Write([]byte("finished"))
 	})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
 	ln, err := service.Listen("127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -169,6 +177,14 @@ func TestServeFinishesInFlightRequestsOnShutdown(t *testing.T) {
 	}()
 	<-started
 	cancel() // SIGTERM arrives mid-request
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 5*time.Second, 5*time.Millisecond, "the server never stopped taking connections")
+	close(release)
 	r := <-res
 	require.NoError(t, r.err)
 	assert.Equal(t, "finished", r.body)

@@ -18,6 +18,7 @@ import (
 const manifest = "../k8s/ingress-srv.yaml"
 
 func TestManifestRoutesEachPathToItsService(t *testing.T) {
+	t.Parallel()
 	table, err := ingress.Load(manifest)
 	require.NoError(t, err)
 	cases := map[string]string{
@@ -44,6 +45,7 @@ func TestManifestRoutesEachPathToItsService(t *testing.T) {
 }
 
 func TestLongestPathWins(t *testing.T) {
+	t.Parallel()
 	table, err := ingress.Parse([]byte(`
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -64,6 +66,7 @@ spec:
 }
 
 func TestManifestWithUnknownFieldIsRejected(t *testing.T) {
+	t.Parallel()
 	_, err := ingress.Parse([]byte(`
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -86,6 +89,7 @@ func echo(name string) *httptest.Server {
 }
 
 func TestHandlerProxiesToTheResolvedBackendWithForwardedHeaders(t *testing.T) {
+	t.Parallel()
 	table, err := ingress.Load(manifest)
 	require.NoError(t, err)
 	auth, client := echo("auth"), echo("client")

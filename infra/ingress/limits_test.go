@@ -26,11 +26,13 @@ type front struct {
 	URL      string
 	backend  *httptest.Server
 	requests atomic.Int64
+	// next lets the backend's /live stream write its next event.
+	next chan struct{}
 }
 
 func newFront(t *testing.T, table ingress.Table, timeouts ingress.Timeouts) *front {
 	t.Helper()
-	f := &front{}
+	f := &front{next: make(chan struct{})}
 	f.backend = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.requests.Add(1)
 		if r.URL.Path == "/api/refuse" { // answers before reading, as the client's 415 does
@@ -42,12 +44,18 @@ func newFront(t *testing.T, table ingress.Table, timeouts ingress.Timeouts) *fro
 			_, _ = io.Copy(w, io.LimitReader(zeros{}, 64<<20))
 			return
 		}
-		if r.URL.Path == "/live" { // an event stream of 4 events over a second
+		if r.URL.Path == "/live" { // an event stream of 4 events, each after the test says next
 			w.Header().Set("Content-Type", "text/event-stream")
 			for i := range 4 {
+				if i > 0 {
+					select {
+					case <-f.next:
+					case <-r.Context().Done():
+						return
+					}
+				}
 				fmt.Fprintf(w, "data: %d\n\n", i)
 				w.(http.Flusher).Flush()
-				time.Sleep(250 * time.Millisecond)
 			}
 			return
 		}
@@ -90,6 +98,7 @@ func envelopeOf(t *testing.T, resp *http.Response) string {
 }
 
 func TestTenMBBodyThroughTheIngressIs413WithTheEnvelope(t *testing.T) {
+	t.Parallel()
 	f := newFront(t, manifestTable(t), ingress.Timeouts{})
 	for name, body := range map[string]io.Reader{
 		"with a length": io.LimitReader(zeros{}, 10<<20),
@@ -116,6 +125,7 @@ func TestTenMBBodyThroughTheIngressIs413WithTheEnvelope(t *testing.T) {
 }
 
 func TestAChunkedBodyOverTheLimitIs413EvenWhenTheBackendWouldAnswerBeforeReading(t *testing.T) {
+	t.Parallel()
 	f := newFront(t, manifestTable(t), ingress.Timeouts{})
 	for range 10 {
 		resp, err := http.Post(f.URL+"/api/refuse", "multipart/form-data; boundary=x", chunked{io.LimitReader(zeros{}, 10<<20)})
@@ -133,6 +143,7 @@ func TestAChunkedBodyOverTheLimitIs413EvenWhenTheBackendWouldAnswerBeforeReading
 }
 
 func TestBodyLimitComesFromTheProxyBodySizeAnnotation(t *testing.T) {
+	t.Parallel()
 	for _, route := range manifestTable(t) {
 		assert.EqualValues(t, 1<<20, route.BodyLimit, route.Path)
 	}
@@ -168,6 +179,7 @@ spec:
 }
 
 func TestIngressErrorsOnAPIPathsCarryTheEnvelope(t *testing.T) {
+	t.Parallel()
 	table, err := ingress.Parse([]byte(`
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -228,6 +240,7 @@ func closedWithin(conn net.Conn, start time.Time, limit time.Duration) (time.Dur
 // an idle kept-alive connection are each cut at their timeout, while
 // ordinary requests are served throughout.
 func TestSlowAndIdleConnectionsAreCutAtTheTimeoutsWhileOthersAreServed(t *testing.T) {
+	t.Parallel()
 	timeouts := ingress.Timeouts{Header: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: 600 * time.Millisecond, Idle: 300 * time.Millisecond}
 	f := newFront(t, manifestTable(t), timeouts)
 	addr := strings.TrimPrefix(f.URL, "http://")
@@ -259,6 +272,16 @@ func TestSlowAndIdleConnectionsAreCutAtTheTimeoutsWhileOthersAreServed(t *testin
 	}
 	results := make(chan result, 64)
 	var wg sync.WaitGroup
+
+	// A reader that never reads a 64 MB answer; its answer has begun
+	// (one byte read) before any other connection below is opened.
+	slowReader := dial()
+	_, _ = io.WriteString(slowReader, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = slowReader.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := slowReader.Read(make([]byte, 1))
+	require.NoError(t, err)
+	_ = slowReader.SetReadDeadline(time.Time{})
+
 	start := time.Now()
 	for i := range 8 {
 		slowHeaders, slowBody, idle := dial(), dial(), dial()
@@ -292,22 +315,23 @@ func TestSlowAndIdleConnectionsAreCutAtTheTimeoutsWhileOthersAreServed(t *testin
 			results <- result{fmt.Sprint("idle ", i), took, "", timeouts.Idle}
 		})
 	}
-	slowReader := dial()
-	_, _ = io.WriteString(slowReader, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-
-	// Meanwhile everyone else is served, promptly.
+	// Meanwhile everyone else is served, promptly: once while every slow
+	// connection is held, and again as each is cut.
 	client := &http.Client{Timeout: time.Second}
-	for time.Since(start) < 900*time.Millisecond {
+	served := func() {
 		resp, err := client.Get(f.URL + "/api/tickets")
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, 200, resp.StatusCode)
-		time.Sleep(50 * time.Millisecond)
 	}
-
+	served()
+	var cut []result
+	for len(cut) < 3*8 {
+		cut = append(cut, <-results) // each comes within closedWithin's 3 s
+		served()
+	}
 	wg.Wait()
-	close(results)
-	for r := range results {
+	for _, r := range cut {
 		t.Logf("%s: cut after %s %s", r.name, r.took.Round(time.Millisecond), r.first)
 		assert.True(t, r.took >= 0, "%s: still open after 3 s (%s)", r.name, r.first)
 		assert.GreaterOrEqual(t, r.took, r.min-50*time.Millisecond, "%s: cut before its timeout", r.name)
@@ -318,7 +342,8 @@ func TestSlowAndIdleConnectionsAreCutAtTheTimeoutsWhileOthersAreServed(t *testin
 	}
 
 	// The reader that never read: its answer was cut, not held for ever.
-	time.Sleep(time.Until(start.Add(timeouts.Write + 300*time.Millisecond)))
+	// Its write deadline has passed: the slow bodies, whose requests began
+	// after its answer did, were cut at the read timeout, which is as long.
 	_ = slowReader.SetReadDeadline(time.Now().Add(3 * time.Second))
 	n, err := io.Copy(io.Discard, slowReader)
 	if err != nil {
@@ -328,20 +353,36 @@ func TestSlowAndIdleConnectionsAreCutAtTheTimeoutsWhileOthersAreServed(t *testin
 }
 
 func TestEventStreamsOutliveTheWriteTimeoutAndArriveAsWritten(t *testing.T) {
-	f := newFront(t, manifestTable(t), ingress.Timeouts{Write: 300 * time.Millisecond})
-	resp, err := http.Get(f.URL + "/live")
+	t.Parallel()
+	// The header timeout is as long as the write timeout: a connection
+	// that sends nothing, opened after the stream's request was read, is
+	// cut only once the stream's write deadline has passed.
+	timeouts := ingress.Timeouts{Write: 200 * time.Millisecond, Header: 200 * time.Millisecond}
+	f := newFront(t, manifestTable(t), timeouts)
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(f.URL + "/live")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	start := time.Now()
-	require.True(t, sc.Scan())
+	require.True(t, sc.Scan(), "the first event arrives while the backend holds the stream")
 	assert.Equal(t, "data: 0", sc.Text())
-	assert.Less(t, time.Since(start), 200*time.Millisecond, "the first event arrives before the backend is done")
+
+	silent, err := net.Dial("tcp", strings.TrimPrefix(f.URL, "http://"))
+	require.NoError(t, err)
+	defer silent.Close()
+	took, _ := closedWithin(silent, time.Now(), 3*time.Second)
+	require.GreaterOrEqual(t, took, timeouts.Header-50*time.Millisecond, "the silent connection was cut at the header timeout")
+
 	var rest []string
-	for sc.Scan() {
-		if sc.Text() != "" {
-			rest = append(rest, sc.Text())
+	for range 3 {
+		f.next <- struct{}{}
+		for sc.Scan() && sc.Text() == "" {
 		}
+		rest = append(rest, sc.Text())
 	}
-	assert.Equal(t, []string{"data: 1", "data: 2", "data: 3"}, rest, "a 1 s stream outlives a 300 ms write timeout")
+	assert.Equal(t, []string{"data: 1", "data: 2", "data: 3"}, rest, "events written after the write deadline still arrive")
+	for sc.Scan() {
+		assert.Empty(t, sc.Text(), "nothing after the last event")
+	}
+	assert.NoError(t, sc.Err(), "the stream ends cleanly when the backend's does")
 }

@@ -14,6 +14,7 @@ import (
 )
 
 func TestIngressPassesTheCallersRequestIDOrMakesOne(t *testing.T) {
+	t.Parallel()
 	table, err := ingress.Load(manifest)
 	require.NoError(t, err)
 	// The backend echoes the id it got, as the services do.
