@@ -109,9 +109,8 @@ func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store
 		return nil, fmt.Errorf("creating payments index: %w", err)
 	}
 	return &store{
-		orders: olog.Aggregates("order", db.Collection("orders")),
-		// Version 0, the claim, is a plain insert under the unique orderId.
-		payments:     olog.Aggregates("payment", payments).EventsFrom(1),
+		orders:       olog.Aggregates("order", db.Collection("orders")),
+		payments:     olog.Aggregates("payment", payments),
 		paymentsColl: payments,
 		attempts:     db.Collection("attempts"),
 		refundClaims: db.Collection("refundClaims"),
