@@ -16,25 +16,35 @@ import (
 )
 
 // Relay publishes records' events: each writer publishes its own before
-// writing its document (Commit), and the relay marks them published, in
-// bulk, once per sweep. Its sweep also publishes what a crashed writer or
-// a failed publish left, in version order per aggregate. Delivery is at
-// least once.
+// writing its document (Commit), and the relay marks them published in
+// bulk, a few seconds' worth at a time. Its sweep also publishes what a
+// crashed writer or a failed publish left, in version order per aggregate.
+// Delivery is at least once.
 type Relay struct {
 	log  *Log
 	conn stan.Conn
-	// marks are the records published since the last sweep, to mark.
+	// marks are the records published and not marked yet, since oldest.
 	markMu sync.Mutex
 	marks  []string
+	oldest time.Time
 }
 
 const (
 	// publishTimeout bounds one publish; a slow bus leaves the rest to
 	// the sweep.
 	publishTimeout = 5 * time.Second
-	// sweepAge: records younger than this are their writer's to publish
-	// and mark (each process marks its own once per sweep interval).
-	sweepAge = 2 * time.Second
+	// markAfter and markBatch: a process marks what it published once the
+	// oldest is this old, or once there are this many, whichever comes
+	// first: one command for many records.
+	markAfter = 5 * time.Second
+	markBatch = 256
+	// listEvery is how often the sweep lists the pending records, for what
+	// a crashed writer or a failed publish left (rolled forward after
+	// Grace anyway).
+	listEvery = 5 * time.Second
+	// sweepAge: records younger than this are their writer's to mark
+	// (longer than markAfter and a tick).
+	sweepAge = markAfter + 2*time.Second
 	// markTimeout bounds the marks a stopping relay makes.
 	markTimeout = 2 * time.Second
 )
@@ -61,18 +71,33 @@ func (r *Relay) publish(ctx context.Context, rec Record) error {
 	return nil
 }
 
-// markLater queues a published record to be marked at the next sweep.
+// markLater queues a published record to be marked with others.
 func (r *Relay) markLater(key string) {
 	r.markMu.Lock()
 	defer r.markMu.Unlock()
+	if len(r.marks) == 0 {
+		r.oldest = r.log.now()
+	}
 	r.marks = append(r.marks, key)
+}
+
+// markDue marks the queued records if the oldest has waited markAfter or
+// there are markBatch of them.
+func (r *Relay) markDue(ctx context.Context) error {
+	r.markMu.Lock()
+	due := len(r.marks) >= markBatch || (len(r.marks) > 0 && r.log.now().Sub(r.oldest) >= markAfter)
+	r.markMu.Unlock()
+	if !due {
+		return nil
+	}
+	return r.mark(ctx)
 }
 
 // mark marks the queued records published, and drops their state (the
 // document is written), in one command. On failure they stay queued.
 func (r *Relay) mark(ctx context.Context) error {
 	r.markMu.Lock()
-	keys := r.marks
+	keys, oldest := r.marks, r.oldest
 	r.marks = nil
 	r.markMu.Unlock()
 	if len(keys) == 0 {
@@ -84,15 +109,16 @@ func (r *Relay) mark(ctx context.Context) error {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: false}}}, {Key: "$unset", Value: bson.D{{Key: "state", Value: ""}}}})
 	if err != nil {
 		r.markMu.Lock()
-		r.marks = append(r.marks, keys...)
+		r.marks, r.oldest = append(keys, r.marks...), oldest
 		r.markMu.Unlock()
 		r.log.log.Warn("published events not marked yet; retrying next sweep", "records", len(keys), "err", err)
 	}
 	return err
 }
 
-// Run sweeps every interval until ctx is done; it returns once the sweep
-// has stopped, having marked what this process published.
+// Run marks what this process published when due, checking every
+// interval, and sweeps every listEvery, until ctx is done; it returns once
+// it has stopped, having marked what this process published.
 func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	if !l.relay.publishes() {
 		<-ctx.Done()
@@ -100,8 +126,16 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var swept time.Time
 	for {
-		if err := l.Sweep(ctx); err != nil && ctx.Err() == nil {
+		var err error
+		if time.Since(swept) >= listEvery {
+			swept = time.Now()
+			err = l.Sweep(ctx)
+		} else {
+			err = l.relay.markDue(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
 			l.log.Warn("outbox sweep failed; retrying", "err", err)
 		}
 		select {

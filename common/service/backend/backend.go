@@ -30,8 +30,9 @@ import (
 	"ticketing.dev/common/session"
 )
 
-// SweepInterval is how often the relay looks for events left pending by a
-// failed publish or a crashed process (an indexed lookup, cheap).
+// SweepInterval is how often the relay checks whether the records its
+// process published are due to be marked (outbox.Log.Run; it lists what a
+// failed publish or a crashed process left every few seconds).
 const SweepInterval = time.Second
 
 // Config is what every backend reads from its environment; a service's
