@@ -244,17 +244,36 @@ func (a *Aggregates) CommitFirst(ctx context.Context, key string, id primitive.O
 	return a.commit(ctx, rec)
 }
 
-// Claimed reports whether version of aggregate id has been claimed, even
-// if its document is not written yet.
-func (a *Aggregates) Claimed(ctx context.Context, id primitive.ObjectID, version int64) (bool, error) {
-	_, found, err := a.log.record(ctx, recordKey(a.aggregate(id), version))
-	return found, err
-}
-
 // Claim returns the record claimed under key; found is false when there
 // is none.
 func (a *Aggregates) Claim(ctx context.Context, key string) (Record, bool, error) {
 	return a.log.record(ctx, key)
+}
+
+// FinishFirst finishes a first version claimed under a caller's key
+// (CommitFirst) whose writer may have died: it publishes the event and
+// inserts the document. Unlike a later version it needs neither an
+// election nor Grace: the document's insert is unique by itself, and an
+// event published twice is what at-least-once delivery allows.
+func (a *Aggregates) FinishFirst(ctx context.Context, rec Record) error {
+	if rec.Version != 0 || rec.State == nil {
+		return fmt.Errorf("record %s is not a first version with its state", rec.Key)
+	}
+	if rec.Pending && !a.log.relay.publishes() {
+		return fmt.Errorf("record %s: this log publishes nothing", rec.Key)
+	}
+	if rec.Pending {
+		if err := a.log.relay.publish(ctx, rec); err != nil {
+			return err
+		}
+	}
+	if err := a.settle(ctx, rec); err != nil {
+		return err
+	}
+	if rec.Pending {
+		a.log.relay.markLater(rec.Key)
+	}
+	return nil
 }
 
 func (a *Aggregates) commit(ctx context.Context, rec Record) error {
