@@ -180,6 +180,33 @@ func (a *Aggregates) read(ctx context.Context, id primitive.ObjectID) (bson.Raw,
 	return raw, nil
 }
 
+// AtLeast decodes into out the aggregate at version or later: its document
+// once written that far, else the state that version's claim holds (a
+// writer that has just claimed it is publishing, then writing it). It is
+// what a writer that lost a claim (ErrConflict) reads to learn what won.
+func (a *Aggregates) AtLeast(ctx context.Context, id primitive.ObjectID, version int64, out any) error {
+	raw, err := a.read(ctx, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err == nil {
+		if v, ok := raw.Lookup("version").Int64OK(); ok && v >= version {
+			return bson.Unmarshal(raw, out)
+		}
+	}
+	rec, found, err := a.log.record(ctx, recordKey(a.aggregate(id), version))
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return fmt.Errorf("%w: %s %s at version %d", ErrNotFound, a.kind, id.Hex(), version)
+	case rec.State == nil:
+		// Marked published since the document was read: it is written.
+		return a.Get(ctx, id, out)
+	}
+	return bson.Unmarshal(rec.State, out)
+}
+
 // storedVersion is the version of the stored document; found is false when
 // there is none.
 func (a *Aggregates) storedVersion(ctx context.Context, id primitive.ObjectID) (v int64, found bool, err error) {
