@@ -21,7 +21,8 @@ import (
 // Cost is what listed-and-bought tickets cost the stack, per ticket: each
 // service's database commands by name (from its own
 // mongodb_command_duration_seconds, every replica summed, the idle rate
-// subtracted) and the CPU time of every process of the stack.
+// subtracted, readiness pings left out) and the CPU time of every process
+// of the stack.
 type Cost struct {
 	Purchases int
 	// Commands: service → command name → commands per purchase.
@@ -97,7 +98,12 @@ func scrapeCounters(ctx context.Context, st *stack.Stack) (map[string]counters, 
 			}
 			if mf := fams["mongodb_command_duration_seconds"]; mf != nil {
 				for _, m := range mf.GetMetric() {
-					c["command"][label(m, "command")] += float64(m.GetHistogram().GetSampleCount())
+					// Readiness probes ping every 250 ms, whatever the
+					// load: idle by definition, and only noise once the
+					// idle rate is subtracted.
+					if cmd := label(m, "command"); cmd != "ping" {
+						c["command"][cmd] += float64(m.GetHistogram().GetSampleCount())
+					}
 				}
 			}
 			if mf := fams["events_handled_total"]; mf != nil {
