@@ -58,6 +58,18 @@ func (c Cost) TotalCPU() float64 {
 	return n
 }
 
+// byCommand is a service's commands per purchase, by name ("insert 4.0,
+// update 2.0"), with its total first.
+func (c Cost) byCommand(svc string) string {
+	var parts []string
+	for _, cmd := range slices.Sorted(maps.Keys(c.Commands[svc])) {
+		if v := c.Commands[svc][cmd]; v >= 0.05 || v <= -0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.1f", cmd, v))
+		}
+	}
+	return fmt.Sprintf("%.1f (%s)", c.CommandsOf(svc), strings.Join(parts, ", "))
+}
+
 // String is the breakdown, one line per service, commands by name.
 func (c Cost) String() string {
 	var b strings.Builder
