@@ -193,13 +193,13 @@ func (r *Report) ceilingList() []Result {
 
 // costs renders what a purchase cost: database commands per service (the
 // one-at-a-time measure against its target, then under load) and the CPU
-// of every process of the stack per purchase under load.
+// of every process of the stack per purchase under load; a listing's too.
 func (r *Report) costs(b *strings.Builder) {
 	if len(r.Costs) == 0 {
 		return
 	}
 	names := slices.Sorted(maps.Keys(r.Costs))
-	fmt.Fprintf(b, "Database commands per purchase, from each service's `mongodb_command_duration_seconds` (every replica, the idle rate subtracted, readiness pings left out). %q lists and buys %d tickets one at a time (create, order, pay, complete), each request waiting for the event it needs; a purchase flow counts its scenario's own extra reads too (orders retried while the replica learns the ticket, the order polled until complete).\n\n", CostName, costPurchases)
+	fmt.Fprintf(b, "Database commands per purchase (and per listing), from each service's `mongodb_command_duration_seconds` (every replica, the idle rate subtracted, readiness pings left out). %q lists and buys %d tickets one at a time (create, order, pay, complete), each request waiting for the event it needs; a purchase flow counts its scenario's own extra reads too (orders retried while the replica learns the ticket, the order polled until complete).\n\n", CostName, costPurchases)
 	b.WriteString("| measure | commands | tickets | orders | payments | other | target | |\n|---|---:|---|---|---|---|---|---|\n")
 	for _, n := range names {
 		c := r.Costs[n]
@@ -211,7 +211,7 @@ func (r *Report) costs(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %.1f | %s | %s | %s | %.1f | %s | %s |\n", n, c.TotalCommands(),
 			c.byCommand("tickets"), c.byCommand("orders"), c.byCommand("payments"), other, t, ok)
 	}
-	b.WriteString("\nCPU per purchase under load, every process of the stack (`/proc/<pid>/stat` utime+stime before and after the scenario, idle subtracted; the bench process hosts the ingress, the balancers and NATS Streaming, and the load):\n\n")
+	b.WriteString("\nCPU per purchase (or listing) under load, every process of the stack (`/proc/<pid>/stat` utime+stime before and after the scenario, idle subtracted; the bench process hosts the ingress, the balancers and NATS Streaming, and the load):\n\n")
 	b.WriteString("| scenario | CPU ms | by process |\n|---|---:|---|\n")
 	for _, n := range names {
 		c := r.Costs[n]

@@ -197,11 +197,11 @@ func (s *Suite) scenario(ctx context.Context, r *Report, name string, conc int, 
 	if s.opt.Around != nil {
 		done = s.opt.Around(name)
 	}
-	// A purchase's cost under load: every service's commands and every
-	// process's CPU, from the scenario's start to its end, per purchase
-	// completed in it.
+	// A purchase's (or a listing's) cost under load: every service's
+	// commands and every process's CPU, from the scenario's start to its
+	// end, per operation completed in it.
 	var m *meter
-	if strings.HasPrefix(name, "purchase flow") {
+	if strings.HasPrefix(name, "purchase flow") || strings.HasPrefix(name, "POST /api/tickets") {
 		if err := s.ensureIdle(ctx); err != nil {
 			s.opt.Log("measuring idle: %v", err)
 		} else if m, err = startMeter(ctx, s.st); err != nil {
