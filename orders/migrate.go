@@ -26,11 +26,11 @@ type legacyReservation struct {
 }
 
 // migrateReservations copies each reservation kept the old way into its
-// slot, as a claim without state (its order is written, or never will
-// be), then drops the old collection. Every slot is kept, over or not, so
+// slot in orders (the orders collection), as a claim without state (its
+// order is written, or never will be), then drops the old collection. Every slot is kept, over or not, so
 // no later slot can be claimed twice; a copy that is there already is
 // left as it is, so it is safe to run again and by two processes at once.
-func (s *store) migrateReservations(ctx context.Context, versions, legacy *mongo.Collection) error {
+func (s *store) migrateReservations(ctx context.Context, orders, legacy *mongo.Collection) error {
 	cur, err := legacy.Find(ctx, bson.D{})
 	if err != nil {
 		return fmt.Errorf("reading old reservations: %w", err)
@@ -43,7 +43,7 @@ func (s *store) migrateReservations(ctx context.Context, versions, legacy *mongo
 			return fmt.Errorf("reading old reservations: %w", err)
 		}
 		rec := outbox.Record{Key: slotKey(r.TicketID, r.Slot), Aggregate: "order/" + r.OrderID.Hex(), At: r.CreatedAt}
-		if _, err := versions.InsertOne(ctx, rec); err != nil && !mongo.IsDuplicateKeyError(err) {
+		if _, err := orders.InsertOne(ctx, rec); err != nil && !mongo.IsDuplicateKeyError(err) {
 			return fmt.Errorf("moving reservation %s: %w", r.Key, err)
 		}
 		n++

@@ -64,9 +64,9 @@ func TestMaxOpenOrdersIsReadFromTheEnvironmentWithDefaultFive(t *testing.T) {
 	assert.ErrorContains(t, err, "MAX_OPEN_ORDERS")
 }
 
-// leftover stores what a request that died right after claiming its slot
-// leaves, age ago: the slot's claim, holding the order's state and event,
-// and no order.
+// leftover stores what a request whose slot and order were inserted apart
+// (the insert split by a server crash) leaves, age ago: the slot's claim,
+// holding the order's state and event, and no order.
 func leftover(t *testing.T, e env, ticketID, userID string, age time.Duration) primitive.ObjectID {
 	t.Helper()
 	tid, _ := primitive.ObjectIDFromHex(ticketID)
@@ -76,8 +76,8 @@ func leftover(t *testing.T, e env, ticketID, userID string, age time.Duration) p
 	require.NoError(t, err)
 	data, err := json.Marshal(o.createdEvent())
 	require.NoError(t, err)
-	_, err = e.db.Collection(outbox.Collection).InsertOne(context.Background(), outbox.Record{Key: slotKey(tid, 0), Aggregate: "order/" + o.ID.Hex(),
-		State: state, Subject: events.SubjectOrderCreated, Data: data, Pending: true, PublishFirst: true, At: time.Now().Add(-age)})
+	_, err = e.db.Collection("orders").InsertOne(context.Background(), outbox.Record{Key: slotKey(tid, 0), Aggregate: "order/" + o.ID.Hex(),
+		State: state, Subject: events.SubjectOrderCreated, Data: data, Pending: true, At: time.Now().Add(-age)})
 	require.NoError(t, err)
 	return o.ID
 }

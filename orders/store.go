@@ -69,10 +69,9 @@ func orderVersion(o *order) int64 { return o.Version }
 func (o order) active() bool { return o.Status != events.StatusCancelled }
 
 // A ticket's reservations are numbered slots, "reservation/<ticket id>/<n>":
-// each is the claim of its order's first version (outbox.CommitFirst), so
-// one insert under a unique key both reserves the ticket and claims the
-// order, and holds the order's state until it is written (a crash is
-// rolled forward). Slots are never deleted: slot n+1 is only claimed by
+// each is the claim of its order's first version (outbox.CommitFirst), kept
+// in the orders collection, so one insert (the slot with the order) both
+// reserves the ticket and stores the order. Slots are never deleted: slot n+1 is only claimed by
 // someone who saw the order holding slot n over, so of any number of
 // buyers racing for a free ticket exactly one gets its slot (docs/CONTRACT.md
 // §6: an insert under a unique key is atomic on every engine).
@@ -112,7 +111,7 @@ func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store
 		refunds:    db.Collection("refunds"),
 		now:        time.Now,
 	}
-	if err := s.migrateReservations(ctx, db.Collection(outbox.Collection), db.Collection(legacyReservations)); err != nil {
+	if err := s.migrateReservations(ctx, orders, db.Collection(legacyReservations)); err != nil {
 		return nil, err
 	}
 	return s, nil

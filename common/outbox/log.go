@@ -16,7 +16,11 @@
 // version can only be claimed by a writer that read this one, so an
 // aggregate's events go out in version order, whichever process wrote
 // them, without a lookup. Records are marked published in bulk by the
-// relay's sweep, which also rolls forward what a crashed writer left.
+// relay, whose sweep also rolls forward what a crashed writer left.
+//
+// A first version is cheaper: its record is inserted together with its
+// document, in one command into the document's collection (see
+// commitFirst), and its event published right after.
 package outbox
 
 import (
@@ -25,7 +29,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -117,13 +123,29 @@ func NewLog(db *mongo.Database, conn stan.Conn, log *slog.Logger) *Log {
 }
 
 // EnsureIndexes creates the index the relay's sweep looks pending records
-// up by.
+// up by, in Collection and in the collection of every kind registered so
+// far (their first versions' records).
 func (l *Log) EnsureIndexes(ctx context.Context) error {
-	_, err := l.coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "pending", Value: 1}}})
-	if err != nil {
-		return fmt.Errorf("creating %s index: %w", Collection, err)
+	for _, c := range l.collections() {
+		_, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "pending", Value: 1}}})
+		if err != nil {
+			return fmt.Errorf("creating %s index: %w", c.Name(), err)
+		}
 	}
 	return nil
+}
+
+// collections are Collection and every registered kind's, each once.
+func (l *Log) collections() []*mongo.Collection {
+	out := []*mongo.Collection{l.coll}
+	seen := map[string]bool{l.coll.Name(): true}
+	for _, kind := range slices.Sorted(maps.Keys(l.kinds)) {
+		if c := l.kinds[kind].docs; !seen[c.Name()] {
+			seen[c.Name()] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Aggregates is one kind of aggregate whose documents live in docs; each
@@ -271,18 +293,24 @@ func (a *Aggregates) CommitFirst(ctx context.Context, key string, id primitive.O
 	return a.commit(ctx, rec)
 }
 
-// Claim returns the record claimed under key; found is false when there
-// is none.
+// Claim returns the first version's record claimed under key
+// (CommitFirst); found is false when there is none.
 func (a *Aggregates) Claim(ctx context.Context, key string) (Record, bool, error) {
-	return a.log.record(ctx, key)
+	return recordIn(ctx, a.docs, key)
 }
 
 // FinishFirst finishes a first version claimed under a caller's key
-// (CommitFirst) whose writer may have died: it publishes the event and
-// inserts the document. Unlike a later version it needs neither an
-// election nor Grace: the document's insert is unique by itself, and an
-// event published twice is what at-least-once delivery allows.
+// (CommitFirst) whose document is missing (its insert was split, and its
+// writer may have died): it publishes the event and inserts the document.
+// Unlike a later version it needs neither an election nor Grace: the
+// document's insert is unique by itself, and an event published twice is
+// what at-least-once delivery allows.
 func (a *Aggregates) FinishFirst(ctx context.Context, rec Record) error {
+	return a.finishFirst(ctx, a.docs, rec)
+}
+
+// finishFirst is FinishFirst of a record kept in coll.
+func (a *Aggregates) finishFirst(ctx context.Context, coll *mongo.Collection, rec Record) error {
 	if rec.Version != 0 || rec.State == nil {
 		return fmt.Errorf("record %s is not a first version with its state", rec.Key)
 	}
@@ -298,12 +326,15 @@ func (a *Aggregates) FinishFirst(ctx context.Context, rec Record) error {
 		return err
 	}
 	if rec.Pending {
-		a.log.relay.markLater(rec.Key)
+		a.log.relay.markLater(coll, rec.Key, coll == a.docs && rec.Key == recordKey(rec.Aggregate, 0))
 	}
 	return nil
 }
 
 func (a *Aggregates) commit(ctx context.Context, rec Record) error {
+	if rec.Version == 0 {
+		return a.commitFirst(ctx, rec)
+	}
 	if _, err := a.log.coll.InsertOne(ctx, rec); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return ErrConflict
@@ -326,11 +357,56 @@ func (a *Aggregates) commit(ctx context.Context, rec Record) error {
 		return fmt.Errorf("writing %s (claimed; it will be applied later): %w", rec.Key, err)
 	}
 	if rec.Pending && rec.PublishFirst {
-		a.log.relay.markLater(rec.Key)
+		a.log.relay.markLater(a.log.coll, rec.Key, false)
 	}
 	if rec.State != nil {
 		a.cache.put(rec.Aggregate, rec.State)
 	}
+	return nil
+}
+
+// commitFirst claims a first version by inserting its record and its
+// document in one command, into the document's collection: the document's
+// unique id is the claim (or the record's key, one of the caller's own),
+// and one insert of both is one transaction on FerretDB. Should the two be
+// split all the same (a server crash between them elsewhere), a record
+// without its document is rolled forward like any claim.
+//
+// Its event is published after the document is written: the sweep
+// republishes a first version it finds pending (delivery is at least
+// once). Order is kept all the same: a next version can only be claimed by
+// someone who knows the aggregate, from its creator's answer (given after
+// the publish) or from its event.
+func (a *Aggregates) commitFirst(ctx context.Context, rec Record) error {
+	rec.PublishFirst = false
+	if _, err := a.docs.InsertMany(ctx, []any{rec, rec.State}); err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 || bwe.WriteErrors[0].Code != duplicateKey {
+			return fmt.Errorf("claiming %s: %w", rec.Key, err)
+		}
+		if bwe.WriteErrors[0].Index == 1 {
+			// The record went in, but the document was there: not ours.
+			if _, derr := a.docs.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: rec.Key}, {Key: "at", Value: rec.At}}); derr != nil {
+				return fmt.Errorf("giving back %s: %w", rec.Key, derr)
+			}
+		}
+		return ErrConflict
+	}
+	if rec.Pending && a.log.relay.publishes() {
+		// Tried again within the deadline; should the bus refuse it for
+		// longer, it stays pending and the sweep publishes it (a next
+		// version may then go out first: replicas wait for the missing
+		// one, as for any event out of order).
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), WriteDeadline)
+		defer cancel()
+		for wctx.Err() == nil {
+			if err := a.log.relay.publish(wctx, rec); err == nil {
+				a.log.relay.markLater(a.docs, rec.Key, rec.Key == recordKey(rec.Aggregate, 0))
+				break
+			}
+		}
+	}
+	a.cache.put(rec.Aggregate, rec.State)
 	return nil
 }
 
@@ -381,10 +457,16 @@ func (a *Aggregates) settle(ctx context.Context, rec Record) error {
 	return fmt.Errorf("%w: %s is at version %d, not %d", ErrNotYet, rec.Aggregate, stored, rec.Version-1)
 }
 
-// record reads one record; found is false when there is none.
+// record reads one record of a later version; found is false when there is
+// none.
 func (l *Log) record(ctx context.Context, key string) (Record, bool, error) {
+	return recordIn(ctx, l.coll, key)
+}
+
+// recordIn reads one record from coll; found is false when there is none.
+func recordIn(ctx context.Context, coll *mongo.Collection, key string) (Record, bool, error) {
 	var r Record
-	err := l.coll.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&r)
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&r)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Record{}, false, nil
 	}
@@ -417,7 +499,7 @@ func (a *Aggregates) rollForward(ctx context.Context, rec Record) (bool, error) 
 		return false, err
 	}
 	if rec.Pending {
-		a.log.relay.markLater(rec.Key)
+		a.log.relay.markLater(a.log.coll, rec.Key, false)
 	}
 	return true, nil
 }
@@ -510,6 +592,9 @@ func (a *Aggregates) apply(ctx context.Context, id primitive.ObjectID, rec Recor
 	}
 	return err
 }
+
+// duplicateKey is the code of a write refused by a unique index.
+const duplicateKey = 11000
 
 // maxAttempts bounds how often Change re-reads after losing a race.
 const maxAttempts = 30

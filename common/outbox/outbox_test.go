@@ -54,8 +54,8 @@ func newProcess(t *testing.T, uri string, s *testkit.STAN, run bool) *process {
 	t.Cleanup(func() { _ = db.Client().Disconnect(context.Background()) })
 	conn := s.Connect(t)
 	l := NewLog(db, conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, l.EnsureIndexes(context.Background()))
 	p := &process{log: l, docs: l.Aggregates("doc", db.Collection("docs")), conn: conn}
+	require.NoError(t, l.EnsureIndexes(context.Background()))
 	if run {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -160,6 +160,7 @@ func TestAVersionClaimedByAProcessThatDiedIsRolledForwardAndPublishedByItsTwin(t
 	got := testkit.Capture[events.TicketUpdated](t, s.Connect(t))
 	dead := newProcess(t, db.URI, s, false)
 	d := create(t, dead) // published as it was written
+	require.NoError(t, dead.log.relay.mark(ctx))
 	// The dead process claimed version 1 and died before publishing it and
 	// writing the document: only its record exists.
 	next := doc{ID: d.ID, N: 41, Version: 1}

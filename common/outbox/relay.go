@@ -3,6 +3,8 @@ package outbox
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/nats-io/stan.go"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/events"
@@ -25,8 +28,17 @@ type Relay struct {
 	conn stan.Conn
 	// marks are the records published and not marked yet, since oldest.
 	markMu sync.Mutex
-	marks  []string
+	marks  []mark
 	oldest time.Time
+}
+
+// mark is a published record to mark: in coll, and dropped rather than
+// kept when it is no claim (a first version's own record: its document's
+// id is the claim).
+type mark struct {
+	coll *mongo.Collection
+	key  string
+	drop bool
 }
 
 const (
@@ -71,14 +83,14 @@ func (r *Relay) publish(ctx context.Context, rec Record) error {
 	return nil
 }
 
-// markLater queues a published record to be marked with others.
-func (r *Relay) markLater(key string) {
+// markLater queues a published record of coll to be marked with others.
+func (r *Relay) markLater(coll *mongo.Collection, key string, drop bool) {
 	r.markMu.Lock()
 	defer r.markMu.Unlock()
 	if len(r.marks) == 0 {
 		r.oldest = r.log.now()
 	}
-	r.marks = append(r.marks, key)
+	r.marks = append(r.marks, mark{coll: coll, key: key, drop: drop})
 }
 
 // markDue marks the queued records if the oldest has waited markAfter or
@@ -94,26 +106,53 @@ func (r *Relay) markDue(ctx context.Context) error {
 }
 
 // mark marks the queued records published, and drops their state (the
-// document is written), in one command. On failure they stay queued.
+// document is written), in one command per collection; a first version's
+// own record is deleted instead. On failure they stay queued.
 func (r *Relay) mark(ctx context.Context) error {
 	r.markMu.Lock()
-	keys, oldest := r.marks, r.oldest
+	marks, oldest := r.marks, r.oldest
 	r.marks = nil
 	r.markMu.Unlock()
-	if len(keys) == 0 {
-		return nil
+	type group struct {
+		coll *mongo.Collection
+		drop bool
 	}
-	// The filter on pending is pushed down to the engine's index; the
-	// keys are matched among the few records still pending.
-	_, err := r.log.coll.UpdateMany(ctx, bson.D{{Key: "pending", Value: true}, {Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: false}}}, {Key: "$unset", Value: bson.D{{Key: "state", Value: ""}}}})
-	if err != nil {
+	keys := map[group][]string{}
+	var order []group
+	for _, m := range marks {
+		g := group{m.coll, m.drop}
+		if _, ok := keys[g]; !ok {
+			order = append(order, g)
+		}
+		keys[g] = append(keys[g], m.key)
+	}
+	var failed []mark
+	var errs []error
+	for _, g := range order {
+		// The filter on pending is pushed down to the engine's index; the
+		// keys are matched among the few records still pending.
+		filter := bson.D{{Key: "pending", Value: true}, {Key: "_id", Value: bson.D{{Key: "$in", Value: keys[g]}}}}
+		var err error
+		if g.drop {
+			_, err = g.coll.DeleteMany(ctx, filter)
+		} else {
+			_, err = g.coll.UpdateMany(ctx, filter,
+				bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: false}}}, {Key: "$unset", Value: bson.D{{Key: "state", Value: ""}}}})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("marking published records of %s: %w", g.coll.Name(), err))
+			for _, k := range keys[g] {
+				failed = append(failed, mark{coll: g.coll, key: k, drop: g.drop})
+			}
+		}
+	}
+	if len(failed) > 0 {
 		r.markMu.Lock()
-		r.marks, r.oldest = append(keys, r.marks...), oldest
+		r.marks, r.oldest = append(failed, r.marks...), oldest
 		r.markMu.Unlock()
-		r.log.log.Warn("published events not marked yet; retrying next sweep", "records", len(keys), "err", err)
+		r.log.log.Warn("published events not marked yet; retrying next sweep", "records", len(failed), "err", errors.Join(errs...))
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // Run marks what this process published when due, checking every
@@ -161,24 +200,35 @@ func byAggregateVersion(a, b Record) int {
 // order per aggregate, every pending record older than sweepAge: a written
 // document means a published event (PublishFirst), so such a record is
 // only marked; one whose writer died before writing is rolled forward
-// once its claim is past Grace.
+// once its claim is past Grace. A first version's record, kept with its
+// document, is published again if it is still pending (its writer may
+// have died between the two).
 func (l *Log) Sweep(ctx context.Context) error {
 	if err := l.relay.mark(ctx); err != nil {
 		return err
 	}
-	// Under load most pending records are younger than sweepAge, their
-	// writers' to mark: list them without their state and event, and read
-	// in full only those the sweep takes over.
-	cur, err := l.coll.Find(ctx, bson.D{{Key: "pending", Value: true}},
-		options.Find().SetProjection(bson.D{{Key: "state", Value: 0}, {Key: "data", Value: 0}}))
-	if err != nil {
-		return err
-	}
 	var recs []Record
-	if err := cur.All(ctx, &recs); err != nil {
-		return err
+	from := map[string]*mongo.Collection{}
+	for _, c := range l.collections() {
+		// Under load most pending records are younger than sweepAge, their
+		// writers' to mark: list them without their state and event, and
+		// read in full only those the sweep takes over.
+		cur, err := c.Find(ctx, bson.D{{Key: "pending", Value: true}},
+			options.Find().SetProjection(bson.D{{Key: "state", Value: 0}, {Key: "data", Value: 0}}))
+		if err != nil {
+			return err
+		}
+		var some []Record
+		if err := cur.All(ctx, &some); err != nil {
+			return err
+		}
+		for _, r := range some {
+			if l.now().Sub(r.At) >= sweepAge {
+				recs = append(recs, r)
+				from[r.Key] = c
+			}
+		}
 	}
-	recs = slices.DeleteFunc(recs, func(r Record) bool { return l.now().Sub(r.At) < sweepAge })
 	l.backlog(recs)
 	slices.SortFunc(recs, byAggregateVersion)
 	blocked := ""
@@ -186,7 +236,7 @@ func (l *Log) Sweep(ctx context.Context) error {
 		if head.Aggregate == blocked {
 			continue // later versions wait for this one
 		}
-		rec, found, err := l.record(ctx, head.Key)
+		rec, found, err := recordIn(ctx, from[head.Key], head.Key)
 		if err != nil {
 			blocked = head.Aggregate
 			continue
@@ -194,7 +244,7 @@ func (l *Log) Sweep(ctx context.Context) error {
 		if !found || !rec.Pending {
 			continue // marked since the listing
 		}
-		if err := l.sweepOne(ctx, rec); err != nil {
+		if err := l.sweepOne(ctx, from[head.Key], rec); err != nil {
 			blocked = rec.Aggregate
 		}
 	}
@@ -203,7 +253,7 @@ func (l *Log) Sweep(ctx context.Context) error {
 
 // sweepOne makes sure a pending record's event is published and its
 // document written, and queues its mark.
-func (l *Log) sweepOne(ctx context.Context, rec Record) error {
+func (l *Log) sweepOne(ctx context.Context, coll *mongo.Collection, rec Record) error {
 	kind, _, _ := strings.Cut(rec.Aggregate, "/")
 	a, ok := l.kinds[kind]
 	if !ok {
@@ -217,19 +267,28 @@ func (l *Log) sweepOne(ctx context.Context, rec Record) error {
 	if err != nil {
 		return err
 	}
+	drop := coll != l.coll && rec.Key == recordKey(rec.Aggregate, 0)
 	if found && stored >= rec.Version {
 		// Written. A record that publishes first went out before; one
-		// written first (a log without a bus, or an older writer) goes
-		// out now.
+		// written first (a first version, a log without a bus, an older
+		// writer) goes out now, perhaps again.
 		if !rec.PublishFirst {
 			if err := l.relay.publish(ctx, rec); err != nil {
 				return err
 			}
 		}
-		l.relay.markLater(rec.Key)
+		l.relay.markLater(coll, rec.Key, drop)
 		return nil
 	}
-	if (found && stored == rec.Version-1) || (!found && rec.Version == 0) {
+	if rec.Version == 0 && !found {
+		// A first version's record without its document: its insert was
+		// split. Finish it, once its writer is past Grace.
+		if !l.stale(rec) {
+			return ErrNotYet
+		}
+		return a.finishFirst(ctx, coll, rec)
+	}
+	if found && stored == rec.Version-1 {
 		if rolled, err := a.rollForward(ctx, rec); err != nil || !rolled {
 			return cmp.Or(err, ErrNotYet) // its writer's still, or another process's
 		}

@@ -167,9 +167,6 @@ func Wire[C Configured](ctx context.Context, db *mongo.Database, conn stan.Conn,
 	c := cfg.backend()
 	olog := outbox.NewLog(db, conn, log)
 	olog.Observe(metrics.NewOutbox(reg))
-	if err := olog.EnsureIndexes(ctx); err != nil {
-		return nil, nil, err
-	}
 	sessions, err := service.Sessions(conn, c.JWTKey, c.CookieSecure, c.SessionTTL)
 	if err != nil {
 		return nil, nil, err
@@ -177,6 +174,10 @@ func Wire[C Configured](ctx context.Context, db *mongo.Database, conn stan.Conn,
 	ctx, cancel := context.WithCancel(ctx)
 	b := &Base{DB: db, Conn: conn, Log: log, Metrics: reg, Outbox: olog, Sessions: sessions}
 	parts, err := build(ctx, b, cfg)
+	if err == nil {
+		// After build, which registers the service's kinds of aggregate.
+		err = olog.EnsureIndexes(ctx)
+	}
 	if err == nil && parts.Subscribe != nil {
 		opts := c.NATS.Listener(parts.QueueGroup, log, deadletter.New(db))
 		opts.Observer = metrics.NewEvents(reg)
