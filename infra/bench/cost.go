@@ -73,7 +73,7 @@ func (c Cost) byCommand(svc string) string {
 // String is the breakdown, one line per service, commands by name.
 func (c Cost) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "database commands per listed-and-bought ticket (%d purchases, idle subtracted): %.1f\n", c.Purchases, c.TotalCommands())
+	fmt.Fprintf(&b, "database commands per operation (%d, idle subtracted): %.1f\n", c.Purchases, c.TotalCommands())
 	for _, svc := range slices.Sorted(maps.Keys(c.Commands)) {
 		var parts []string
 		for _, cmd := range slices.Sorted(maps.Keys(c.Commands[svc])) {
@@ -88,7 +88,7 @@ func (c Cost) String() string {
 		for _, g := range slices.Sorted(maps.Keys(c.CPU)) {
 			parts = append(parts, fmt.Sprintf("%s %.1f", g, c.CPU[g]))
 		}
-		fmt.Fprintf(&b, "CPU ms per purchase: %.1f (%s)\n", c.TotalCPU(), strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "CPU ms per operation: %.1f (%s)\n", c.TotalCPU(), strings.Join(parts, ", "))
 	}
 	return b.String()
 }
