@@ -55,8 +55,8 @@ const (
 	// Grace anyway).
 	listEvery = 5 * time.Second
 	// sweepAge: records younger than this are their writer's to mark
-	// (longer than markAfter and a tick).
-	sweepAge = markAfter + 2*time.Second
+	// (markAfter, and a margin for a slow mark under load).
+	sweepAge = markAfter + 5*time.Second
 	// markTimeout bounds the marks a stopping relay makes.
 	markTimeout = 2 * time.Second
 )
