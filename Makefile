@@ -39,7 +39,7 @@ run-deps:
 deps: run-deps
 	@infra/scripts/ensure-packages.sh chromium:chromium promtool:prometheus
 
-## run: the whole app on this machine until Ctrl-C (see README "Running locally")
+## run: the whole app on this machine until Ctrl-C (see docs/DEVELOPMENT.md)
 run: run-deps
 	$(GO) build -o $(BIN)/localstack ./infra/cmd/localstack
 	exec $(BIN)/localstack
