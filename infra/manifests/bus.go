@@ -213,11 +213,11 @@ func (s *Set) checkNATSCluster(b busServer) error {
 	case svc == nil:
 		errs = append(errs, fmt.Errorf("its serviceName %q is no Service", headless))
 	case svc.Spec.ClusterIP != corev1.ClusterIPNone:
-		errs = append(errs, fmt.Errorf("Service %s is not headless (clusterIP: None): pods get no stable names", headless))
+		errs = append(errs, fmt.Errorf("service %s is not headless (clusterIP: None): pods get no stable names", headless))
 	case !svc.Spec.PublishNotReadyAddresses:
-		errs = append(errs, fmt.Errorf("Service %s hides pods that are not ready, so a server catching up cannot be reached by its peers", headless))
+		errs = append(errs, fmt.Errorf("service %s hides pods that are not ready, so a server catching up cannot be reached by its peers", headless))
 	case !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(b.w.pod.Labels)) || len(svc.Spec.Selector) == 0:
-		errs = append(errs, fmt.Errorf("Service %s does not select its pods", headless))
+		errs = append(errs, fmt.Errorf("service %s does not select its pods", headless))
 	}
 	o := b.opts
 	port := b.port(clusterPortName)
@@ -275,7 +275,7 @@ func (s *Set) resolve(b busServer, host string, port int32) ([]string, error) {
 			return b.pods(), nil
 		}
 	}
-	return nil, fmt.Errorf("Service %s has no port %d to the servers' client port %d", host, port, client)
+	return nil, fmt.Errorf("service %s has no port %d to the servers' client port %d", host, port, client)
 }
 
 // checkBus: every service is on the one bus the manifests run, and finds

@@ -395,7 +395,7 @@ func TestEachCheckFailsOnABrokenCopy(t *testing.T) {
 		{"the services are on the bus the manifests run", "auth: NATS_URL nats-depl:4222: nats-depl is neither a server of nats-depl nor a Service selecting its pods", func(s *Set) {
 			setEnv(&deployment(s, "auth-depl").Spec.Template.Spec.Containers[0], "NATS_URL", "nats://nats-depl:4222")
 		}},
-		{"the services are on the bus the manifests run", "client: NATS_URL nats-srv:8222: Service nats-srv has no port 8222", func(s *Set) {
+		{"the services are on the bus the manifests run", "client: NATS_URL nats-srv:8222: service nats-srv has no port 8222", func(s *Set) {
 			setEnv(&deployment(s, "client-depl").Spec.Template.Spec.Containers[0], "NATS_URL", "nats://nats-srv:8222")
 		}},
 		{"the services are on the bus the manifests run", "expiration: NATS_URL lists 2 servers; NATS Streaming takes one", func(s *Set) {
