@@ -440,34 +440,7 @@ func (s *Set) clusterOf(w workload) error {
 // ingressOf is every source the policies selecting w's pods admit, as
 // "<workload or namespace(...)>:<port>/<protocol>", and whether any
 // Ingress policy selects them at all.
-func (s *Set) ingressOf(w workload) (map[string]bool, bool, error) {
-	got := map[string]bool{}
-	restricted := false
-	var errs []error
-	for _, np := range s.networkPolicies() {
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("NetworkPolicy %s: %w", np.Name, err))
-			continue
-		}
-		if !sel.Matches(labels.Set(w.pod.Labels)) || !governsIngress(np.Spec.PolicyTypes) {
-			continue
-		}
-		restricted = true
-		for _, rule := range np.Spec.Ingress {
-			peers, err := s.peers(np.Name, rule.From)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			for _, peer := range peers {
-				for _, port := range portsOf(rule.Ports) {
-					got[peer+":"+port] = true
-				}
-			}
-		}
-	}
-	return got, restricted, errors.Join(errs...)
-}
+func (s *Set) ingressOf(w workload) (map[string]bool, bool, error) { return s.allowedOf(w, false) }
 
 // jetstreamProbes are the NATS Helm chart's: started once the server has
 // caught up with the cluster and its streams (/healthz), alive while

@@ -97,7 +97,17 @@ func checkEgress(s *Set) error {
 // egressOf is every destination the policies selecting w's pods allow,
 // and whether any Egress policy selects them at all (if none does, all
 // egress is allowed).
-func (s *Set) egressOf(w workload) (map[string]bool, bool, error) {
+func (s *Set) egressOf(w workload) (map[string]bool, bool, error) { return s.allowedOf(w, true) }
+
+// allowedOf is every peer the policies selecting w's pods allow in one
+// direction (egress: destinations; else sources), as
+// "<workload or namespace(...)>:<port>/<protocol>", and whether any policy
+// of that direction selects them at all.
+func (s *Set) allowedOf(w workload, egress bool) (map[string]bool, bool, error) {
+	type rule struct {
+		peers []networkingv1.NetworkPolicyPeer
+		ports []networkingv1.NetworkPolicyPort
+	}
 	got := map[string]bool{}
 	restricted := false
 	var errs []error
@@ -107,17 +117,30 @@ func (s *Set) egressOf(w workload) (map[string]bool, bool, error) {
 			errs = append(errs, fmt.Errorf("NetworkPolicy %s: %w", np.Name, err))
 			continue
 		}
-		if !sel.Matches(labels.Set(w.pod.Labels)) || !governsEgress(np) {
+		if !sel.Matches(labels.Set(w.pod.Labels)) {
+			continue
+		}
+		var rules []rule
+		switch {
+		case egress && governsEgress(np):
+			for _, r := range np.Spec.Egress {
+				rules = append(rules, rule{r.To, r.Ports})
+			}
+		case !egress && governsIngress(np.Spec.PolicyTypes):
+			for _, r := range np.Spec.Ingress {
+				rules = append(rules, rule{r.From, r.Ports})
+			}
+		default:
 			continue
 		}
 		restricted = true
-		for _, rule := range np.Spec.Egress {
-			peers, err := s.peers(np.Name, rule.To)
+		for _, r := range rules {
+			peers, err := s.peers(np.Name, r.peers)
 			if err != nil {
 				errs = append(errs, err)
 			}
 			for _, peer := range peers {
-				for _, port := range portsOf(rule.Ports) {
+				for _, port := range portsOf(r.ports) {
 					got[peer+":"+port] = true
 				}
 			}
