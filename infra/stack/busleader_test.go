@@ -36,18 +36,20 @@ func TestLeadersNamesTheServerWhoseKillStopsPublishesUntilTheOthersElectAnother(
 	require.NoError(t, s.KillBus(before.Stream))
 	publish(t, b, events.TicketCreated{ID: "t2", Title: "gig", Price: 5, UserID: "u"})
 	t.Logf("a publish with the stream's leader killed took %s (the election)", time.Since(start))
-	after, err := s.Leaders(ctx)
-	require.NoError(t, err)
-	// The supervisor restarts the killed server at once, and a restarted
-	// server may be elected too: what must hold is that the stream is led
-	// by another process than the one killed.
-	assert.True(t, after.Stream != before.Stream || s.BusPID(after.Stream) != old,
-		"another process leads the stream (server %d, killed pid %d)", after.Stream, old)
-	assert.GreaterOrEqual(t, after.Stream, 0)
-
 	waitRestarted(t, s, before.Stream, old)
 	require.NoError(t, s.WaitForBusWhole(ctx))
 	t.Logf("whole again %s after the kill", time.Since(start))
+	// Asked once every copy is current: while the killed server led a
+	// consumer too, that consumer answers no info until its own election.
+	after, err := s.Leaders(ctx)
+	require.NoError(t, err)
+	// The publish above went through with the leader dead: an election
+	// took place. Afterwards Leaders still names one of the servers (the
+	// restarted one may have won it: the supervisor restarts it at once).
+	require.Contains(t, after.Consumers, consumer)
+	assert.GreaterOrEqual(t, after.Stream, 0)
+	assert.Less(t, after.Stream, 3)
+
 	assert.Equal(t, "t2", lastTicket(t, b))
 }
 
