@@ -87,8 +87,10 @@ func recordKey(aggregate string, version int64) string {
 
 // WriteDeadline bounds a writer's work after its claim: publishing the
 // event, then writing the document. It runs even if the caller goes away,
-// so that a claim is rarely left for the roll-forward.
-const WriteDeadline = 10 * time.Second
+// so that a claim is rarely left for the roll-forward. It outlasts a
+// JetStream leader election (nats-server's election timeout is 4–9 s),
+// during which the publish is held (Relay.hold) rather than failed.
+const WriteDeadline = 12 * time.Second
 
 // Grace is how long a claimed version may stay unwritten before another
 // process takes the writer to have crashed and rolls it forward: the claim
@@ -344,7 +346,7 @@ func (a *Aggregates) commit(ctx context.Context, rec Record) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), WriteDeadline)
 	defer cancel()
 	if rec.Pending && rec.PublishFirst {
-		if err := a.log.relay.publish(wctx, rec); err != nil {
+		if err := a.log.relay.hold(wctx, rec); err != nil {
 			a.cache.drop(rec.Aggregate)
 			return fmt.Errorf("publishing %s (claimed; it will be applied later): %w", rec.Key, err)
 		}
@@ -392,17 +394,14 @@ func (a *Aggregates) commitFirst(ctx context.Context, rec Record) error {
 		return ErrConflict
 	}
 	if rec.Pending && a.log.relay.publishes() {
-		// Tried again within the deadline; should the bus refuse it for
-		// longer, it stays pending and the sweep publishes it (a next
-		// version may then go out first: replicas wait for the missing
-		// one, as for any event out of order).
+		// Should the bus refuse it for longer than the hold, it stays
+		// pending and the sweep publishes it (a next version may then go
+		// out first: replicas wait for the missing one, as for any event
+		// out of order).
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), WriteDeadline)
 		defer cancel()
-		for wctx.Err() == nil {
-			if err := a.log.relay.publish(wctx, rec); err == nil {
-				a.log.relay.markLater(a.docs, rec.Key, rec.Key == recordKey(rec.Aggregate, 0))
-				break
-			}
+		if err := a.log.relay.hold(wctx, rec); err == nil {
+			a.log.relay.markLater(a.docs, rec.Key, rec.Key == recordKey(rec.Aggregate, 0))
 		}
 	}
 	a.cache.put(rec.Aggregate, rec.State)

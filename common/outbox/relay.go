@@ -56,6 +56,9 @@ const (
 	// sweepAge: records younger than this are their writer's to mark
 	// (markAfter, and a margin for a slow mark under load).
 	sweepAge = markAfter + 5*time.Second
+	// settleReserve is the part of WriteDeadline a held publish leaves
+	// for writing the document.
+	settleReserve = 2 * time.Second
 	// markTimeout bounds the marks a stopping relay makes.
 	markTimeout = 2 * time.Second
 )
@@ -77,14 +80,33 @@ func msgID(rec Record) string {
 	return "record/" + rec.Key // an event this build cannot decode: still one id per record
 }
 
-// publish sends the record's event.
+// publish sends the record's event, within publishTimeout: the sweep's
+// publish, which a slow bus leaves to the next sweep.
 func (r *Relay) publish(ctx context.Context, rec Record) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	return r.send(pctx, rec)
+}
+
+// hold publishes a writer's claimed record, trying again until ctx's
+// deadline less settleReserve: a bus without a leader for a few seconds
+// (a JetStream election) delays the writer's answer instead of failing it.
+func (r *Relay) hold(ctx context.Context, rec Record) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(WriteDeadline)
+	}
+	hctx, cancel := context.WithDeadline(ctx, deadline.Add(-settleReserve))
+	defer cancel()
+	return r.send(hctx, rec)
+}
+
+// send publishes the record's event until ctx ends (the bus tries again
+// within it).
+func (r *Relay) send(ctx context.Context, rec Record) error {
 	start := time.Now()
-	err := events.PublishData(pctx, r.bus, rec.Subject, msgID(rec), rec.Data)
-	cancel()
-	if err != nil {
-		r.log.log.Warn("event not published; the sweep publishes it", "record", rec.Key, "err", err)
+	if err := events.PublishData(ctx, r.bus, rec.Subject, msgID(rec), rec.Data); err != nil {
+		r.log.log.Warn("event not published; the sweep publishes it", "record", rec.Key, "after", time.Since(start).Round(time.Millisecond), "err", err)
 		r.log.observer.PublishFailed(rec.Subject)
 		return err
 	}
