@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
+	"ticketing.dev/common/busserver"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/testkit"
@@ -229,4 +231,38 @@ func TestApplyPatchSetsItsFieldsOnceAndInOrder(t *testing.T) {
 	var stored doc
 	require.NoError(t, p.docs.Get(ctx, id, &stored))
 	assert.Equal(t, doc{ID: id, N: 9, Version: 2}, stored)
+}
+
+// A JetStream leader election leaves the stream without a leader for some
+// seconds (4–9 s in a cluster; here JetStream is switched off for 6 s): a
+// writer holds its claimed version's publish meanwhile, and answers once
+// the event is stored, instead of failing a request the bus would take a
+// moment later.
+func TestAWriterHoldsItsPublishWhileTheStreamIsAwayAndSucceedsOnceItIsBack(t *testing.T) {
+	ctx := context.Background()
+	db := kit.Mongo(t)
+	dir := t.TempDir()
+	srv, err := busserver.StartJetStream(busserver.JetStreamOptions{Name: "test", Host: "127.0.0.1", Port: -1, Dir: dir})
+	require.NoError(t, err)
+	b := &testkit.Broker{Kind: events.KindJetStream, URL: srv.ClientURL(), Shutdown: func() { srv.Shutdown(); srv.WaitForShutdown() }}
+	t.Cleanup(b.Shutdown)
+	p := newProcess(t, db.URI, b, false)
+	d := create(t, p)
+
+	require.NoError(t, srv.DisableJetStream())
+	const away = 6 * time.Second // longer than the sweep's publishTimeout
+	back := make(chan error, 1)
+	time.AfterFunc(away, func() { back <- srv.EnableJetStream(&server.JetStreamConfig{StoreDir: dir}) })
+	start := time.Now()
+	changed, err := increment(ctx, p, d.ID)
+	require.NoError(t, err, "held until the stream was back, not failed")
+	require.NoError(t, <-back)
+	assert.GreaterOrEqual(t, time.Since(start), away, "it could not have been stored before")
+	assert.EqualValues(t, 1, changed.Version)
+	var stored doc
+	require.NoError(t, p.docs.Get(ctx, d.ID, &stored))
+	assert.EqualValues(t, 1, stored.Version, "written once published")
+	got := testkit.Capture[events.TicketUpdated](t, b.Connect(t))
+	assert.Equal(t, []int64{0, 1}, versions(got.Wait(t, 2, 5*time.Second)), "both stored, in order")
+	got.Quiet(t, 2, 300*time.Millisecond)
 }
