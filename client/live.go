@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"ticketing.dev/common/events"
 )
 
 // Live updates: the client watches the bus (livebus.go) and pushes what a
@@ -350,8 +352,19 @@ func (f *frontend) liveOrderOf(r *http.Request, e order, known order) order {
 		}
 		o.Status = e.Status
 	}
+	// The bus may announce a change a moment before the orders API shows
+	// it (its writer publishes, then writes the document): an order the
+	// API still shows open takes the event's final status.
+	if final(e.Status) && !final(o.Status) {
+		o.Status = e.Status
+	}
 	o.Refunded = o.Refunded || e.Refunded
 	return o
+}
+
+// final reports whether an order in status s can change no more.
+func final(s string) bool {
+	return s == string(events.StatusComplete) || s == string(events.StatusCancelled)
 }
 
 // streamUnavailable answers a stream that cannot start (auth or orders

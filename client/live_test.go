@@ -288,3 +288,22 @@ func TestLiveSaysTheSameStateAsAReload(t *testing.T) {
 	assert.Contains(t, got, `"state":"expired","label":"Expired"`)
 	assert.Contains(t, s.get(t, "/orders/"+oid).Body, `<span class="badge status-expired" id="order-status" data-state="expired" aria-live="polite">Expired</span>`)
 }
+
+// A writer publishes an order's change before it writes it, so the event
+// can be read a moment before the API shows it: the stream says what the
+// event says, not the older answer.
+func TestLiveSaysAnOrderIsPaidWhenTheEventComesBeforeTheAPIShowsIt(t *testing.T) {
+	s, h := liveSite(t)
+	s.api.signedInAs("a@b.co")
+	future := time.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339Nano)
+	open := `{"id":"` + oid + `","status":"created","expiresAt":"` + future + `","ticket":{"id":"t1","title":"Gig","price":5}}`
+	s.api.json("GET /api/orders", 200, `[`+open+`]`)
+	s.api.json("GET /api/orders/"+oid, 200, open) // not written yet
+	st := s.openStream(t, "/live")
+	waitSubscribers(t, h, 1)
+
+	h.publish(orderEvent(order{ID: oid, Status: "complete"}, ""))
+	got := st.next()
+	assert.Contains(t, got, `"status":"complete","state":"paid","label":"Paid"`)
+	assert.Contains(t, got, `"title":"Gig"`, "the rest from the API")
+}

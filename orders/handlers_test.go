@@ -188,37 +188,55 @@ func TestACompleteOrderCannotBeCancelled(t *testing.T) {
 	assert.Equal(t, "complete", do(t, "GET", e.URL+"/api/orders/"+id, "", owner).Body["status"])
 }
 
-func TestOrphanReservationFromACrashIsTakenOverAfterItsGrace(t *testing.T) {
+func TestAReservationLeftByACrashHoldsItsTicketAndIsRolledForwardIntoItsOrder(t *testing.T) {
+	e := newEnv(t)
+	created := testkit.Capture[events.OrderCreated](t, e.bus)
+	tid := seedTicket(t, e, "concert", 20)
+	// Another buyer's request claimed slot 0 and died before publishing
+	// and writing its order.
+	orderID := leftover(t, e, tid, "u0", outbox.Grace+time.Second)
+	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u1")).Status,
+		"the slot holds its order's state: the order will be written")
+
+	// The sweep rolls it forward: the order exists and is announced.
+	ev := created.Wait(t, 1, 20*time.Second)[0]
+	assert.Equal(t, orderID.Hex(), ev.ID)
+	require.Eventually(t, func() bool {
+		return do(t, "GET", e.URL+"/api/orders/"+orderID.Hex(), "", user(t, "u0")).Status == 200
+	}, 5*time.Second, 20*time.Millisecond)
+}
+
+func TestReservationsKeptTheOldWayAreMovedIntoSlotsAndStillHoldTheirTickets(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	tid := seedTicket(t, e, "concert", 20)
-	oid, _ := primitive.ObjectIDFromHex(tid)
-	// A reservation whose order was never written (a crash between the two).
-	orphan := reservation{Key: slotKey(oid, 0), TicketID: oid, OrderID: primitive.NewObjectID(), CreatedAt: time.Now()}
-	_, err := e.store.reservations.InsertOne(ctx, orphan)
+	held, orphaned := seedTicket(t, e, "held", 20), seedTicket(t, e, "orphaned", 20)
+	// Before slots claimed orders: a reservation whose order is active,
+	// and one whose order was never written (a crash between the two).
+	heldID, _ := primitive.ObjectIDFromHex(held)
+	orphanedID, _ := primitive.ObjectIDFromHex(orphaned)
+	o := placeOrder(t, e, user(t, "u0"), seedTicket(t, e, "other", 20))
+	oid, _ := primitive.ObjectIDFromHex(o["id"].(string))
+	legacy := e.db.Collection(legacyReservations)
+	_, err := legacy.InsertMany(ctx, []any{
+		legacyReservation{Key: held + "/0", TicketID: heldID, Slot: 0, OrderID: oid, CreatedAt: time.Now()},
+		legacyReservation{Key: orphaned + "/0", TicketID: orphanedID, Slot: 0, OrderID: primitive.NewObjectID(), CreatedAt: time.Now()},
+	})
 	require.NoError(t, err)
-	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u1")).Status, "within the grace it may be an order being written")
 
-	_, err = e.store.reservations.UpdateOne(ctx, bson.M{"_id": orphan.Key}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-2 * orphanGrace)}})
+	url, _ := e.process(t) // a process started after the upgrade moves them
+	assert.Equal(t, 400, do(t, "POST", url+"/api/orders", `{"ticketId":"`+held+`"}`, user(t, "u1")).Status, "its order holds it")
+	assert.Equal(t, 201, do(t, "POST", url+"/api/orders", `{"ticketId":"`+orphaned+`"}`, user(t, "u1")).Status, "no order: the slot is over")
+	n, err := legacy.CountDocuments(ctx, bson.D{})
 	require.NoError(t, err)
-	placeOrder(t, e, user(t, "u1"), tid)
-	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u2")).Status, "the next slot is held now")
+	assert.Zero(t, n, "moved")
 }
 
 func TestAReservationWhoseOrderIsClaimedButNotYetWrittenStillHoldsTheTicket(t *testing.T) {
-	ctx := context.Background()
 	e := newEnv(t)
 	tid := seedTicket(t, e, "concert", 20)
-	oid, _ := primitive.ObjectIDFromHex(tid)
-	holder := order{ID: primitive.NewObjectID(), UserID: "u0", Status: events.StatusCreated, TicketID: oid, Price: 20}
-	_, err := e.store.reservations.InsertOne(ctx, reservation{Key: slotKey(oid, 0), TicketID: oid, OrderID: holder.ID,
-		CreatedAt: time.Now().Add(-2 * orphanGrace)})
-	require.NoError(t, err)
-	// Its order's version 0 is claimed in the log; the document is not
+	// Its order's version 0 is claimed under the slot; the document is not
 	// written yet (a writer that stalled, or died, right after the claim).
-	_, err = e.db.Collection(outbox.Collection).InsertOne(ctx, outbox.Record{Key: "order/" + holder.ID.Hex() + "/0",
-		Aggregate: "order/" + holder.ID.Hex(), At: time.Now()})
-	require.NoError(t, err)
+	leftover(t, e, tid, "u0", 0)
 	assert.Equal(t, 400, do(t, "POST", e.URL+"/api/orders", `{"ticketId":"`+tid+`"}`, user(t, "u1")).Status)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -68,6 +69,18 @@ func TestOutOfOrderTicketUpdatesEndAppliedInOrder(t *testing.T) {
 	assert.Equal(t, 12.0, tk.Price)
 }
 
+// orderShown is the order as the API shows it once it is at version: a
+// version's event goes out the moment before its document is written.
+func orderShown(t *testing.T, e env, id string, owner *http.Cookie, version float64) response {
+	t.Helper()
+	var r response
+	require.Eventually(t, func() bool {
+		r = do(t, "GET", e.URL+"/api/orders/"+id, "", owner)
+		return r.Body["version"] == version
+	}, 5*time.Second, 5*time.Millisecond, "order %s at version %v", id, version)
+	return r
+}
+
 func TestExpirationCancelsTheOrderAndPublishesOrderCancelled(t *testing.T) {
 	e := newEnv(t)
 	got := testkit.Capture[events.OrderCancelled](t, e.bus)
@@ -78,7 +91,7 @@ func TestExpirationCancelsTheOrderAndPublishesOrderCancelled(t *testing.T) {
 	testkit.Publish(t, e.bus, events.ExpirationComplete{OrderID: id})
 	ev := got.Wait(t, 1, 5*time.Second)[0]
 	assert.Equal(t, events.OrderCancelled{ID: id, Version: 1, Ticket: events.OrderCancelledTicket{ID: tid}}, ev)
-	show := do(t, "GET", e.URL+"/api/orders/"+id, "", owner)
+	show := orderShown(t, e, id, owner, 1)
 	assert.Equal(t, "cancelled", show.Body["status"])
 	assert.Equal(t, "expired", show.Body["cancelReason"])
 	got.Quiet(t, 1, 2*ackWait+200*time.Millisecond) // acked, applied once

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/testkit"
 )
 
@@ -61,17 +64,22 @@ func TestMaxOpenOrdersIsReadFromTheEnvironmentWithDefaultFive(t *testing.T) {
 	assert.ErrorContains(t, err, "MAX_OPEN_ORDERS")
 }
 
-// leftover stores what a request that crashed between its two writes
-// leaves: the ticket's reservation, and no order.
+// leftover stores what a request whose slot and order were inserted apart
+// (the insert split by a server crash) leaves, age ago: the slot's claim,
+// holding the order's state and event, and no order.
 func leftover(t *testing.T, e env, ticketID, userID string, age time.Duration) primitive.ObjectID {
 	t.Helper()
 	tid, _ := primitive.ObjectIDFromHex(ticketID)
-	orderID := primitive.NewObjectID()
-	_, err := e.store.reservations.InsertOne(context.Background(), reservation{
-		Key: slotKey(tid, 0), TicketID: tid, OrderID: orderID, UserID: userID, CreatedAt: time.Now().Add(-age),
-	})
+	o := order{ID: primitive.NewObjectID(), UserID: userID, Status: events.StatusCreated, ExpiresAt: time.Now().Add(window).UTC().Truncate(time.Millisecond),
+		TicketID: tid, Price: 20}
+	state, err := bson.Marshal(o)
 	require.NoError(t, err)
-	return orderID
+	data, err := json.Marshal(o.createdEvent())
+	require.NoError(t, err)
+	_, err = e.db.Collection("orders").InsertOne(context.Background(), outbox.Record{Key: slotKey(tid, 0), Aggregate: "order/" + o.ID.Hex(),
+		State: state, Subject: events.SubjectOrderCreated, Data: data, Pending: true, At: time.Now().Add(-age)})
+	require.NoError(t, err)
+	return o.ID
 }
 
 func TestACrashedRequestsReservationGivesItsOwnBuyerTheOrderOnRetry(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -67,37 +68,22 @@ func orderVersion(o *order) int64 { return o.Version }
 // active reports whether the order holds its ticket.
 func (o order) active() bool { return o.Status != events.StatusCancelled }
 
-// reservation is what makes double booking impossible. A ticket's
-// reservations are numbered slots, "<ticket id>/<n>", inserted under the
-// unique _id and never deleted: slot n+1 is only ever inserted by someone
-// who saw the order holding slot n over, so of any number of buyers racing
-// for a free ticket exactly one gets its slot (docs/CONTRACT.md §6: an insert under a
-// unique key is atomic on every engine).
-type reservation struct {
-	Key       string             `bson:"_id"`
-	TicketID  primitive.ObjectID `bson:"ticketId"`
-	Slot      int64              `bson:"slot"`
-	OrderID   primitive.ObjectID `bson:"orderId"`
-	UserID    string             `bson:"userId"`
-	CreatedAt time.Time          `bson:"createdAt"`
-	// Abandoned: its order could not be stored; the slot is over.
-	Abandoned bool `bson:"abandoned,omitempty"`
-}
-
+// A ticket's reservations are numbered slots, "reservation/<ticket id>/<n>":
+// each is the claim of its order's first version (outbox.CommitFirst), kept
+// in the orders collection, so one insert (the slot with the order) both
+// reserves the ticket and stores the order. Slots are never deleted: slot n+1 is only claimed by
+// someone who saw the order holding slot n over, so of any number of
+// buyers racing for a free ticket exactly one gets its slot (docs/CONTRACT.md
+// §6: an insert under a unique key is atomic on every engine).
 func slotKey(ticketID primitive.ObjectID, slot int64) string {
-	return fmt.Sprintf("%s/%d", ticketID.Hex(), slot)
+	return fmt.Sprintf("reservation/%s/%d", ticketID.Hex(), slot)
 }
 
-// orphanGrace is how long a reservation may exist without its order before
-// it is taken to be left over from a crash between the two writes.
-const orphanGrace = 30 * time.Second
-
-// store holds orders, the ticket replica and reservations.
+// store holds orders (and their reservations) and the ticket replica.
 type store struct {
-	orders       *outbox.Aggregates
-	tickets      *outbox.Aggregates
-	ordersColl   *mongo.Collection
-	reservations *mongo.Collection
+	orders     *outbox.Aggregates
+	tickets    *outbox.Aggregates
+	ordersColl *mongo.Collection
 	// slots remembers each ticket's latest slot, so a reservation starts
 	// there instead of at 0. Only a hint: a stale one costs a lookup.
 	slots *mongo.Collection
@@ -107,22 +93,28 @@ type store struct {
 	now     func() time.Time
 }
 
-// newStore ensures the index the list query uses.
+// newStore ensures the index the list query uses, and moves reservations
+// kept the way they were before into the slots.
 func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
 	orders := db.Collection("orders")
 	_, err := orders.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "userId", Value: 1}, {Key: "_id", Value: 1}}})
 	if err != nil {
 		return nil, fmt.Errorf("creating orders index: %w", err)
 	}
-	return &store{
-		orders:       olog.Aggregates("order", orders),
-		tickets:      olog.Aggregates("ticket", db.Collection("tickets")),
-		ordersColl:   orders,
-		reservations: db.Collection("reservations"),
-		slots:        db.Collection("reservationSlots"),
-		refunds:      db.Collection("refunds"),
-		now:          time.Now,
-	}, nil
+	s := &store{
+		// An order's payment completes it in the process that created it,
+		// as a rule with one process: start from that copy.
+		orders:     olog.Aggregates("order", orders).Cached(),
+		tickets:    olog.Aggregates("ticket", db.Collection("tickets")),
+		ordersColl: orders,
+		slots:      db.Collection("reservationSlots"),
+		refunds:    db.Collection("refunds"),
+		now:        time.Now,
+	}
+	if err := s.migrateReservations(ctx, orders, db.Collection(legacyReservations)); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Ticket returns a replicated ticket or errNoTicket.
@@ -186,35 +178,87 @@ func (s *store) Reserve(ctx context.Context, t ticket, userID string, window tim
 		ID: primitive.NewObjectID(), UserID: userID, Status: events.StatusCreated,
 		ExpiresAt: now.Add(window).UTC().Truncate(time.Millisecond), TicketID: t.ID, Price: t.Price,
 	}
-	res, err := s.claim(ctx, o, now)
-	if err != nil {
-		return order{}, err
-	}
-	// A leftover of this buyer's own earlier request is finished under its
-	// order id (see claim), so the buyer gets the order it left behind.
-	o.ID = res.OrderID
-	err = s.orders.Commit(ctx, o.ID, 0, o, o.createdEvent())
-	if errors.Is(err, outbox.ErrConflict) {
-		// Another request of this buyer (a retry, a double click) wrote
-		// this very order first: it is the buyer's order.
-		return s.written(ctx, o.ID)
-	}
-	if err != nil {
-		if claimed, cerr := s.orders.Claimed(context.WithoutCancel(ctx), o.ID, 0); cerr == nil && !claimed {
-			// Nothing of the order was stored: free the slot at once rather
-			// than after orphanGrace. A claimed order is rolled forward
-			// instead, and keeps the slot.
-			_, _ = s.reservations.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: res.Key}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "abandoned", Value: true}}}})
+	// Slot 0 first: a ticket's first reservation costs one insert; the
+	// hint is read only once that slot is taken.
+	var slot int64
+	hinted := false
+	for {
+		key := slotKey(t.ID, slot)
+		err := s.orders.CommitFirst(ctx, key, o.ID, o, o.createdEvent())
+		if err == nil {
+			s.setSlotHint(ctx, t.ID, slot)
+			return o, nil
 		}
-		return order{}, fmt.Errorf("storing order: %w", err)
+		if !errors.Is(err, outbox.ErrConflict) {
+			return order{}, fmt.Errorf("storing order: %w", err)
+		}
+		held, found, err := s.orders.Claim(ctx, key)
+		if err != nil {
+			return order{}, err
+		}
+		if !found {
+			continue // slots are never deleted; read it again
+		}
+		own, over, err := s.slotState(ctx, held, userID)
+		switch {
+		case err != nil:
+			return order{}, err
+		case own != nil:
+			return *own, nil
+		case !over:
+			return order{}, errReserved
+		}
+		slot++
+		if !hinted {
+			hinted = true
+			slot = max(slot, s.slotHint(ctx, t.ID))
+		}
 	}
-	return o, nil
+}
+
+// slotState tells what the order holding a slot means for userID: the
+// buyer's own order whose document is not written yet (a retry or a double
+// click while the first request writes it, or after it crashed), which it
+// gets; or whether the slot is over (its order cancelled) so the next one
+// may be claimed.
+func (s *store) slotState(ctx context.Context, held outbox.Record, userID string) (own *order, over bool, err error) {
+	_, hex, _ := strings.Cut(held.Aggregate, "/")
+	id, err := primitive.ObjectIDFromHex(hex)
+	if err != nil {
+		return nil, false, fmt.Errorf("reservation %s: %w", held.Key, err)
+	}
+	o, err := s.Order(ctx, id)
+	if err == nil {
+		return nil, !o.active(), nil
+	}
+	if !errors.Is(err, errNoOrder) {
+		return nil, false, err
+	}
+	if held.State == nil {
+		// Moved from before slots claimed orders: its order was never
+		// written, so the slot is over.
+		return nil, true, nil
+	}
+	var claimed order
+	if err := bson.Unmarshal(held.State, &claimed); err != nil {
+		return nil, false, fmt.Errorf("reservation %s: %w", held.Key, err)
+	}
+	if claimed.UserID != userID {
+		return nil, false, nil // being written, or rolled forward after a crash
+	}
+	if o, err = s.written(ctx, id); !errors.Is(err, errReserved) {
+		return &o, false, err
+	}
+	// Its writer is gone: finish it now (a first version may be finished
+	// by anyone; its event may go out twice, as delivery is at least once).
+	if err := s.orders.FinishFirst(ctx, held); err != nil {
+		return nil, false, fmt.Errorf("finishing order %s: %w", id.Hex(), err)
+	}
+	return &claimed, false, nil
 }
 
 // written returns an order another request has claimed, once its document
-// is there (moments after its claim; the outbox rolls a crashed writer's
-// claim forward after its grace).
+// is there (moments after its claim), or errReserved after a second.
 func (s *store) written(ctx context.Context, id primitive.ObjectID) (order, error) {
 	for range 50 {
 		o, err := s.Order(ctx, id)
@@ -243,88 +287,6 @@ func (s *store) OpenOrders(ctx context.Context, userID string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// claim inserts the next free slot of the ticket for o, or returns
-// errReserved when the order holding the current slot is still active.
-func (s *store) claim(ctx context.Context, o order, now time.Time) (reservation, error) {
-	// Slot 0 first: a ticket's first reservation costs one insert; the
-	// hint is read only once that slot is taken.
-	var slot int64
-	hinted := false
-	for {
-		r := reservation{Key: slotKey(o.TicketID, slot), TicketID: o.TicketID, Slot: slot, OrderID: o.ID, UserID: o.UserID, CreatedAt: now}
-		_, err := s.reservations.InsertOne(ctx, r)
-		if err == nil {
-			s.setSlotHint(ctx, o.TicketID, slot)
-			return r, nil
-		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return reservation{}, fmt.Errorf("reserving ticket: %w", err)
-		}
-		var held reservation
-		if err := s.reservations.FindOne(ctx, bson.D{{Key: "_id", Value: r.Key}}).Decode(&held); err != nil {
-			return reservation{}, fmt.Errorf("reading reservation: %w", err)
-		}
-		if own, err := s.ownLeftover(ctx, held, o.UserID, now); err != nil || own {
-			return held, err
-		}
-		live, err := s.live(ctx, held, now)
-		if err != nil {
-			return reservation{}, err
-		}
-		if live {
-			return reservation{}, errReserved
-		}
-		slot++
-		if !hinted {
-			hinted = true
-			slot = max(slot, s.slotHint(ctx, o.TicketID))
-		}
-	}
-}
-
-// adoptWithin is how young a reservation without an order must be for its
-// own buyer to take it over: well inside orphanGrace, so nobody else can
-// have taken the ticket's next slot meanwhile.
-const adoptWithin = orphanGrace - 5*time.Second
-
-// ownLeftover reports whether r is the buyer's own reservation whose order
-// was never written (a request that crashed, or is still writing it): the
-// buyer then gets that order, finished under its id, instead of being told
-// that the ticket is reserved (by itself). The version claim of the order
-// decides between this request and a writer still at work.
-func (s *store) ownLeftover(ctx context.Context, r reservation, userID string, now time.Time) (bool, error) {
-	if r.UserID != userID || r.Abandoned || now.Sub(r.CreatedAt) >= adoptWithin {
-		return false, nil
-	}
-	_, err := s.Order(ctx, r.OrderID)
-	if errors.Is(err, errNoOrder) {
-		return true, nil
-	}
-	return false, err
-}
-
-// live reports whether a reservation still holds its ticket: its order is
-// active, or is being written right now.
-func (s *store) live(ctx context.Context, r reservation, now time.Time) (bool, error) {
-	o, err := s.Order(ctx, r.OrderID)
-	if err == nil {
-		return o.active(), nil
-	}
-	if !errors.Is(err, errNoOrder) {
-		return false, err
-	}
-	// No order document: claimed and about to be written, or left by a
-	// crash between the reservation and the order.
-	claimed, err := s.orders.Claimed(ctx, r.OrderID, 0)
-	if err != nil || claimed {
-		return claimed, err
-	}
-	// Abandoned (its writer gave up with nothing claimed) only skips the
-	// wait: the order itself, looked up above, always decides, since the
-	// buyer's retry may have finished it under the same id meanwhile.
-	return !r.Abandoned && now.Sub(r.CreatedAt) < orphanGrace, nil
 }
 
 func (s *store) slotHint(ctx context.Context, ticketID primitive.ObjectID) int64 {

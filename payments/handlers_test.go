@@ -12,20 +12,58 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"ticketing.dev/common/claim"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/testkit"
 )
 
-func storedPayments(t *testing.T, e env, orderID string) []payment {
+// slots are every attempt to pay the order, in slot order.
+func slots(t *testing.T, e env, orderID string) []payment {
 	t.Helper()
 	oid, _ := primitive.ObjectIDFromHex(orderID)
-	cur, err := e.store.paymentsColl.Find(context.Background(), bson.M{"orderId": oid})
+	cur, err := e.store.paymentsColl.Find(context.Background(), bson.M{"orderId": oid}, options.Find().SetSort(bson.M{"n": 1}))
 	require.NoError(t, err)
 	var out []payment
 	require.NoError(t, cur.All(context.Background(), &out))
 	return out
 }
+
+// storedPayments are the order's attempts that charged the buyer.
+func storedPayments(t *testing.T, e env, orderID string) []payment {
+	t.Helper()
+	var out []payment
+	for _, p := range slots(t, e, orderID) {
+		switch p.Status {
+		case paymentSucceeded, paymentRefunding, paymentRefunded:
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// latestAttempt is the order's last attempt (zero if none).
+func latestAttempt(t *testing.T, e env, orderID string) payment {
+	t.Helper()
+	all := slots(t, e, orderID)
+	if len(all) == 0 {
+		return payment{}
+	}
+	return all[len(all)-1]
+}
+
+// seedAttempt stores attempt n of the order as a process left it.
+func seedAttempt(t *testing.T, e env, orderID string, n int64, status string, createdAt time.Time, intent *chargeIntent) {
+	t.Helper()
+	oid, _ := primitive.ObjectIDFromHex(orderID)
+	_, err := e.store.paymentsColl.InsertOne(context.Background(), payment{ID: primitive.NewObjectID(), Slot: slotKey(oid, n), OrderID: oid, N: n,
+		Status: status, CreatedAt: createdAt, Intent: intent})
+	require.NoError(t, err)
+}
+
+// longStale is well past an attempt holder's deadline.
+var longStale = 2 * claim.StaleAfter(chargeDeadline)
 
 func TestPaymentRequiresAuth(t *testing.T) {
 	e := newEnv(t)
@@ -164,6 +202,7 @@ func TestStripeDeclineIs400WithItsMessageAndNothingStored(t *testing.T) {
 	assert.Equal(t, 400, r.Status)
 	assert.JSONEq(t, `{"errors":[{"message":"Your card was declined."}]}`, r.Raw)
 	assert.Empty(t, storedPayments(t, e, id))
+	assert.Equal(t, paymentDeclined, latestAttempt(t, e, id).Status)
 	got.Quiet(t, 0, 300*time.Millisecond)
 
 	// Another card works, under a new idempotency key (Stripe refuses a
@@ -217,18 +256,19 @@ func TestStripeServerErrorIs5xx(t *testing.T) {
 	assert.Empty(t, storedPayments(t, e, id))
 }
 
-func TestAbandonedClaimFromACrashIsTakenOver(t *testing.T) {
+func TestAnAttemptLeftByACrashBlocksPaymentsUntilStaleThenItsChargeIsRepeated(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
 	oid, _ := primitive.ObjectIDFromHex(id)
-	_, err := e.store.paymentsColl.InsertOne(ctx, payment{ID: primitive.NewObjectID(), OrderID: oid, Status: paymentPending, CreatedAt: time.Now()})
-	require.NoError(t, err)
-	r := pay(t, e, id, "tok_visa", user(t, "owner"))
-	assert.Equal(t, 400, r.Status, "a live claim means a charge may be under way")
+	key := attemptKey(oid, 0)
+	seedAttempt(t, e, id, 0, paymentPending, time.Now(), &chargeIntent{Key: key, Cents: 2000, Token: "tok_visa"})
+	r := pay(t, e, id, "tok_mastercard", user(t, "owner"))
+	assert.Equal(t, 400, r.Status, "a live attempt means a charge may be under way")
 
-	_, err = e.store.paymentsColl.UpdateOne(ctx, bson.M{"orderId": oid}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-2 * claimTimeout)}})
+	_, err := e.store.paymentsColl.UpdateOne(ctx, bson.M{"orderId": oid}, bson.M{"$set": bson.M{"createdAt": time.Now().Add(-longStale)}})
 	require.NoError(t, err)
-	require.Equal(t, 201, pay(t, e, id, "tok_visa", user(t, "owner")).Status)
+	require.Equal(t, 201, pay(t, e, id, "tok_mastercard", user(t, "owner")).Status)
 	assert.Len(t, storedPayments(t, e, id), 1)
+	requireOneChargeRequest(t, e, key, "tok_visa")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -46,41 +47,55 @@ func (l *listeners) orderCreated(ctx context.Context, e events.OrderCreated) err
 	return l.store.ApplyOrder(ctx, order{ID: id, UserID: e.UserID, Status: e.Status, Price: e.Ticket.Price, Version: e.Version})
 }
 
-// orderCancelled applies the cancellation and refunds a payment that was
-// made for the order anyway (it was cancelled or expired while paying):
-// nobody pays without a ticket.
+// orderCancelled applies the cancellation and makes sure nobody pays for
+// the order: a charge made for it anyway (it was cancelled or expired while
+// paying) is refunded, one whose outcome is unknown is repeated to learn
+// it, and an order with no charge gets a closed slot, which no attempt can
+// be claimed after.
 func (l *listeners) orderCancelled(ctx context.Context, e events.OrderCancelled) error {
 	id, err := l.status(ctx, e.ID, e.Version, events.StatusCancelled)
 	if err != nil {
 		return err
 	}
-	paid, found, err := l.store.PaymentOf(ctx, id)
-	if err != nil {
-		return err
-	}
-	switch {
-	case !found:
-		// A charge whose answer was lost may have been made.
-		return l.payer.settleUncertain(ctx, id, nil)
-	case paid.Status == paymentPending:
-		if l.store.now().Sub(paid.CreatedAt) < claimTimeout {
+	for range 5 {
+		latest, found, err := l.store.Latest(ctx, id)
+		if err != nil {
+			return err
+		}
+		next := int64(0)
+		switch {
+		case !found:
+		case latest.Status == paymentClosed || latest.Status == paymentRefunded:
+			return nil
+		case latest.Status == paymentDeclined:
+			next = latest.N + 1
+		case latest.Status == paymentPending && !l.store.stale(latest):
 			// A charge is under way: hold the event until it is settled,
 			// so that a charge it makes is refunded (redelivered until then).
 			return fmt.Errorf("order %s: a payment is being charged; its refund is decided once it is settled", e.ID)
+		case latest.Status == paymentPending || latest.Status == paymentUncertain:
+			// Its answer was lost, or its holder died: no buyer can retry a
+			// cancelled order, so settle it here.
+			err := l.payer.settle(ctx, latest)
+			var declined errDeclined
+			if !errors.As(err, &declined) {
+				return err
+			}
+			continue // nothing was charged: close the next slot
+		default: // succeeded, or refunding
+			if _, err := l.payer.Refund(ctx, latest); err != nil {
+				return err // redelivered: retried until Stripe confirms
+			}
+			l.log.Info("refunded a payment for an order cancelled first", "orderId", e.ID, "paymentId", latest.ID.Hex())
+			return nil
 		}
-		// Left by a crash mid-charge: no buyer can retry a cancelled
-		// order, so settle it here.
-		return l.payer.settleUncertain(ctx, id, &paid)
-	case paid.Status == paymentRefunded:
-		// A charge of unknown outcome that a repeat turned into this
-		// payment is settled: its token goes.
-		return l.store.ClearUncertain(ctx, id)
+		_, won, err := l.store.Take(ctx, id, next, payment{ID: primitive.NewObjectID(), Status: paymentClosed})
+		if err != nil || won {
+			return err
+		}
+		// An attempt took the slot first: see what it does.
 	}
-	if _, err := l.payer.Refund(ctx, paid); err != nil {
-		return err // redelivered: retried until Stripe confirms
-	}
-	l.log.Info("refunded a payment for an order cancelled first", "orderId", e.ID, "paymentId", paid.ID.Hex())
-	return l.store.ClearUncertain(ctx, id)
+	return fmt.Errorf("order %s: its payments kept changing; retried on redelivery", e.ID)
 }
 
 func (l *listeners) orderComplete(ctx context.Context, e events.OrderComplete) error {
@@ -94,13 +109,8 @@ func (l *listeners) status(ctx context.Context, orderID string, version int64, s
 	if err != nil {
 		return id, fmt.Errorf("order id %q: %w", orderID, err)
 	}
-	o, err := l.store.Order(ctx, id)
-	if err != nil {
+	if err := l.store.ApplyStatus(ctx, id, version, status); err != nil {
 		return id, fmt.Errorf("order %s version %d: %w", orderID, version, err)
 	}
-	if o.Version >= version {
-		return id, nil // applied already
-	}
-	o.Status, o.Version = status, version
-	return id, l.store.ApplyOrder(ctx, o)
+	return id, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
+	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/validate"
 )
 
@@ -26,8 +28,8 @@ var (
 	errRefundPending = errors.New("order was cancelled while paying; the charge will be refunded")
 	// errRefundBusy: another process is asking Stripe for this refund.
 	errRefundBusy = errors.New("refund in progress in another process")
-	// errUnknownOutcome: Stripe could not be reached; the charge is marked
-	// uncertain on the order's attempt, and a retry repeats it.
+	// errUnknownOutcome: Stripe could not be reached; the attempt is
+	// uncertain, and a retry repeats its charge.
 	errUnknownOutcome = errors.New("payment provider unreachable")
 )
 
@@ -38,9 +40,10 @@ type charger interface {
 	Refund(ctx context.Context, chargeID, idempotencyKey string) (refundID string, err error)
 }
 
-// payer runs the payment workflow: claim the order's one payment, charge,
-// record, then wait for orders to decide whether the order was still open
-// (complete) or had been cancelled or expired first (refund).
+// payer runs the payment workflow: claim an attempt slot of the order,
+// charge, record the outcome, then wait for orders to decide whether the
+// order was still open (complete) or had been cancelled or expired first
+// (refund).
 type payer struct {
 	store   *store
 	charges charger
@@ -96,8 +99,8 @@ func (w *waiters) decide(id string, status events.OrderStatus) {
 	}
 }
 
-// pollEvery is how often a waiting payment rereads its order anyway, in
-// case its wake-up was missed (the watch is not durable).
+// pollEvery is how often a waiting payment reads its order anyway, in case
+// its wake-up was missed (the watch is not durable).
 const pollEvery = 250 * time.Millisecond
 
 // Pay charges the order's price to token for its owner.
@@ -113,96 +116,114 @@ func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.Object
 	case o.Status == events.StatusComplete:
 		return payment{}, errPaid
 	}
-	claim, att, err := p.claim(ctx, o, token)
-	if err != nil {
-		return payment{}, err
-	}
-	// Read the order again under the claim: a cancel applied before the
-	// claim was inserted found no payment to wait for (its listener has
-	// moved on), so nothing may be charged now.
-	if o, err = p.store.Order(ctx, orderID); err != nil || o.Status == events.StatusCancelled {
-		p.store.Abandon(ctx, claim)
-		if err != nil {
-			return payment{}, err
-		}
-		return payment{}, errCancelled
-	}
-	// Listen for orders' decision before it can be taken: a cancel that
-	// lands while charging is then heard at once.
+	// Listen for orders' decision before it can be taken: one that lands
+	// while charging is heard at once.
 	decided, stopWaiting := p.decided.wait(o.ID)
 	defer stopWaiting()
-	intent := *claim.Intent
-	chargeID, err := p.charges.Charge(ctx, intent.Cents, intent.Token, intent.Key)
-	var declined errDeclined
-	switch {
-	case errors.As(err, &declined):
-		err := p.store.NextAttempt(ctx, o.ID, att.N+1)
-		p.store.Abandon(ctx, claim)
-		if err != nil {
-			return payment{}, err
-		}
-		return payment{}, declined
-	case err != nil:
-		// The outcome is unknown: the charge may have been made. The next
-		// attempt repeats it (same key and token), so Stripe returns it
-		// instead of charging again; should the order be cancelled first,
-		// the order:cancelled listener repeats it and refunds.
-		err = fmt.Errorf("%w: %w", errUnknownOutcome, err)
-		if mark := p.store.MarkUncertain(ctx, o.ID, intent); mark != nil {
-			// The claim, which holds the charge, stays: once stale it is
-			// taken over and its charge repeated.
-			return payment{}, errors.Join(err, mark)
-		}
-		p.store.Abandon(ctx, claim)
-		return payment{}, err
-	}
-	paid, err := p.store.Succeed(context.WithoutCancel(ctx), claim, chargeID)
+	at, err := p.attempt(ctx, o, token)
 	if err != nil {
 		return payment{}, err
 	}
-	if att.Uncertain != nil {
-		if err := p.store.ClearUncertain(ctx, o.ID); err != nil {
-			p.log.Warn("a settled charge stays marked uncertain; a cancel would repeat it harmlessly", "orderId", o.ID.Hex(), "err", err)
-		}
+	// The attempt is ours (or a dead holder's, repeated): see it through
+	// even if the buyer goes away, within the holder's deadline.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), chargeDeadline)
+	defer cancel()
+	paid, err := p.charge(wctx, at)
+	if err != nil {
+		return payment{}, err
 	}
 	return paid, p.confirm(ctx, paid, decided)
 }
 
-// claim takes the order's payment claim for its current attempt: a new
-// charge of token, or the repeat of a charge whose answer was lost (the
-// same request, so Stripe answers with its outcome).
-func (p *payer) claim(ctx context.Context, o order, token string) (payment, attempt, error) {
-	// The attempt is read before claiming, to store the charge in the
-	// claim, and again after: a decline by the claim's previous holder may
-	// have moved it on meanwhile.
-	att, err := p.store.Attempt(ctx, o.ID)
-	if err != nil {
-		return payment{}, attempt{}, err
+// attempt claims the order's next attempt for a charge of token, or finds
+// the attempt whose charge must be repeated first (its answer was lost, or
+// its holder died): Stripe then answers with that charge's outcome.
+// A cancel that the order:cancelled listener saw with no attempt takes a
+// slot of its own (closed), so an attempt claimed after it cannot charge.
+func (p *payer) attempt(ctx context.Context, o order, token string) (payment, error) {
+	cents := validate.Price(o.Price).Cents()
+	for n := int64(0); ; n++ {
+		mine := payment{ID: primitive.NewObjectID(), Status: paymentPending,
+			Intent: &chargeIntent{Key: attemptKey(o.ID, n), Cents: cents, Token: token}}
+		held, won, err := p.store.Take(ctx, o.ID, n, mine)
+		switch {
+		case err != nil:
+			return payment{}, err
+		case won:
+			return held, nil
+		}
+		switch held.Status {
+		case paymentDeclined:
+			continue // nothing was charged: the next slot
+		case paymentSucceeded, paymentRefunding, paymentRefunded:
+			return payment{}, errPaid
+		case paymentClosed:
+			return payment{}, errCancelled
+		case paymentPending:
+			if !p.store.stale(held) {
+				return payment{}, errInProgress
+			}
+		}
+		return held, nil // uncertain, or its holder died: repeat it
 	}
+}
+
+// charge makes (or repeats) the attempt's charge and records its outcome:
+// the succeeded payment, errDeclined (the attempt is over) or
+// errUnknownOutcome (it is uncertain: the next attempt repeats it).
+func (p *payer) charge(ctx context.Context, at payment) (payment, error) {
+	intent := *at.Intent
+	chargeID, err := p.charges.Charge(ctx, intent.Cents, intent.Token, intent.Key)
+	var declined errDeclined
+	switch {
+	case errors.As(err, &declined):
+		_, rerr := p.outcome(ctx, at, func(d *payment) { d.Status, d.Intent = paymentDeclined, nil }, nil)
+		return payment{}, cmp.Or[error](rerr, declined)
+	case err != nil:
+		err = fmt.Errorf("%w: %w", errUnknownOutcome, err)
+		if at.Status == paymentPending {
+			// Recorded so that the next attempt repeats it at once; left
+			// pending, it is repeated once stale all the same.
+			if _, merr := p.outcome(ctx, at, func(d *payment) { d.Status = paymentUncertain }, nil); merr != nil {
+				return payment{}, errors.Join(err, merr)
+			}
+		}
+		return payment{}, err
+	}
+	paid, err := p.outcome(ctx, at, func(d *payment) { d.Status, d.StripeID, d.Intent = paymentSucceeded, chargeID, nil },
+		func(d payment) events.Event {
+			return events.PaymentCreated{ID: d.ID.Hex(), OrderID: d.OrderID.Hex(), StripeID: d.StripeID}
+		})
+	if err == nil && paid.Status != paymentSucceeded {
+		err = fmt.Errorf("payment %s was recorded %s meanwhile", paid.ID.Hex(), paid.Status)
+	}
+	return paid, err
+}
+
+// outcome records set's change of an attempt as its next version (with
+// ev's event, if ev is not nil), on top of what another process recorded
+// meanwhile: an outcome it decided (another process repeating the same
+// charge, which Stripe answers alike) is returned as it is; a pending or
+// uncertain one is decided here.
+func (p *payer) outcome(ctx context.Context, at payment, set func(*payment), ev func(payment) events.Event) (payment, error) {
+	cur := at
 	for range 3 {
-		intent := chargeIntent{Key: att.key(o.ID), Cents: validate.Price(o.Price).Cents(), Token: token}
-		if att.Uncertain != nil {
-			intent = *att.Uncertain
+		next := cur
+		set(&next)
+		var e events.Event
+		if ev != nil {
+			e = ev(next)
 		}
-		claim, err := p.store.Claim(ctx, o.ID, intent)
-		if err != nil {
-			return payment{}, attempt{}, err
+		got, err := p.store.Next(ctx, next, e)
+		if !errors.Is(err, outbox.ErrConflict) {
+			return got, err
 		}
-		now, err := p.store.Attempt(ctx, o.ID)
-		if err != nil {
-			// A charge the claim took over from a crash was marked
-			// uncertain first (Claim), so abandoning loses nothing.
-			p.store.Abandon(ctx, claim)
-			return payment{}, attempt{}, err
+		if got.Status != paymentPending && got.Status != paymentUncertain {
+			return got, nil
 		}
-		// claim.Intent is a crashed claim's, if it took one over.
-		if now.N == att.N && (now.Uncertain == nil) == (att.Uncertain == nil) {
-			return claim, att, nil
-		}
-		p.store.Abandon(ctx, claim)
-		att = now
+		cur = got
 	}
-	return payment{}, attempt{}, errInProgress
+	return cur, errInProgress
 }
 
 // confirm waits for the order's outcome: complete, or cancelled first (a
@@ -210,21 +231,22 @@ func (p *payer) claim(ctx context.Context, o order, token string) (payment, atte
 // The outcome comes from orders' event (any replica's watch) or, failing
 // that, from the replica.
 func (p *payer) confirm(ctx context.Context, paid payment, decided <-chan events.OrderStatus) error {
-	deadline := time.Now().Add(p.confirmWait)
-	for time.Now().Before(deadline) {
-		o, err := p.store.Order(ctx, paid.OrderID)
-		if err != nil {
-			return err
-		}
-		status := o.Status
-		if status != events.StatusComplete && status != events.StatusCancelled {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case status = <-decided:
-			case <-time.After(pollEvery):
-				continue
+	deadline := time.After(p.confirmWait)
+	for {
+		var status events.OrderStatus
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			p.log.Warn("order not confirmed in time; the payment stands until orders decides", "orderId", paid.OrderID.Hex())
+			return nil
+		case status = <-decided:
+		case <-time.After(pollEvery):
+			o, err := p.store.Order(ctx, paid.OrderID)
+			if err != nil {
+				return err
 			}
+			status = o.Status
 		}
 		switch status {
 		case events.StatusComplete:
@@ -243,85 +265,81 @@ func (p *payer) confirm(ctx context.Context, paid payment, decided <-chan events
 			}
 		}
 	}
-	p.log.Warn("order not confirmed in time; the payment stands until orders decides", "orderId", paid.OrderID.Hex())
-	return nil
 }
 
 // Refund gives a succeeded payment's money back, once. One process at a
-// time asks Stripe (a refund claim under the payment's id), so Stripe
-// normally sees one request; and the idempotency key is derived from the
-// payment, so should a crashed holder's successor ask again, it names the
-// same refund. errRefundBusy while another process is asking.
+// time asks Stripe: it claims the refund as the payment's next version
+// (refunding), so Stripe normally sees one request; the idempotency key is
+// derived from the payment, so a dead holder's successor, repeating it once
+// the claim is stale, names the same refund. errRefundBusy while another
+// process is asking.
 func (p *payer) Refund(ctx context.Context, paid payment) (payment, error) {
-	if paid.Status == paymentRefunded {
-		return paid, nil
+	for range 3 {
+		switch {
+		case paid.Status == paymentRefunded:
+			return paid, nil
+		case paid.Status == paymentRefunding && !p.store.stale(paid):
+			return payment{}, errRefundBusy
+		case paid.Status == paymentSucceeded:
+			claim := paid
+			now := p.store.now().UTC().Truncate(time.Millisecond)
+			claim.Status, claim.RefundingAt = paymentRefunding, &now
+			won, err := p.store.Next(ctx, claim, nil)
+			if errors.Is(err, outbox.ErrConflict) {
+				paid = won // another process got there first: see what it did
+				continue
+			}
+			if err != nil {
+				return payment{}, err
+			}
+			paid = won
+		case paid.Status != paymentRefunding:
+			return payment{}, fmt.Errorf("payment %s is %s: nothing to refund", paid.ID.Hex(), paid.Status)
+		}
+		return p.refund(ctx, paid)
 	}
-	claim, ok, err := p.store.ClaimRefund(ctx, paid)
-	if err != nil {
-		return payment{}, err
-	}
-	if !ok {
-		return payment{}, errRefundBusy
-	}
-	// The claim may be a finished refund's successor: read again.
-	if now, err := p.store.Payment(ctx, paid.ID); err != nil || now.Status == paymentRefunded {
-		return now, err
-	}
-	refundID, err := p.charges.Refund(ctx, paid.StripeID, "refund-"+paid.ID.Hex())
-	if err != nil {
-		p.store.ReleaseRefund(ctx, claim)
-		return payment{}, fmt.Errorf("refunding %s: %w", paid.ID.Hex(), err)
-	}
-	return p.store.Refunded(ctx, paid, refundID)
+	return payment{}, errRefundBusy
 }
 
-// settleUncertain makes sure a cancelled order leaves no charge behind
-// whose answer was lost (crashed, the charge of a stale claim; or
-// unreachable, the attempt's uncertain charge). It repeats the charge
-// (same key and parameters): Stripe answers with what the first request
-// did, or makes it now, and a charge is refunded at once. Once nothing is
-// uncertain it is a no-op; an error leaves the event to be redelivered.
-func (p *payer) settleUncertain(ctx context.Context, orderID primitive.ObjectID, crashed *payment) error {
-	att, err := p.store.Attempt(ctx, orderID)
+// refund asks Stripe for a refunding payment's refund and records it.
+func (p *payer) refund(ctx context.Context, refunding payment) (payment, error) {
+	refundID, err := p.charges.Refund(ctx, refunding.StripeID, "refund-"+refunding.ID.Hex())
 	if err != nil {
-		return err
-	}
-	intent := att.Uncertain
-	if intent == nil && crashed != nil {
-		intent = crashed.Intent
-	}
-	if intent == nil {
-		return nil
-	}
-	claim, err := p.store.Claim(ctx, orderID, *intent) // takes over the crashed claim
-	if err != nil {
-		// Paid meanwhile (redelivered, the payment is refunded) or another
-		// process is charging (redelivered until it is done).
-		return fmt.Errorf("settling order %s's charge of unknown outcome (Stripe key %s): %w", orderID.Hex(), intent.Key, err)
-	}
-	intent = claim.Intent // the crashed claim's, should it have taken one over
-	chargeID, err := p.charges.Charge(ctx, intent.Cents, intent.Token, intent.Key)
-	var declined errDeclined
-	switch {
-	case errors.As(err, &declined):
-		err := p.store.NextAttempt(ctx, orderID, att.N+1) // nothing was charged
-		p.store.Abandon(ctx, claim)
-		return err
-	case err != nil:
-		err = fmt.Errorf("settling order %s's charge of unknown outcome (Stripe key %s): %w", orderID.Hex(), intent.Key, err)
-		if mark := p.store.MarkUncertain(ctx, orderID, *intent); mark != nil {
-			return errors.Join(err, mark) // the claim keeps the charge
+		// Let go at once, so that a retry need not wait for the claim to
+		// go stale.
+		back := refunding
+		back.Status, back.RefundingAt = paymentSucceeded, nil
+		if _, berr := p.store.Next(ctx, back, nil); berr != nil && !errors.Is(berr, outbox.ErrConflict) {
+			err = errors.Join(err, berr)
 		}
-		p.store.Abandon(ctx, claim)
-		return err
+		return payment{}, fmt.Errorf("refunding %s: %w", refunding.ID.Hex(), err)
 	}
-	paid, err := p.store.Succeed(context.WithoutCancel(ctx), claim, chargeID)
+	done := refunding
+	done.Status, done.RefundID, done.RefundingAt = paymentRefunded, refundID, nil
+	ev := events.PaymentRefunded{ID: done.ID.Hex(), OrderID: done.OrderID.Hex(), StripeID: done.StripeID, RefundID: refundID}
+	recorded, err := p.store.Next(ctx, done, ev)
+	if errors.Is(err, outbox.ErrConflict) {
+		return recorded, nil // a repeat by another process recorded it
+	}
+	return recorded, err
+}
+
+// settle makes sure a cancelled order leaves no charge behind: it repeats a
+// charge whose answer was lost or whose holder died (Stripe answers with
+// what the first request did, or makes it now) and refunds what was
+// charged. It returns errDeclined when the repeat learnt that nothing was
+// charged (the attempt is over); any other error leaves the event to be
+// redelivered.
+func (p *payer) settle(ctx context.Context, at payment) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), chargeDeadline)
+	defer cancel()
+	paid, err := p.charge(wctx, at)
 	if err != nil {
-		return err
+		return fmt.Errorf("settling order %s's charge of unknown outcome (Stripe key %s): %w", at.OrderID.Hex(), at.Intent.Key, err)
 	}
-	if _, err := p.Refund(context.WithoutCancel(ctx), paid); err != nil {
+	if _, err := p.Refund(wctx, paid); err != nil {
 		return err // redelivered: the succeeded payment's refund is retried
 	}
-	p.log.Info("refunded a charge of unknown outcome for a cancelled order", "orderId", orderID.Hex(), "paymentId", paid.ID.Hex())
-	return p.store.ClearUncertain(ctx, orderID)
+	p.log.Info("refunded a charge of unknown outcome for a cancelled order", "orderId", at.OrderID.Hex(), "paymentId", paid.ID.Hex())
+	return nil
 }

@@ -9,8 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"ticketing.dev/common/claim"
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/outbox"
 )
@@ -30,28 +30,46 @@ type order struct {
 	Version int64              `bson:"version"`
 }
 
-// Payment states: a claim is pending while Stripe is being called.
+// A payment attempt's states. An attempt is claimed pending (a charge under
+// way); its charge's outcome makes it succeeded (announced by
+// payment:created), declined (nothing charged: the next attempt may try
+// another card) or uncertain (Stripe's answer was lost: the charge may have
+// been made, so it is repeated under the same key). A succeeded payment is
+// refunding while one process asks Stripe for its refund, then refunded
+// (payment:refunded). closed is the slot the order:cancelled listener
+// takes when nothing was charged: no payment may follow.
 const (
 	paymentPending   = "pending"
+	paymentUncertain = "uncertain"
+	paymentDeclined  = "declined"
 	paymentSucceeded = "succeeded"
+	paymentRefunding = "refunding"
 	paymentRefunded  = "refunded"
+	paymentClosed    = "closed"
 )
 
-// payment is one order's payment. The unique index on orderId is what
-// makes a second concurrent payment for the order impossible: its claim
-// cannot be inserted (docs/CONTRACT.md §6). Its later states are versions claimed in
-// the outbox log: succeeded (1, announced by payment:created), refunded (2).
+// payment is one attempt to pay an order, in its numbered slot
+// "<order id>/<n>". The slot is a claim (package claim): inserted under a
+// unique index, so of any number of attempts only one holds slot n; slot
+// n+1 is only claimed by an attempt that found slot n declined, so at most
+// one slot is ever charged (docs/CONTRACT.md §6). Its later states are
+// versions claimed in the outbox log, so each is decided once: by its
+// holder, or by whoever repeats a charge or refund whose holder died.
 type payment struct {
 	ID        primitive.ObjectID `bson:"_id"`
+	Slot      string             `bson:"slot"`
 	OrderID   primitive.ObjectID `bson:"orderId"`
+	N         int64              `bson:"n"`
 	StripeID  string             `bson:"stripeId"`
 	RefundID  string             `bson:"refundId,omitempty"`
 	Status    string             `bson:"status"`
 	CreatedAt time.Time          `bson:"createdAt"`
-	Version   int64              `bson:"version"`
-	// Intent is the charge a pending claim is making, so that one left by
-	// a crash mid-charge can be settled (see payer.settleUncertain); it is
-	// dropped once the charge is recorded.
+	// RefundingAt is when the refund was claimed (status refunding).
+	RefundingAt *time.Time `bson:"refundingAt,omitempty"`
+	Version     int64      `bson:"version"`
+	// Intent is the charge a pending or uncertain attempt is making, so
+	// that it can be repeated (see payer.repeat); it is dropped once the
+	// charge's outcome is known.
 	Intent *chargeIntent `bson:"intent,omitempty"`
 }
 
@@ -64,59 +82,53 @@ type chargeIntent struct {
 	Token string `bson:"token"`
 }
 
-// attempt is an order's current charge attempt: the n-th key, and the
-// charge whose answer was lost (Stripe unreachable or timed out), if any,
-// until a repeat of it learns its outcome.
-type attempt struct {
-	N         int64         `bson:"n"`
-	Uncertain *chargeIntent `bson:"uncertain,omitempty"`
+func slotKey(orderID primitive.ObjectID, n int64) string {
+	return fmt.Sprintf("%s/%d", orderID.Hex(), n)
 }
 
-// key is the Stripe idempotency key of the attempt.
-func (a attempt) key(orderID primitive.ObjectID) string {
-	return fmt.Sprintf("order-%s-attempt-%d", orderID.Hex(), a.N)
+// attemptKey is the Stripe idempotency key of an order's n-th attempt.
+func attemptKey(orderID primitive.ObjectID, n int64) string {
+	return fmt.Sprintf("order-%s-attempt-%d", orderID.Hex(), n)
 }
 
-// claimTimeout is how long a pending claim blocks other attempts; longer
-// than a charge can take, so only a claim abandoned by a crash expires.
-const claimTimeout = 2 * stripeTimeout
+// chargeDeadline bounds a holder's work after claiming an attempt or a
+// refund: Stripe's call, then recording its outcome. Past claim.StaleAfter
+// of it the holder is taken to have died, and the charge or refund is
+// repeated under its key.
+const chargeDeadline = stripeTimeout + outbox.WriteDeadline
+
+// stale reports whether the holder of an attempt (pending) or a refund
+// (refunding) is past its deadline.
+func (s *store) stale(p payment) bool {
+	at := p.CreatedAt
+	if p.Status == paymentRefunding && p.RefundingAt != nil {
+		at = *p.RefundingAt
+	}
+	return claim.Stale(at, s.now(), chargeDeadline)
+}
 
 type store struct {
 	orders       *outbox.Aggregates
 	payments     *outbox.Aggregates
 	paymentsColl *mongo.Collection
-	// attempts counts an order's definitive charge failures, so each new
-	// try gets a new idempotency key, and holds the charge whose answer was
-	// lost (with its token) until a repeat learns its outcome. The holder
-	// of the order's payment claim writes it, or whoever takes over a
-	// crashed claim.
-	attempts *mongo.Collection
-	// refundClaims lets one process at a time ask Stripe for a payment's
-	// refund, keyed by the payment's id.
-	refundClaims *mongo.Collection
 	now          func() time.Time
 }
 
-// newStore ensures the unique index on orderId, which makes a second
-// concurrent payment for an order impossible (see payment).
+// newStore moves payments kept the way they were before into slots, and
+// ensures the unique index on slot (see payment) and the index an order's
+// slots are listed by (migrate).
 func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
 	payments := db.Collection("payments")
-	_, err := payments.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "orderId", Value: 1}},
-		Options: options.Index().SetUnique(true).SetName("orderId_unique"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating payments index: %w", err)
-	}
-	return &store{
-		orders: olog.Aggregates("order", db.Collection("orders")),
-		// Version 0, the claim, is a plain insert under the unique orderId.
-		payments:     olog.Aggregates("payment", payments).EventsFrom(1),
+	s := &store{
+		orders:       olog.Aggregates("order", db.Collection("orders")),
+		payments:     olog.Aggregates("payment", payments),
 		paymentsColl: payments,
-		attempts:     db.Collection("attempts"),
-		refundClaims: db.Collection("refundClaims"),
 		now:          time.Now,
-	}, nil
+	}
+	if err := s.migrate(ctx, db); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Order returns a replicated order or errNoOrder.
@@ -129,186 +141,81 @@ func (s *store) Order(ctx context.Context, id primitive.ObjectID) (order, error)
 	return o, err
 }
 
-// PaymentOf returns the order's payment; found is false when it has none.
-func (s *store) PaymentOf(ctx context.Context, orderID primitive.ObjectID) (payment, bool, error) {
-	var p payment
-	err := s.paymentsColl.FindOne(ctx, bson.D{{Key: "orderId", Value: orderID}}).Decode(&p)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+// Take claims slot n of the order for p (its slot, order and number are
+// set here); won is false when the slot is held, and held is its holder.
+func (s *store) Take(ctx context.Context, orderID primitive.ObjectID, n int64, p payment) (held payment, won bool, err error) {
+	p.Slot, p.OrderID, p.N, p.CreatedAt = slotKey(orderID, n), orderID, n, s.now().UTC().Truncate(time.Millisecond)
+	for range 3 {
+		held, won, found, err := claim.Take[payment](ctx, s.paymentsColl, p, bson.D{{Key: "slot", Value: p.Slot}})
+		if err != nil || won {
+			return p, won, err
+		}
+		if found {
+			return held, false, nil
+		}
+		// Slots are never deleted: read it again.
+	}
+	return payment{}, false, fmt.Errorf("slot %s: neither taken nor held", p.Slot)
+}
+
+// Latest is the order's last attempt; found is false when it has none.
+func (s *store) Latest(ctx context.Context, orderID primitive.ObjectID) (payment, bool, error) {
+	cur, err := s.paymentsColl.Find(ctx, bson.D{{Key: "orderId", Value: orderID}})
+	if err != nil {
+		return payment{}, false, fmt.Errorf("reading payments of order %s: %w", orderID.Hex(), err)
+	}
+	var all []payment
+	if err := cur.All(ctx, &all); err != nil {
+		return payment{}, false, fmt.Errorf("reading payments of order %s: %w", orderID.Hex(), err)
+	}
+	if len(all) == 0 {
 		return payment{}, false, nil
 	}
-	if err != nil {
-		return payment{}, false, fmt.Errorf("reading payment: %w", err)
-	}
-	return p, true, nil
-}
-
-// Claim inserts a pending payment for the order, about to make intent:
-// errPaid if it is paid, errInProgress if another attempt holds a live
-// claim.
-func (s *store) Claim(ctx context.Context, orderID primitive.ObjectID, intent chargeIntent) (payment, error) {
-	p := payment{ID: primitive.NewObjectID(), OrderID: orderID, Status: paymentPending, CreatedAt: s.now(), Intent: &intent}
-	for range 2 {
-		_, err := s.paymentsColl.InsertOne(ctx, p)
-		if err == nil {
-			return p, nil
+	latest := all[0]
+	for _, p := range all[1:] {
+		if p.N > latest.N {
+			latest = p
 		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return payment{}, fmt.Errorf("claiming payment: %w", err)
-		}
-		held, found, err := s.PaymentOf(ctx, orderID)
-		switch {
-		case err != nil:
-			return payment{}, err
-		case !found:
-			continue // abandoned meanwhile: try again
-		case held.Status != paymentPending:
-			return payment{}, errPaid
-		case s.now().Sub(held.CreatedAt) < claimTimeout:
-			return payment{}, errInProgress
-		}
-		// A claim left by a crash: the retry repeats its charge (same key
-		// and parameters), so Stripe returns a charge it may have made
-		// instead of making another.
-		if held.Intent != nil {
-			// Marked before the claim goes, so that whoever claims next
-			// repeats it too (see payer.claim).
-			if err := s.MarkUncertain(ctx, orderID, *held.Intent); err != nil {
-				return payment{}, err
-			}
-			p.Intent = held.Intent
-		}
-		s.Abandon(ctx, held)
 	}
-	return payment{}, errInProgress
+	return latest, true, nil
 }
 
-// Abandon deletes a pending claim (by its own _id, so never another
-// attempt's) so the order can be paid again.
-func (s *store) Abandon(ctx context.Context, p payment) {
-	_, _ = s.paymentsColl.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: p.ID}, {Key: "status", Value: paymentPending}})
-}
-
-// Attempt is the order's current attempt.
-func (s *store) Attempt(ctx context.Context, orderID primitive.ObjectID) (attempt, error) {
-	var a attempt
-	err := s.attempts.FindOne(ctx, bson.D{{Key: "_id", Value: orderID}}).Decode(&a)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return attempt{}, fmt.Errorf("reading attempt: %w", err)
-	}
-	return a, nil
-}
-
-// MarkUncertain records that the answer to intent was lost: it may have
-// charged the buyer. Called while holding the order's claim.
-func (s *store) MarkUncertain(ctx context.Context, orderID primitive.ObjectID, intent chargeIntent) error {
-	_, err := s.attempts.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "uncertain", Value: intent}}}}, options.Update().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("recording a charge of unknown outcome: %w", err)
-	}
-	return nil
-}
-
-// ClearUncertain forgets the lost answer once a repeat has learnt its
-// outcome. Called while holding the order's claim.
-func (s *store) ClearUncertain(ctx context.Context, orderID primitive.ObjectID) error {
-	_, err := s.attempts.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}},
-		bson.D{{Key: "$unset", Value: bson.D{{Key: "uncertain", Value: ""}}}})
-	if err != nil {
-		return fmt.Errorf("settling a charge of unknown outcome: %w", err)
-	}
-	return nil
-}
-
-// NextAttempt moves the order to attempt n after a definitive failure, so
-// the user can retry with another card under a new idempotency key. Called
-// while holding the order's claim.
-func (s *store) NextAttempt(ctx context.Context, orderID primitive.ObjectID, n int64) error {
-	_, err := s.attempts.UpdateOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: orderID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: n}}}, {Key: "$unset", Value: bson.D{{Key: "uncertain", Value: ""}}}}, options.Update().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("recording attempt: %w", err)
-	}
-	return nil
-}
-
-// Succeed records the charge, with its payment:created event.
-func (s *store) Succeed(ctx context.Context, p payment, stripeID string) (payment, error) {
-	p.StripeID, p.Status, p.Version, p.Intent = stripeID, paymentSucceeded, 1, nil
-	ev := events.PaymentCreated{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: stripeID}
-	if err := s.payments.Commit(ctx, p.ID, 1, p, ev); err != nil {
-		return payment{}, fmt.Errorf("recording payment: %w", err)
-	}
-	return p, nil
-}
-
-// Refunded records a refund of a succeeded payment, with its
-// payment:refunded event (orders shows the buyer it); recording it twice
-// (two processes refunding the same charge) is not an error.
-func (s *store) Refunded(ctx context.Context, p payment, refundID string) (payment, error) {
-	p.RefundID, p.Status, p.Version = refundID, paymentRefunded, 2
-	ev := events.PaymentRefunded{ID: p.ID.Hex(), OrderID: p.OrderID.Hex(), StripeID: p.StripeID, RefundID: refundID}
-	err := s.payments.Commit(ctx, p.ID, 2, p, ev)
+// Next records p (changed from its stored version) as its next version,
+// with ev if not nil. When another process recorded that version first, it
+// returns what that process recorded instead, with outbox.ErrConflict.
+func (s *store) Next(ctx context.Context, p payment, ev events.Event) (payment, error) {
+	p.Version++
+	err := s.payments.Commit(ctx, p.ID, p.Version, p, ev)
 	if errors.Is(err, outbox.ErrConflict) {
-		return p, nil
+		var won payment
+		if err := s.payments.AtLeast(ctx, p.ID, p.Version, &won); err != nil {
+			return payment{}, err
+		}
+		return won, outbox.ErrConflict
 	}
 	if err != nil {
-		return payment{}, fmt.Errorf("recording refund: %w", err)
+		return payment{}, fmt.Errorf("recording payment %s %s: %w", p.ID.Hex(), p.Status, err)
 	}
 	return p, nil
-}
-
-// refundClaim gives its holder the right to ask Stripe for a refund.
-type refundClaim struct {
-	PaymentID primitive.ObjectID `bson:"_id"`
-	At        time.Time          `bson:"at"`
-}
-
-// ClaimRefund reports whether the caller may ask Stripe for p's refund now:
-// false while another process's claim is younger than claimTimeout (it is
-// asking; a claim that old was left by a crash and is taken over).
-func (s *store) ClaimRefund(ctx context.Context, p payment) (refundClaim, bool, error) {
-	for range 2 {
-		c := refundClaim{PaymentID: p.ID, At: s.now().UTC().Truncate(time.Millisecond)}
-		_, err := s.refundClaims.InsertOne(ctx, c)
-		if err == nil {
-			return c, true, nil
-		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return c, false, fmt.Errorf("claiming refund of %s: %w", p.ID.Hex(), err)
-		}
-		var held refundClaim
-		err = s.refundClaims.FindOne(ctx, bson.D{{Key: "_id", Value: p.ID}}).Decode(&held)
-		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
-			continue
-		case err != nil:
-			return c, false, fmt.Errorf("reading refund claim of %s: %w", p.ID.Hex(), err)
-		case s.now().Sub(held.At) < claimTimeout:
-			return c, false, nil
-		}
-		s.ReleaseRefund(ctx, held)
-	}
-	return refundClaim{}, false, nil
-}
-
-// ReleaseRefund deletes a refund claim (that one, not a newer one), so the
-// refund can be asked for again.
-func (s *store) ReleaseRefund(ctx context.Context, c refundClaim) {
-	_, _ = s.refundClaims.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: c.PaymentID}, {Key: "at", Value: c.At}})
 }
 
 // Payment returns a payment by its id.
 func (s *store) Payment(ctx context.Context, id primitive.ObjectID) (payment, error) {
 	var p payment
-	if err := s.paymentsColl.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&p); err != nil {
+	if err := s.payments.Get(ctx, id, &p); err != nil {
 		return payment{}, fmt.Errorf("reading payment %s: %w", id.Hex(), err)
 	}
 	return p, nil
 }
 
-// ApplyOrder stores a replicated order version: once, and only right
-// after its predecessor (outbox.ErrNotYet otherwise).
+// ApplyOrder stores a replicated order's first version (once).
 func (s *store) ApplyOrder(ctx context.Context, o order) error {
 	return s.orders.Apply(ctx, o.ID, o.Version, o)
+}
+
+// ApplyStatus stores a replicated order's later version, which changes
+// its status (order:cancelled and order:complete carry no buyer or price):
+// once, and only right after its predecessor (outbox.ErrNotYet otherwise).
+func (s *store) ApplyStatus(ctx context.Context, id primitive.ObjectID, version int64, status events.OrderStatus) error {
+	return s.orders.ApplyPatch(ctx, id, version, bson.D{{Key: "status", Value: status}})
 }

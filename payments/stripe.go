@@ -12,8 +12,9 @@ import (
 	"github.com/stripe/stripe-go/v76/refund"
 )
 
-// stripeTimeout bounds one charge, retries included; a claim outlives it
-// (claimTimeout) so an abandoned claim is never taken over mid-charge.
+// stripeTimeout bounds one charge, retries included; an attempt's claim
+// outlives it (chargeDeadline, then claim.StaleAfter), so an attempt is
+// never repeated by another process while its charge may be under way.
 const stripeTimeout = 30 * time.Second
 
 // errDeclined wraps Stripe's definitive refusals (card declined, invalid

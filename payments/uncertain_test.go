@@ -1,27 +1,16 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"ticketing.dev/common/events"
 	"ticketing.dev/common/testkit"
 )
-
-// storedAttempt reads the order's attempt record.
-func storedAttempt(t *testing.T, e env, orderID string) attempt {
-	t.Helper()
-	oid, _ := primitive.ObjectIDFromHex(orderID)
-	a, err := e.store.Attempt(context.Background(), oid)
-	require.NoError(t, err)
-	return a
-}
 
 // requireOneChargeRequest asserts every charge request that reached Stripe
 // was the same request: key and token.
@@ -43,7 +32,7 @@ func TestAChargeWhoseAnswerWasLostIsRepeatedAndRefundedWhenItsOrderIsCancelled(t
 	r := pay(t, e, id, "tok_visa", user(t, "owner"))
 	require.Equal(t, 502, r.Status, r.Raw)
 	assert.Empty(t, storedPayments(t, e, id), "nothing is recorded as paid")
-	require.NotNil(t, storedAttempt(t, e, id).Uncertain, "the charge may have been made")
+	require.Equal(t, paymentUncertain, latestAttempt(t, e, id).Status, "the charge may have been made")
 
 	// The order expires before the buyer retries: Stripe may hold their money.
 	e.stripe.loseAnswers("/v1/charges", false)
@@ -56,9 +45,7 @@ func TestAChargeWhoseAnswerWasLostIsRepeatedAndRefundedWhenItsOrderIsCancelled(t
 	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
 	require.Len(t, e.stripe.refunds(), 1)
 	refunded.Wait(t, 1, 5*time.Second)
-	require.Eventually(t, func() bool { return storedAttempt(t, e, id).Uncertain == nil }, 5*time.Second, 20*time.Millisecond,
-		"the settled charge's token is cleared")
-	assert.Nil(t, storedPayments(t, e, id)[0].Intent, "the token is not kept past the charge")
+	assert.Nil(t, storedPayments(t, e, id)[0].Intent, "the settled charge's token is not kept past the charge")
 	time.Sleep(3 * ackWait) // redeliveries, had the event not been acked, find it refunded
 	require.Len(t, e.stripe.refunds(), 1)
 }
@@ -78,7 +65,7 @@ func TestARetryAfterALostAnswerRepeatsTheFirstChargeInsteadOfMakingAnother(t *te
 	r := pay(t, e, id, "tok_mastercard", user(t, "owner"))
 	require.Equal(t, 201, r.Status, r.Raw)
 	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")
-	assert.Nil(t, storedAttempt(t, e, id).Uncertain, "the repeat learnt the outcome")
+	assert.Len(t, slots(t, e, id), 1, "the repeat learnt the outcome of the one attempt")
 	stored := storedPayments(t, e, id)
 	require.Len(t, stored, 1)
 	assert.Equal(t, paymentSucceeded, stored[0].Status)
@@ -88,13 +75,10 @@ func TestARetryAfterALostAnswerRepeatsTheFirstChargeInsteadOfMakingAnother(t *te
 func TestAChargeLeftByACrashMidChargeIsSettledWhenItsOrderIsCancelled(t *testing.T) {
 	e := newEnv(t)
 	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
-	oid, _ := primitive.ObjectIDFromHex(id)
-	// A process died while Stripe was charging: its claim is stale and
+	// A process died while Stripe was charging: its attempt is stale and
 	// holds the charge it was making.
 	key := "order-" + id + "-attempt-0"
-	_, err := e.store.paymentsColl.InsertOne(context.Background(), payment{ID: primitive.NewObjectID(), OrderID: oid, Status: paymentPending,
-		CreatedAt: time.Now().Add(-2 * claimTimeout), Intent: &chargeIntent{Key: key, Cents: 2000, Token: "tok_visa"}})
-	require.NoError(t, err)
+	seedAttempt(t, e, id, 0, paymentPending, time.Now().Add(-longStale), &chargeIntent{Key: key, Cents: 2000, Token: "tok_visa"})
 
 	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
 	require.Eventually(t, func() bool {
@@ -121,11 +105,9 @@ func TestALostAnswerThatWasADeclineChargesAndRefundsNothingWhenItsOrderIsCancell
 	})
 
 	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
-	// The attempt moves on before the repeat's claim is removed.
-	require.Eventually(t, func() bool { a := storedAttempt(t, e, id); return a.Uncertain == nil && a.N == 1 },
-		10*time.Second, 20*time.Millisecond, "the repeat learnt it was declined")
-	require.Eventually(t, func() bool { return len(storedPayments(t, e, id)) == 0 }, 5*time.Second, 20*time.Millisecond,
-		"no payment stands: the repeat's claim is removed")
+	require.Eventually(t, func() bool { a := latestAttempt(t, e, id); return a.Status == paymentClosed && a.N == 1 },
+		10*time.Second, 20*time.Millisecond, "the repeat learnt it was declined, and no later attempt may charge")
+	assert.Equal(t, paymentDeclined, slots(t, e, id)[0].Status)
 	time.Sleep(3 * ackWait) // redeliveries, had the event not been acked, charge nothing more
 	assert.Empty(t, storedPayments(t, e, id))
 	assert.Empty(t, e.stripe.refunds())
@@ -144,26 +126,23 @@ func TestAKeyConflictAtStripeIsAnUnknownOutcomeNotADecline(t *testing.T) {
 	})
 	r := pay(t, e, id, "tok_visa", user(t, "owner"))
 	assert.Equal(t, 502, r.Status, r.Raw)
-	a := storedAttempt(t, e, id)
+	a := latestAttempt(t, e, id)
 	assert.EqualValues(t, 0, a.N, "the key is not given up: that request may charge")
-	require.NotNil(t, a.Uncertain)
-	assert.Equal(t, "order-"+id+"-attempt-0", a.Uncertain.Key)
+	require.Equal(t, paymentUncertain, a.Status)
+	assert.Equal(t, "order-"+id+"-attempt-0", a.Intent.Key)
 }
 
 func TestACrashedChargeWhoseRepeatIsLostTooIsSettledOnALaterDelivery(t *testing.T) {
 	e := newEnv(t)
 	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
-	oid, _ := primitive.ObjectIDFromHex(id)
 	key := "order-" + id + "-attempt-0"
-	_, err := e.store.paymentsColl.InsertOne(context.Background(), payment{ID: primitive.NewObjectID(), OrderID: oid, Status: paymentPending,
-		CreatedAt: time.Now().Add(-2 * claimTimeout), Intent: &chargeIntent{Key: key, Cents: 2000, Token: "tok_visa"}})
-	require.NoError(t, err)
+	seedAttempt(t, e, id, 0, paymentPending, time.Now().Add(-longStale), &chargeIntent{Key: key, Cents: 2000, Token: "tok_visa"})
 	e.stripe.loseAnswers("/v1/charges", true)
 
 	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
 	require.Eventually(t, func() bool {
-		return len(e.stripe.charges()) > 0 && storedAttempt(t, e, id).Uncertain != nil && len(storedPayments(t, e, id)) == 0
-	}, 10*time.Second, 20*time.Millisecond, "the listener's repeat was lost as well: its claim is gone and the attempt holds the charge")
+		return len(e.stripe.charges()) > 0 && latestAttempt(t, e, id).Status == paymentUncertain && len(storedPayments(t, e, id)) == 0
+	}, 10*time.Second, 20*time.Millisecond, "the listener's repeat was lost as well: the attempt holds the charge")
 
 	e.stripe.loseAnswers("/v1/charges", false)
 	require.Eventually(t, func() bool {
@@ -172,6 +151,5 @@ func TestACrashedChargeWhoseRepeatIsLostTooIsSettledOnALaterDelivery(t *testing.
 	}, 15*time.Second, 20*time.Millisecond, "a redelivery repeats it again and refunds it")
 	requireOneChargeRequest(t, e, key, "tok_visa")
 	require.Len(t, e.stripe.refunds(), 1)
-	require.Eventually(t, func() bool { return storedAttempt(t, e, id).Uncertain == nil }, 5*time.Second, 20*time.Millisecond,
-		"the settled charge's token is cleared")
+	assert.Nil(t, latestAttempt(t, e, id).Intent, "the settled charge's token is cleared")
 }

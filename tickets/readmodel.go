@@ -60,6 +60,9 @@ func (s *store) load(ctx context.Context) error {
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
+		if cur.Current.Lookup("_id").Type != bson.TypeObjectID {
+			continue // a new ticket's outbox record, kept with it until published
+		}
 		var t ticket
 		if err := cur.Decode(&t); err != nil {
 			return fmt.Errorf("loading the catalogue: %w", err)

@@ -75,7 +75,9 @@ type store struct {
 // lists are answered by the catalog, which load and follow fill.
 func newStore(ctx context.Context, db *mongo.Database, olog *outbox.Log) (*store, error) {
 	tickets := db.Collection("tickets")
-	return &store{tickets: olog.Aggregates("ticket", tickets), ticketsColl: tickets, catalog: catalog.New()}, nil
+	// Changes start from the ticket this process last wrote (the
+	// reservation, then the sale, of one purchase).
+	return &store{tickets: olog.Aggregates("ticket", tickets).Cached(), ticketsColl: tickets, catalog: catalog.New()}, nil
 }
 
 // Create stores a new ticket at version 0 with its ticket:created event.

@@ -38,3 +38,17 @@ func TestChangesFromTwoProcessesCountEveryWriteAndLoseNone(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(n), unchanged.Version, "a change that changes nothing writes nothing")
 }
+
+func TestAProcessStartingWhileANewTicketsRecordIsKeptWithItListsTheTicketOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	// e.store's log publishes nothing: its new ticket's record stays with
+	// the ticket until a process with a bus publishes and drops it.
+	tk, err := e.store.Create(ctx, "kept with its record", 5, "u1")
+	require.NoError(t, err)
+	url, _ := e.process(t)
+	list := do(t, "GET", url+"/api/tickets", "")
+	require.Equal(t, 200, list.Status, list.Raw)
+	require.Len(t, list.List, 1)
+	assert.Equal(t, tk.ID.Hex(), list.List[0]["id"])
+}

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,9 +45,19 @@ type collectionMeta struct {
 // Sync creates the GIN indexes that are missing now. Tables appear lazily
 // and a dropped collection takes its indexes along, so it is run again as
 // collections come and go; it is idempotent and cheap when nothing changed.
-func (g *ginIndexer) Sync(ctx context.Context) error {
+//
+// ctx ends Sync between statements, never during one: pgx answers a
+// cancelled statement by closing its connection, and PostgreSQL logs the
+// session's end as "FATAL: connection to client lost" (at every stop that
+// came during an index build). A statement is bounded by statementTimeout.
+func (g *ginIndexer) Sync(stop context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err := stop.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(stop), statementTimeout)
+	defer cancel()
 	if g.conn == nil || g.conn.IsClosed() {
 		conn, err := pgx.Connect(ctx, g.connString)
 		if err != nil {
@@ -59,7 +70,10 @@ func (g *ginIndexer) Sync(ctx context.Context) error {
 		return err
 	}
 	for _, schema := range schemas {
-		if err := g.syncSchema(ctx, schema); err != nil {
+		if stop.Err() != nil {
+			return stop.Err()
+		}
+		if err := g.syncSchema(stop, ctx, schema); err != nil {
 			return err
 		}
 	}
@@ -76,7 +90,11 @@ func (g *ginIndexer) schemas(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-func (g *ginIndexer) syncSchema(ctx context.Context, schema string) error {
+// statementTimeout bounds a Sync's statements: an index on a table of a few
+// thousand documents takes milliseconds.
+const statementTimeout = time.Minute
+
+func (g *ginIndexer) syncSchema(stop, ctx context.Context, schema string) error {
 	q := fmt.Sprintf(`SELECT _jsonb::text, coalesce(to_regclass(%s || '.' || quote_ident(_jsonb->>'table'))::oid, 0)
 		FROM %s.%s`, quoteLiteral(quoteIdent(schema)), quoteIdent(schema), quoteIdent(metadataTable))
 	rows, err := g.conn.Query(ctx, q)
@@ -124,6 +142,9 @@ func (g *ginIndexer) syncSchema(ctx context.Context, schema string) error {
 			key := fmt.Sprintf("%d/%s", t.oid, f)
 			if g.done[key] {
 				continue
+			}
+			if stop.Err() != nil {
+				return stop.Err()
 			}
 			if _, err := g.conn.Exec(ctx, createGIN(schema, t.name, f)); err != nil {
 				if isUndefinedTable(err) {

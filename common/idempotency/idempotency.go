@@ -2,10 +2,11 @@
 // Idempotency-Key gets the first response to the same user's same key
 // replayed, for Window, and nothing is created twice (docs/CONTRACT.md §2a).
 //
-// The guarantee rests on an insert under the unique _id (user, route, key),
-// the one atomic primitive of every engine the services run on (docs/CONTRACT.md §6):
-// of any number of requests racing with one key, across any number of
-// processes, exactly one runs the handler; the others wait for its answer.
+// The guarantee rests on a claim (package claim): an insert under the
+// unique _id (user, route, key), the one atomic primitive of every engine
+// the services run on (docs/CONTRACT.md §6). Of any number of requests
+// racing with one key, across any number of processes, exactly one runs the
+// handler; the others wait for its answer.
 package idempotency
 
 import (
@@ -13,7 +14,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +23,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
+	"ticketing.dev/common/claim"
 	"ticketing.dev/common/httpapi"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
@@ -44,16 +45,19 @@ const maxKeyLen = 255
 const Collection = "idempotencyKeys"
 
 // Stale is when a key whose first request has not finished is taken to be
-// left by a crash, and taken over: longer than a live request can run
-// (httpapi.RequestTimeout, which Deadline enforces), by a margin for the
-// answer to be kept. A route without that deadline must be safe to run
-// twice on its own (payments: its claims and Stripe's key).
-const Stale = httpapi.RequestTimeout + 5*time.Second
+// left by a crash, and taken over: the claim rule (claim.StaleAfter) for a
+// holder that runs within httpapi.RequestTimeout, which Deadline enforces.
+// A route without that deadline must be safe to run twice on its own
+// (payments: its attempt slots and Stripe's key).
+var Stale = claim.StaleAfter(httpapi.RequestTimeout)
 
 // Store keeps a service's idempotency keys and their responses.
 type Store struct {
 	c   *mongo.Collection
 	now func() time.Time
+	// takeovers elects the one request that replaces a stale or expired
+	// key.
+	takeovers *claim.Takeovers
 	// wait bounds how long a request waits for the first one with its key
 	// to finish; stale is when an unfinished first one is taken to have
 	// died with its process.
@@ -65,8 +69,10 @@ type Store struct {
 
 // New returns the key store in db.
 func New(db *mongo.Database) *Store {
-	return &Store{c: db.Collection(Collection), now: time.Now,
+	s := &Store{c: db.Collection(Collection), now: time.Now, takeovers: claim.NewTakeovers(db),
 		wait: 10 * time.Second, stale: Stale, poll: 20 * time.Millisecond}
+	s.takeovers.SetClock(func() time.Time { return s.now() })
+	return s
 }
 
 // Wait returns once no failed release is being retried any more (each
@@ -131,26 +137,23 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler,
 	// The wait is real time spent polling; s.now dates the records.
 	deadline := time.Now().Add(s.wait)
 	for {
-		rec := record{ID: id, BodyHash: hash, CreatedAt: s.now().UTC()}
-		_, err := s.c.InsertOne(ctx, rec)
-		if err == nil {
+		rec := record{ID: id, BodyHash: hash, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
+		held, won, found, err := claim.Take[record](ctx, s.c, rec, bson.D{{Key: "_id", Value: id}})
+		switch {
+		case err != nil:
+			httpapi.WriteError(w, r, fmt.Errorf("idempotency key: %w", err))
+			return
+		case won:
 			s.runFirst(w, r, next, rec)
 			return
-		}
-		if !mongo.IsDuplicateKeyError(err) {
-			httpapi.WriteError(w, r, fmt.Errorf("claiming idempotency key: %w", err))
-			return
-		}
-		held, err := s.held(ctx, id)
-		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
+		case !found:
 			continue // the first request failed and let go of the key
-		case err != nil:
-			httpapi.WriteError(w, r, err)
-			return
 		case s.now().Sub(held.CreatedAt) > Window || (!held.Done && s.now().Sub(held.CreatedAt) > s.stale):
-			s.release(ctx, held) // expired, or left by a crash
-			continue
+			// Expired, or left by a crash: one request replaces it.
+			if err := s.takeOver(ctx, held); err != nil {
+				httpapi.WriteError(w, r, err)
+				return
+			}
 		case held.BodyHash != hash:
 			httpapi.WriteError(w, r, &httpapi.Error{Status: http.StatusUnprocessableEntity,
 				Details: []httpapi.Detail{{Message: Header + " was already used for a different request"}}})
@@ -172,13 +175,18 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request, next http.Handler,
 	}
 }
 
-func (s *Store) held(ctx context.Context, id string) (record, error) {
-	var rec record
-	err := s.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&rec)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return rec, fmt.Errorf("reading idempotency key: %w", err)
+// takeOver deletes an expired or stale record if this request is the one
+// elected to (claim.Takeovers): another request replacing it meanwhile
+// could otherwise have its fresh record deleted.
+func (s *Store) takeOver(ctx context.Context, held record) error {
+	won, err := s.takeovers.Elect(ctx, Collection+"/"+held.ID+"@"+held.CreatedAt.UTC().Format(time.RFC3339Nano))
+	if err != nil || !won {
+		return err
 	}
-	return rec, err
+	if err := s.delete(ctx, held); err != nil {
+		return fmt.Errorf("replacing a stale idempotency key: %w", err)
+	}
+	return nil
 }
 
 // release deletes rec, but not a newer record under the same key, so a

@@ -232,6 +232,32 @@ func TestAKeyLeftPendingByACrashIsTakenOverOnceStale(t *testing.T) {
 	assert.EqualValues(t, 1, e.count(t))
 }
 
+func TestRetriesOverTwoProcessesRacingForOneStaleKeyRunTheRequestOnce(t *testing.T) {
+	e, twin := newEnv(t)
+	clock := testkit.NewClock(time.Now())
+	e.store.now = clock.Now
+	id := "u1 POST /things k-7"
+	sum := sha256.Sum256([]byte(`{"name":"a"}`))
+	_, err := e.store.c.InsertOne(context.Background(), record{ID: id, BodyHash: hex.EncodeToString(sum[:]), CreatedAt: clock.Now().UTC().Add(-Stale - time.Second)})
+	require.NoError(t, err)
+
+	// Every retry finds the key stale; one is elected to replace it, and
+	// no retry's fresh claim is deleted by another's takeover.
+	var wg sync.WaitGroup
+	answers := make([]testkit.Response, 20)
+	for i := range answers {
+		url := []string{e.url, twin}[i%2]
+		wg.Go(func() { answers[i] = post(t, url, "k-7", `{"name":"a"}`, "u1") })
+	}
+	wg.Wait()
+	for _, a := range answers {
+		assert.Equal(t, 201, a.Status, a.Raw)
+		assert.Equal(t, answers[0].Body["id"], a.Body["id"])
+	}
+	assert.EqualValues(t, 1, e.count(t))
+	assert.EqualValues(t, 1, e.runs.Load())
+}
+
 func TestStaleIsWellUnderAMinuteAndLongerThanARequestMayRun(t *testing.T) {
 	t.Parallel()
 	assert.Less(t, Stale, 30*time.Second)

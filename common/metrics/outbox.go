@@ -22,11 +22,11 @@ func NewOutbox(reg prometheus.Registerer) *Outbox {
 	o := &Outbox{
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "outbox_pending_records",
-			Help: "Outbox records not yet published, as the last sweep found them (every replica of a service sees the same records).",
+			Help: "Outbox records not marked published past the time their writer has to mark them, as the last sweep found them (every replica of a service sees the same records).",
 		}),
 		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "outbox_oldest_pending_age_seconds",
-			Help: "Age of the oldest outbox record not yet published at the last sweep; 0 when none is pending.",
+			Help: "Age of the oldest of those records at the last sweep; 0 when none is pending.",
 		}),
 		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "outbox_publish_duration_seconds",
@@ -40,7 +40,7 @@ func NewOutbox(reg prometheus.Registerer) *Outbox {
 		}, []string{"subject"}),
 		publishErr: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "outbox_publish_failures_total",
-			Help: "Relayed events the bus did not take (left pending for the sweep), by subject.",
+			Help: "Events the bus did not take (their change waits for the sweep), by subject.",
 		}, []string{"subject"}),
 	}
 	registerer(reg).MustRegister(o.pending, o.oldest, o.publish, o.delay, o.publishErr)

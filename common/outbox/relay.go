@@ -3,173 +3,72 @@ package outbox
 import (
 	"cmp"
 	"context"
-	"hash/fnv"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"ticketing.dev/common/events"
 )
 
-// Relay publishes pending records' events: right after their writer
-// commits them (handed over in-process), and by a sweep for what a failed
-// publish or a crashed process left. An aggregate's events go out in
-// version order: a version is published only once its predecessor is, by
-// whichever process wrote it. Delivery is at least once.
+// Relay publishes records' events: each writer publishes its own before
+// writing its document (Commit), and the relay marks them published in
+// bulk, a few seconds' worth at a time. Its sweep also publishes what a
+// crashed writer or a failed publish left, in version order per aggregate.
+// Delivery is at least once.
 type Relay struct {
-	log    *Log
-	bus    events.Bus
-	queues []chan Record
-	sentMu sync.Mutex
-	sent   map[string]int64 // aggregate → last version known published
+	log *Log
+	bus events.Bus
+	// marks are the records published and not marked yet, since oldest.
+	markMu sync.Mutex
+	marks  []mark
+	oldest time.Time
+}
+
+// mark is a published record to mark: in coll, and dropped rather than
+// kept when it is no claim (a first version's own record: its document's
+// id is the claim).
+type mark struct {
+	coll *mongo.Collection
+	key  string
+	drop bool
 }
 
 const (
-	relayWorkers = 16
-	queueLen     = 1024
-	sentKept     = 100_000
 	// publishTimeout bounds one publish; a slow bus leaves the rest to
 	// the sweep.
 	publishTimeout = 5 * time.Second
-	// handoff is how long a worker waits for another process to publish a
-	// predecessor before leaving the record to the sweep.
-	handoff = 1500 * time.Millisecond
-	// sweepAge: records younger than this are their writer's to publish.
-	sweepAge = 2 * time.Second
+	// markAfter and markBatch: a process marks what it published once the
+	// oldest is this old, or once there are this many, whichever comes
+	// first: one command for many records.
+	markAfter = 5 * time.Second
+	markBatch = 256
+	// listEvery is how often the sweep lists the pending records, for what
+	// a crashed writer or a failed publish left (rolled forward after
+	// Grace anyway).
+	listEvery = 5 * time.Second
+	// sweepAge: records younger than this are their writer's to mark
+	// (markAfter, and a margin for a slow mark under load).
+	sweepAge = markAfter + 5*time.Second
+	// settleReserve is the part of WriteDeadline a held publish leaves
+	// for writing the document.
+	settleReserve = 2 * time.Second
+	// markTimeout bounds the marks a stopping relay makes.
+	markTimeout = 2 * time.Second
 )
 
 func newRelay(l *Log, bus events.Bus) *Relay {
-	r := &Relay{log: l, bus: bus, sent: map[string]int64{}}
-	for range relayWorkers {
-		r.queues = append(r.queues, make(chan Record, queueLen))
-	}
-	return r
+	return &Relay{log: l, bus: bus}
 }
 
-// enqueue hands a committed record to its aggregate's worker; when the
-// queue is full (the bus is stuck) the sweep publishes it later.
-func (r *Relay) enqueue(rec Record) {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(rec.Aggregate))
-	select {
-	case r.queues[h.Sum32()%uint32(len(r.queues))] <- rec:
-	default:
-	}
-}
-
-// Run publishes until ctx is done, sweeping every interval; it returns
-// once its workers have stopped.
-func (l *Log) Run(ctx context.Context, interval time.Duration) {
-	r := l.relay
-	if r.bus == nil {
-		<-ctx.Done()
-		return
-	}
-	var wg sync.WaitGroup
-	for _, q := range r.queues {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.work(ctx, q)
-		}()
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := l.Sweep(ctx); err != nil && ctx.Err() == nil {
-			l.log.Warn("outbox sweep failed; retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// work publishes one queue's records; a record whose predecessor is not
-// published yet waits (another process may be publishing it) for up to
-// handoff, then is left to the sweep.
-func (r *Relay) work(ctx context.Context, q chan Record) {
-	var waiting []Record
-	for {
-		// Recheck waiting records every few ms; with none, sleep until
-		// the next record arrives.
-		var recheck <-chan time.Time
-		if len(waiting) > 0 {
-			recheck = time.After(5 * time.Millisecond)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case rec := <-q:
-			waiting = append(waiting, rec)
-		case <-recheck:
-		}
-		// Lowest versions first, so a predecessor queued after its
-		// successor goes out before it.
-		slices.SortFunc(waiting, byAggregateVersion)
-		kept := waiting[:0]
-		for _, rec := range waiting {
-			ready, err := r.predecessorPublished(ctx, rec)
-			switch {
-			case err != nil || (!ready && r.log.now().Sub(rec.At) > handoff):
-				// Left to the sweep.
-			case !ready:
-				kept = append(kept, rec)
-			default:
-				_ = r.publish(ctx, rec)
-			}
-		}
-		waiting = kept
-	}
-}
-
-// byAggregateVersion orders records by aggregate, then version.
-func byAggregateVersion(a, b Record) int {
-	if c := strings.Compare(a.Aggregate, b.Aggregate); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Version, b.Version)
-}
-
-// predecessorPublished reports whether rec's previous version has gone
-// out (or never needed to).
-func (r *Relay) predecessorPublished(ctx context.Context, rec Record) (bool, error) {
-	if rec.Version == 0 || rec.First || r.knownSent(rec.Aggregate, rec.Version-1) {
-		return true, nil
-	}
-	prev, found, err := r.log.record(ctx, recordKey(rec.Aggregate, rec.Version-1))
-	if err != nil {
-		return false, err
-	}
-	// No record: written before records existed, or by a replica apply.
-	return !found || !prev.Pending, nil
-}
-
-func (r *Relay) knownSent(aggregate string, version int64) bool {
-	r.sentMu.Lock()
-	defer r.sentMu.Unlock()
-	v, ok := r.sent[aggregate]
-	return ok && v >= version
-}
-
-func (r *Relay) remember(aggregate string, version int64) {
-	r.sentMu.Lock()
-	defer r.sentMu.Unlock()
-	if len(r.sent) >= sentKept {
-		clear(r.sent) // a forgotten entry only costs one lookup
-	}
-	if v, ok := r.sent[aggregate]; !ok || v < version {
-		r.sent[aggregate] = version
-	}
-}
+// publishes reports whether the relay has a bus to publish on.
+func (r *Relay) publishes() bool { return r.bus != nil }
 
 // msgID names the record's event for the bus's deduplication: the
 // event's own id (events.ID), so that whichever process relays it, and
@@ -181,95 +80,252 @@ func msgID(rec Record) string {
 	return "record/" + rec.Key // an event this build cannot decode: still one id per record
 }
 
-// publish sends the record's event and marks it published.
+// publish sends the record's event, within publishTimeout: the sweep's
+// publish, which a slow bus leaves to the next sweep.
 func (r *Relay) publish(ctx context.Context, rec Record) error {
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	return r.send(pctx, rec)
+}
+
+// hold publishes a writer's claimed record, trying again until ctx's
+// deadline less settleReserve: a bus without a leader for a few seconds
+// (a JetStream election) delays the writer's answer instead of failing it.
+func (r *Relay) hold(ctx context.Context, rec Record) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(WriteDeadline)
+	}
+	hctx, cancel := context.WithDeadline(ctx, deadline.Add(-settleReserve))
+	defer cancel()
+	return r.send(hctx, rec)
+}
+
+// send publishes the record's event until ctx ends (the bus tries again
+// within it).
+func (r *Relay) send(ctx context.Context, rec Record) error {
 	start := time.Now()
-	err := events.PublishData(pctx, r.bus, rec.Subject, msgID(rec), rec.Data)
-	cancel()
-	if err != nil {
-		r.log.log.Warn("event left pending for the sweep", "record", rec.Key, "err", err)
+	if err := events.PublishData(ctx, r.bus, rec.Subject, msgID(rec), rec.Data); err != nil {
+		r.log.log.Warn("event not published; the sweep publishes it", "record", rec.Key, "after", time.Since(start).Round(time.Millisecond), "err", err)
 		r.log.observer.PublishFailed(rec.Subject)
 		return err
 	}
 	r.log.observer.Published(rec.Subject, time.Since(start), r.log.now().Sub(rec.At))
-	_, err = r.log.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: rec.Key}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: false}}}, {Key: "$unset", Value: bson.D{{Key: "state", Value: ""}}}})
-	if err != nil {
-		r.log.log.Warn("published event not marked; it may be published again", "record", rec.Key, "err", err)
-		return err
-	}
-	r.remember(rec.Aggregate, rec.Version)
 	return nil
 }
 
-// Sweep publishes, in version order per aggregate, every pending record
-// older than sweepAge, first rolling forward those whose writer died
-// before writing the document (claimed more than Grace ago).
+// markLater queues a published record of coll to be marked with others.
+func (r *Relay) markLater(coll *mongo.Collection, key string, drop bool) {
+	r.markMu.Lock()
+	defer r.markMu.Unlock()
+	if len(r.marks) == 0 {
+		r.oldest = r.log.now()
+	}
+	r.marks = append(r.marks, mark{coll: coll, key: key, drop: drop})
+}
+
+// markDue marks the queued records if the oldest has waited markAfter or
+// there are markBatch of them.
+func (r *Relay) markDue(ctx context.Context) error {
+	r.markMu.Lock()
+	due := len(r.marks) >= markBatch || (len(r.marks) > 0 && r.log.now().Sub(r.oldest) >= markAfter)
+	r.markMu.Unlock()
+	if !due {
+		return nil
+	}
+	return r.mark(ctx)
+}
+
+// mark marks the queued records published, and drops their state (the
+// document is written), in one command per collection; a first version's
+// own record is deleted instead. On failure they stay queued.
+func (r *Relay) mark(ctx context.Context) error {
+	r.markMu.Lock()
+	marks, oldest := r.marks, r.oldest
+	r.marks = nil
+	r.markMu.Unlock()
+	type group struct {
+		coll *mongo.Collection
+		drop bool
+	}
+	keys := map[group][]string{}
+	var order []group
+	for _, m := range marks {
+		g := group{m.coll, m.drop}
+		if _, ok := keys[g]; !ok {
+			order = append(order, g)
+		}
+		keys[g] = append(keys[g], m.key)
+	}
+	var failed []mark
+	var errs []error
+	for _, g := range order {
+		// The filter on pending is pushed down to the engine's index; the
+		// keys are matched among the few records still pending.
+		filter := bson.D{{Key: "pending", Value: true}, {Key: "_id", Value: bson.D{{Key: "$in", Value: keys[g]}}}}
+		var err error
+		if g.drop {
+			_, err = g.coll.DeleteMany(ctx, filter)
+		} else {
+			_, err = g.coll.UpdateMany(ctx, filter,
+				bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: false}}}, {Key: "$unset", Value: bson.D{{Key: "state", Value: ""}}}})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("marking published records of %s: %w", g.coll.Name(), err))
+			for _, k := range keys[g] {
+				failed = append(failed, mark{coll: g.coll, key: k, drop: g.drop})
+			}
+		}
+	}
+	if len(failed) > 0 {
+		r.markMu.Lock()
+		r.marks, r.oldest = append(failed, r.marks...), oldest
+		r.markMu.Unlock()
+		r.log.log.Warn("published events not marked yet; retrying next sweep", "records", len(failed), "err", errors.Join(errs...))
+	}
+	return errors.Join(errs...)
+}
+
+// Run marks what this process published when due, checking every
+// interval, and sweeps every listEvery, until ctx is done; it returns once
+// it has stopped, having marked what this process published.
+func (l *Log) Run(ctx context.Context, interval time.Duration) {
+	if !l.relay.publishes() {
+		<-ctx.Done()
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var swept time.Time
+	for {
+		var err error
+		if time.Since(swept) >= listEvery {
+			swept = time.Now()
+			err = l.Sweep(ctx)
+		} else {
+			err = l.relay.markDue(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("outbox sweep failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+			_ = l.relay.mark(mctx)
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// byAggregateVersion orders records by aggregate, then version.
+func byAggregateVersion(a, b Record) int {
+	if c := strings.Compare(a.Aggregate, b.Aggregate); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Version, b.Version)
+}
+
+// Sweep marks what this process published, then publishes, in version
+// order per aggregate, every pending record older than sweepAge: a written
+// document means a published event (PublishFirst), so such a record is
+// only marked; one whose writer died before writing is rolled forward
+// once its claim is past Grace. A first version's record, kept with its
+// document, is published again if it is still pending (its writer may
+// have died between the two).
 func (l *Log) Sweep(ctx context.Context) error {
-	// Under load most pending records are younger than sweepAge, their
-	// writers' to publish: list them without their state and event, and
-	// read in full only those the sweep takes over.
-	cur, err := l.coll.Find(ctx, bson.D{{Key: "pending", Value: true}},
-		options.Find().SetProjection(bson.D{{Key: "state", Value: 0}, {Key: "data", Value: 0}}))
-	if err != nil {
+	if err := l.relay.mark(ctx); err != nil {
 		return err
 	}
 	var recs []Record
-	if err := cur.All(ctx, &recs); err != nil {
-		return err
+	from := map[string]*mongo.Collection{}
+	for _, c := range l.collections() {
+		// Under load most pending records are younger than sweepAge, their
+		// writers' to mark: list them without their state and event, and
+		// read in full only those the sweep takes over.
+		cur, err := c.Find(ctx, bson.D{{Key: "pending", Value: true}},
+			options.Find().SetProjection(bson.D{{Key: "state", Value: 0}, {Key: "data", Value: 0}}))
+		if err != nil {
+			return err
+		}
+		var some []Record
+		if err := cur.All(ctx, &some); err != nil {
+			return err
+		}
+		for _, r := range some {
+			if l.now().Sub(r.At) >= sweepAge {
+				recs = append(recs, r)
+				from[r.Key] = c
+			}
+		}
 	}
 	l.backlog(recs)
 	slices.SortFunc(recs, byAggregateVersion)
 	blocked := ""
 	for _, head := range recs {
-		if head.Aggregate == blocked || l.now().Sub(head.At) < sweepAge {
-			blocked = head.Aggregate // later versions wait for this one
-			continue
+		if head.Aggregate == blocked {
+			continue // later versions wait for this one
 		}
-		rec, found, err := l.record(ctx, head.Key)
+		rec, found, err := recordIn(ctx, from[head.Key], head.Key)
 		if err != nil {
 			blocked = head.Aggregate
 			continue
 		}
 		if !found || !rec.Pending {
-			continue // published since the listing
+			continue // marked since the listing
 		}
-		if err := l.settleForSweep(ctx, rec); err != nil {
+		if err := l.sweepOne(ctx, from[head.Key], rec); err != nil {
 			blocked = rec.Aggregate
-			continue
-		}
-		if ok, err := l.relay.predecessorPublished(ctx, rec); err != nil || !ok {
-			blocked = rec.Aggregate
-			continue
-		}
-		if err := l.relay.publish(ctx, rec); err != nil {
-			return err
 		}
 	}
-	return nil
+	return l.relay.mark(ctx)
 }
 
-// settleForSweep makes sure the record's document is written: done by its
-// writer, or rolled forward here once the writer is past Grace.
-func (l *Log) settleForSweep(ctx context.Context, rec Record) error {
-	kind, hexID, _ := strings.Cut(rec.Aggregate, "/")
+// sweepOne makes sure a pending record's event is published and its
+// document written, and queues its mark.
+func (l *Log) sweepOne(ctx context.Context, coll *mongo.Collection, rec Record) error {
+	kind, _, _ := strings.Cut(rec.Aggregate, "/")
 	a, ok := l.kinds[kind]
 	if !ok {
 		return ErrNotFound
 	}
-	id, err := primitive.ObjectIDFromHex(hexID)
+	id, err := idOf(rec)
 	if err != nil {
 		return err
 	}
 	stored, found, err := a.storedVersion(ctx, id)
-	if err != nil || (found && stored >= rec.Version) {
+	if err != nil {
 		return err
 	}
-	if l.now().Sub(rec.At) < l.grace || rec.State == nil {
-		return ErrNotYet
+	drop := coll != l.coll && rec.Key == recordKey(rec.Aggregate, 0)
+	if found && stored >= rec.Version {
+		// Written. A record that publishes first went out before; one
+		// written first (a first version, a log without a bus, an older
+		// writer) goes out now, perhaps again.
+		if !rec.PublishFirst {
+			if err := l.relay.publish(ctx, rec); err != nil {
+				return err
+			}
+		}
+		l.relay.markLater(coll, rec.Key, drop)
+		return nil
 	}
-	return a.settle(ctx, rec)
+	if rec.Version == 0 && !found {
+		// A first version's record without its document: its insert was
+		// split. Finish it, once its writer is past Grace.
+		if !l.stale(rec) {
+			return ErrNotYet
+		}
+		return a.finishFirst(ctx, coll, rec)
+	}
+	if found && stored == rec.Version-1 {
+		if rolled, err := a.rollForward(ctx, rec); err != nil || !rolled {
+			return cmp.Or(err, ErrNotYet) // its writer's still, or another process's
+		}
+		return nil
+	}
+	return ErrNotYet // behind its predecessor, swept first
 }
 
 // Start runs the relay in the background until ctx is done or stop is

@@ -50,3 +50,15 @@ func TestRewriteKeepsWhatIsOutsideTheMarkers(t *testing.T) {
 	assert.Contains(t, out, "## Findings\nkept\n")
 	assert.Contains(t, Rewrite("", "t\n"), beginMarker+"\nt\n"+endMarker)
 }
+
+func TestTheReportShowsEachServicesCommandsPerPurchaseAgainstTheTargetAndTheCPUUnderLoad(t *testing.T) {
+	r := NewReport(Options{})
+	r.Costs[CostName] = Cost{Purchases: 20, Commands: map[string]map[string]float64{
+		"tickets": {"insert": 4, "update": 2}, "orders": {"find": 1, "insert": 6, "update": 3}, "payments": {"find": 1, "insert": 4, "update": 2},
+	}}
+	r.Costs["purchase flow (order → pay → complete)"] = Cost{Purchases: 300, Commands: map[string]map[string]float64{"orders": {"find": 30}},
+		CPU: map[string]float64{"ferretdb": 20, "postgres": 10}}
+	out := r.Markdown()
+	assert.Contains(t, out, "| "+CostName+" | 23.0 | 6.0 (insert 4.0, update 2.0) | 10.0 (find 1.0, insert 6.0, update 3.0) | 7.0 (find 1.0, insert 4.0, update 2.0) | 0.0 | ≤ 25 | met |")
+	assert.Contains(t, out, "| purchase flow (order → pay → complete) | 30.0 | ferretdb 20.0, postgres 10.0 |")
+}

@@ -231,12 +231,24 @@ func (s *Suite) disagreement(ctx context.Context, payments *mongo.Collection, o 
 		return "", err
 	}
 	oid, _ := primitive.ObjectIDFromHex(o.orderID)
-	var pay struct {
-		Status string `bson:"status"`
-	}
-	err := payments.FindOne(ctx, bson.D{{Key: "orderId", Value: oid}}).Decode(&pay)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+	// An order's attempts are numbered slots; its payment is the one that
+	// charged (declined and closed ones charged nothing).
+	cur, err := payments.Find(ctx, bson.D{{Key: "orderId", Value: oid}})
+	if err != nil {
 		return "", err
+	}
+	var attempts []struct {
+		Status   string `bson:"status"`
+		StripeID string `bson:"stripeId"`
+	}
+	if err := cur.All(ctx, &attempts); err != nil {
+		return "", err
+	}
+	var pay struct{ Status string }
+	for _, a := range attempts {
+		if a.StripeID != "" {
+			pay.Status = a.Status
+		}
 	}
 	succeeded := pay.Status == "succeeded"
 	switch {

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,12 +13,15 @@ import (
 )
 
 // The targets of the data-engine issue, for this 2-core machine; every
-// ratio is to a ceiling measured in the same run.
+// ratio is to a ceiling measured in the same run. The [Lean] issue set the
+// shares of POST /api/tickets (of the raw write) and of currentuser (of a
+// bare handler behind the same ingress and balancer), and the database
+// commands a listed-and-bought ticket may cost.
 const (
 	targetFindOneShare     = 0.85
 	targetCurrentUserShare = 0.60
-	targetPostTickets      = 600.0
-	targetWriteShare       = 0.50
+	targetWriteShare       = 0.35
+	targetCommands         = 25.0
 	targetIngressP50       = 500 * time.Microsecond
 	targetPropagation1P99  = 100 * time.Millisecond
 	targetPropagationP99   = 250 * time.Millisecond
@@ -31,6 +36,9 @@ const (
 	targetCatalogueShare  = 0.70
 	targetUnpagedGrowthKB = 50 * 1024
 )
+
+// CostName names the measure of what one listed-and-bought ticket costs.
+const CostName = "database commands per listed-and-bought ticket"
 
 // Suffixes name the second seed size and the replicated run.
 const (
@@ -78,11 +86,11 @@ func (r *Report) target(res Result) (string, string) {
 		share := res.Rate() / r.Ceilings["findone"].Rate()
 		t, ok = fmt.Sprintf("≥ 85 %% of raw FindOne (%.0f %%)", share*100), ok && share >= targetFindOneShare
 	case strings.HasPrefix(name, "GET /api/users/currentuser"):
-		share := res.Rate() / r.Ceilings["bare-ingress"].Rate()
-		t, ok = fmt.Sprintf("≥ 60 %% of bare handler via ingress (%.0f %%)", share*100), ok && share >= targetCurrentUserShare
+		share := res.Rate() / r.Ceilings["bare-balancer"].Rate()
+		t, ok = fmt.Sprintf("≥ 60 %% of bare handler via ingress and balancer (%.0f %%)", share*100), ok && share >= targetCurrentUserShare
 	case strings.HasPrefix(name, "POST /api/tickets"):
 		share := res.Rate() / r.Ceilings["write"].Rate()
-		t, ok = fmt.Sprintf("≥ 600/s and ≥ 50 %% of raw write (%.0f %%)", share*100), ok && res.Rate() >= targetPostTickets && share >= targetWriteShare
+		t, ok = fmt.Sprintf("≥ 35 %% of raw write (%.0f %%)", share*100), ok && share >= targetWriteShare
 	case strings.HasPrefix(name, "purchase flow, 1 client"):
 		t, ok = "p50 < 50 ms", ok && res.Percentile(50) < targetPurchase1P50
 	case strings.HasPrefix(name, "purchase flow"):
@@ -124,6 +132,7 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\nThe ingress adds %s ms at p50 (bare handler behind it vs direct, one client; target < 0.5 ms: %s).\n\n",
 		ms(r.IngressP50), mark(r.IngressP50 < targetIngressP50))
+	r.costs(&b)
 	if c := r.Consistency; c != nil {
 		fmt.Fprintf(&b, "After the mixed scenario (%s): %s; target: every order, ticket and payment consistent within 5 s: %s.", strings.TrimSpace(SuffixReplicas), c, mark(c.Inconsistent == 0))
 		if c.Example != "" {
@@ -185,10 +194,48 @@ func Rewrite(doc, table string) string {
 
 func (r *Report) ceilingList() []Result {
 	var out []Result
-	for _, k := range []string{"findone", "write", "bare", "bare-ingress", "bare-1", "bare-ingress-1"} {
+	for _, k := range []string{"findone", "write", "bare", "bare-ingress", "bare-balancer", "bare-1", "bare-ingress-1", "bare-balancer-1"} {
 		if c, ok := r.Ceilings[k]; ok {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// costs renders what a purchase cost: database commands per service (the
+// one-at-a-time measure against its target, then under load) and the CPU
+// of every process of the stack per purchase under load; a listing's too.
+func (r *Report) costs(b *strings.Builder) {
+	if len(r.Costs) == 0 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(r.Costs))
+	fmt.Fprintf(b, "Database commands per purchase (and per listing), from each service's `mongodb_command_duration_seconds` (every replica, the idle rate subtracted, readiness pings left out). %q lists and buys %d tickets one at a time (create, order, pay, complete), each request waiting for the event it needs; a purchase flow counts its scenario's own extra reads too (orders retried while the replica learns the ticket, the order polled until complete).\n\n", CostName, costPurchases)
+	b.WriteString("| measure | commands | tickets | orders | payments | other | target | |\n|---|---:|---|---|---|---|---|---|\n")
+	for _, n := range names {
+		c := r.Costs[n]
+		other := c.TotalCommands() - c.CommandsOf("tickets") - c.CommandsOf("orders") - c.CommandsOf("payments")
+		t, ok := "", ""
+		if strings.HasPrefix(n, CostName) {
+			t, ok = "≤ 25", mark(c.TotalCommands() <= targetCommands)
+		}
+		fmt.Fprintf(b, "| %s | %.1f | %s | %s | %s | %.1f | %s | %s |\n", n, c.TotalCommands(),
+			c.byCommand("tickets"), c.byCommand("orders"), c.byCommand("payments"), other, t, ok)
+	}
+	b.WriteString("\nCPU per purchase (or listing) under load, every process of the stack (`/proc/<pid>/stat` utime+stime before and after the scenario, idle subtracted; the bench process hosts the ingress, the balancers and NATS Streaming, and the load):\n\n")
+	b.WriteString("| scenario | CPU ms | by process |\n|---|---:|---|\n")
+	for _, n := range names {
+		c := r.Costs[n]
+		if strings.HasPrefix(n, CostName) || len(c.CPU) == 0 {
+			continue
+		}
+		var parts []string
+		for _, g := range slices.Sorted(maps.Keys(c.CPU)) {
+			if v := c.CPU[g]; v >= 0.05 {
+				parts = append(parts, fmt.Sprintf("%s %.1f", g, v))
+			}
+		}
+		fmt.Fprintf(b, "| %s | %.1f | %s |\n", n, c.TotalCPU(), strings.Join(parts, ", "))
+	}
+	b.WriteString("\n")
 }

@@ -48,9 +48,12 @@ type Report struct {
 	// Consistency is what the check after the mixed scenario found.
 	Consistency *Consistency
 	IngressP50  time.Duration // added by the ingress, at p50
-	RSS         map[string]int64
-	ColdStart   map[string]time.Duration
-	Started     time.Time
+	// Costs are what a purchase cost: the one-at-a-time measure (CostName)
+	// and the purchase scenarios under load, by name.
+	Costs     map[string]Cost
+	RSS       map[string]int64
+	ColdStart map[string]time.Duration
+	Started   time.Time
 	// Catalogue is the tickets process's footprint at each catalogue size.
 	Catalogue []CatalogueRow
 	// Faults are the bus kills under load (faults.go).
@@ -65,6 +68,9 @@ type Suite struct {
 	users   []string // session cookies
 	tickets []string // ids of the seeded tickets
 	seq     atomic.Int64
+	// idle is the stack's idle rate of commands and CPU, once measured.
+	idle   Idle
+	idleOK bool
 }
 
 // NewSuite seeds the stack: users, and tickets spread over them.
@@ -94,7 +100,9 @@ func (s *Suite) Settle(ctx context.Context, timeout time.Duration) error {
 			return 0, err
 		}
 		defer client.Disconnect(context.WithoutCancel(ctx))
-		return client.Database(db).Collection("tickets").CountDocuments(ctx, bson.D{})
+		// Tickets only: a new ticket's outbox record is kept with it
+		// until its event is marked published.
+		return client.Database(db).Collection("tickets").CountDocuments(ctx, bson.D{{Key: "aggregate", Value: bson.D{{Key: "$exists", Value: false}}}})
 	}
 	want, err := count("tickets", "tickets")
 	if err != nil {
@@ -183,7 +191,7 @@ func (s *Suite) Ceilings(ctx context.Context, r *Report) error {
 
 // NewReport starts a report of the run.
 func NewReport(opt Options) *Report {
-	return &Report{Options: opt, Ceilings: map[string]Result{}, Started: time.Now()}
+	return &Report{Options: opt, Ceilings: map[string]Result{}, Costs: map[string]Cost{}, Started: time.Now()}
 }
 
 // scenario runs one named scenario at conc clients unless Only leaves it out.
@@ -200,10 +208,73 @@ func (s *Suite) scenarioFor(ctx context.Context, r *Report, name string, conc in
 	if s.opt.Around != nil {
 		done = s.opt.Around(name)
 	}
+	// A purchase's (or a listing's) cost under load: every service's
+	// commands and every process's CPU, from the scenario's start to its
+	// end, per operation completed in it.
+	var m *meter
+	if strings.HasPrefix(name, "purchase flow") || strings.HasPrefix(name, "POST /api/tickets") {
+		if err := s.ensureIdle(ctx); err != nil {
+			s.opt.Log("measuring idle: %v", err)
+		} else if m, err = startMeter(ctx, s.st); err != nil {
+			s.opt.Log("metering %s: %v", name, err)
+		}
+	}
 	res := RunTimed(ctx, name, conc, d, op)
 	done()
 	s.opt.Log("%s", res)
 	r.Results = append(r.Results, res)
+	if m != nil && res.Ops > 0 {
+		used, err := m.stop(ctx, s.idle)
+		if err != nil {
+			s.opt.Log("metering %s: %v", name, err)
+			return
+		}
+		c := used.per(res.Ops)
+		r.Costs[name] = c
+		s.opt.Log("%s: %s", name, c)
+	}
+}
+
+// ensureIdle measures the stack's idle rates once, between scenarios.
+func (s *Suite) ensureIdle(ctx context.Context) error {
+	if s.idleOK {
+		return nil
+	}
+	s.drain(ctx)
+	idle, err := MeasureIdle(ctx, s.st, idleFor)
+	if err != nil {
+		return err
+	}
+	s.idle, s.idleOK = idle, true
+	return nil
+}
+
+// idleFor is how long the idle rates are measured: several sweeps and many
+// readiness probes of every process.
+const idleFor = 6 * time.Second
+
+// costPurchases is how many tickets the cost measure lists and buys.
+const costPurchases = 20
+
+// CommandsPerPurchase lists and buys costPurchases tickets one at a time
+// and reports what each cost (MeasurePurchaseCost), under the name
+// CostName+suffix.
+func (s *Suite) CommandsPerPurchase(ctx context.Context, r *Report, suffix string) {
+	name := CostName + suffix
+	if !strings.Contains(name, s.opt.Only) {
+		return
+	}
+	if err := s.ensureIdle(ctx); err != nil {
+		s.opt.Log("measuring idle: %v", err)
+		return
+	}
+	c, err := MeasurePurchaseCost(ctx, s.st, costPurchases, s.idle)
+	if err != nil {
+		s.opt.Log("%s: %v", name, err)
+		return
+	}
+	r.Costs[name] = c
+	s.opt.Log("%s", c)
 }
 
 func timed(op Op) TimedOp {
@@ -268,6 +339,7 @@ func (s *Suite) WriteScenarios(ctx context.Context, r *Report, suffix string) {
 	if err := s.Settle(ctx, 2*time.Minute); err != nil {
 		s.opt.Log("the orders replica did not catch up with the tickets: %v", err)
 	}
+	s.CommandsPerPurchase(ctx, r, suffix)
 	s.scenario(ctx, r, "event propagation, 1 client"+suffix, 1, s.propagation)
 	s.scenario(ctx, r, "purchase flow, 1 client"+suffix, 1, s.purchase)
 	s.scenario(ctx, r, "purchase flow (order → pay → complete)"+suffix, conc, s.purchase)
@@ -395,9 +467,11 @@ func (s *Suite) writeCeiling(ctx context.Context) (Result, error) {
 	}), nil
 }
 
-// bareHandlerCeilings measures a trivial Go handler directly and behind an
-// ingress built the same way as the stack's (same package, same manifest),
-// at full concurrency and with a single client.
+// bareHandlerCeilings measures a trivial Go handler directly, behind an
+// ingress built the same way as the stack's (same package, same manifest,
+// same server), and behind that ingress and a balancer as the stack puts
+// in front of every service: the whole path of an API request. Each at
+// full concurrency and with a single client.
 func (s *Suite) bareHandlerCeilings(ctx context.Context) (map[string]Result, error) {
 	body := []byte(`{"currentUser":null}` + "\n")
 	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -411,17 +485,35 @@ func (s *Suite) bareHandlerCeilings(ctx context.Context) (map[string]Result, err
 	go func() { _ = bare.Serve(bl) }()
 	defer bare.Close()
 
+	lb, err := stack.StartBalancer("auth", []string{bl.Addr().String()}, discardLogger())
+	if err != nil {
+		return nil, err
+	}
+	defer lb.Stop()
+
 	table, err := ingress.Load(filepath.Join(s.st.Root(), "infra", "k8s", "ingress-srv.yaml"))
 	if err != nil {
 		return nil, err
 	}
-	front := &http.Server{Handler: ingress.Handler(table, func(string) (string, bool) { return bl.Addr().String(), true }, discardLogger())}
-	fl, err := net.Listen("tcp", "127.0.0.1:0")
+	front := func(backend string) (string, func(), error) {
+		srv := ingress.NewServer(ingress.Handler(table, func(string) (string, bool) { return backend, true }, discardLogger()), ingress.Timeouts{}, discardLogger())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		go func() { _ = srv.Serve(ln) }()
+		return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+	}
+	via, stopVia, err := front(bl.Addr().String())
 	if err != nil {
 		return nil, err
 	}
-	go func() { _ = front.Serve(fl) }()
-	defer front.Close()
+	defer stopVia()
+	path, stopPath, err := front(lb.Addr())
+	if err != nil {
+		return nil, err
+	}
+	defer stopPath()
 
 	get := func(base string, conc int) Op {
 		c := newClient(base, conc)
@@ -429,13 +521,15 @@ func (s *Suite) bareHandlerCeilings(ctx context.Context) (map[string]Result, err
 			return c.call(ctx, http.MethodGet, "/api/users/currentuser", "", nil, http.StatusOK, nil)
 		}
 	}
-	direct, via := "http://"+bl.Addr().String(), "http://"+fl.Addr().String()
+	direct := "http://" + bl.Addr().String()
 	conc, d := s.opt.Concurrency, s.opt.Duration
 	return map[string]Result{
-		"bare":           Run(ctx, "ceiling: bare Go handler, direct", conc, d, get(direct, conc)),
-		"bare-ingress":   Run(ctx, "ceiling: bare Go handler behind the ingress", conc, d, get(via, conc)),
-		"bare-1":         Run(ctx, "bare Go handler, direct, 1 client", 1, d/3, get(direct, 1)),
-		"bare-ingress-1": Run(ctx, "bare Go handler behind the ingress, 1 client", 1, d/3, get(via, 1)),
+		"bare":            Run(ctx, "ceiling: bare Go handler, direct", conc, d, get(direct, conc)),
+		"bare-ingress":    Run(ctx, "ceiling: bare Go handler behind the ingress", conc, d, get(via, conc)),
+		"bare-balancer":   Run(ctx, "ceiling: bare Go handler behind the ingress and a balancer (an API request's path)", conc, d, get(path, conc)),
+		"bare-1":          Run(ctx, "bare Go handler, direct, 1 client", 1, d/3, get(direct, 1)),
+		"bare-ingress-1":  Run(ctx, "bare Go handler behind the ingress, 1 client", 1, d/3, get(via, 1)),
+		"bare-balancer-1": Run(ctx, "bare Go handler behind the ingress and a balancer, 1 client", 1, d/3, get(path, 1)),
 	}, nil
 }
 

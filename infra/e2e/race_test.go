@@ -175,19 +175,30 @@ func payCancelAndExpireRace(t *testing.T, env map[string]string) {
 		return doc.Status, doc.Version
 	}
 	paymentOf := func(a *agreement, id primitive.ObjectID) {
-		var doc struct {
+		type attempt struct {
 			ID       primitive.ObjectID `bson:"_id"`
 			Status   string             `bson:"status"`
 			StripeID string             `bson:"stripeId"`
 			RefundID string             `bson:"refundId"`
 		}
-		err := paymentsDB.Collection("payments").FindOne(ctx, bson.D{{Key: "orderId", Value: id}}).Decode(&doc)
-		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
-		case err != nil:
+		// An order's attempts are numbered slots; the payment is the one
+		// that charged (declined and closed slots charged nothing).
+		cur, err := paymentsDB.Collection("payments").Find(ctx, bson.D{{Key: "orderId", Value: id}})
+		if err == nil {
+			defer cur.Close(ctx)
+			for cur.Next(ctx) {
+				var doc attempt
+				if err = cur.Decode(&doc); err != nil {
+					break
+				}
+				if doc.StripeID != "" {
+					a.payment, a.paymentID, a.stripeID, a.refundID = doc.Status, doc.ID.Hex(), doc.StripeID, doc.RefundID
+				}
+			}
+			err = errors.Join(err, cur.Err())
+		}
+		if err != nil {
 			a.payment = "error: " + err.Error()
-		default:
-			a.payment, a.paymentID, a.stripeID, a.refundID = doc.Status, doc.ID.Hex(), doc.StripeID, doc.RefundID
 		}
 	}
 	look := func(r *raceRound) agreement {

@@ -345,3 +345,24 @@ func (b *balancer) stop(con *console) {
 		b.transport.CloseIdleConnections()
 	})
 }
+
+// Balancer is a load balancer built as the stack builds one in front of
+// each service's replicas, for measures that need a request's whole path
+// through the stack (package bench's ceilings).
+type Balancer struct{ b *balancer }
+
+// StartBalancer balances name's requests over the replicas at addrs
+// (host:port each, answering /readyz), as the stack does.
+func StartBalancer(name string, addrs []string, log *slog.Logger) (*Balancer, error) {
+	b, err := startBalancer(name, addrs, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Balancer{b: b}, nil
+}
+
+// Addr is the balancer's host:port, what the ingress resolves a service to.
+func (b *Balancer) Addr() string { return b.b.ln.Addr().String() }
+
+// Stop stops it (see balancer.stop).
+func (b *Balancer) Stop() { b.b.stop(&console{out: io.Discard}) }

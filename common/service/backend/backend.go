@@ -29,8 +29,9 @@ import (
 	"ticketing.dev/common/session"
 )
 
-// SweepInterval is how often the relay looks for events left pending by a
-// failed publish or a crashed process (an indexed lookup, cheap).
+// SweepInterval is how often the relay checks whether the records its
+// process published are due to be marked (outbox.Log.Run; it lists what a
+// failed publish or a crashed process left every few seconds).
 const SweepInterval = time.Second
 
 // Config is what every backend reads from its environment; a service's
@@ -165,9 +166,6 @@ func Wire[C Configured](ctx context.Context, db *mongo.Database, conn events.Bus
 	c := cfg.backend()
 	olog := outbox.NewLog(db, conn, log)
 	olog.Observe(metrics.NewOutbox(reg))
-	if err := olog.EnsureIndexes(ctx); err != nil {
-		return nil, nil, err
-	}
 	sessions, err := service.Sessions(conn, c.JWTKey, c.CookieSecure, c.SessionTTL)
 	if err != nil {
 		return nil, nil, err
@@ -175,6 +173,10 @@ func Wire[C Configured](ctx context.Context, db *mongo.Database, conn events.Bus
 	ctx, cancel := context.WithCancel(ctx)
 	b := &Base{DB: db, Conn: conn, Log: log, Metrics: reg, Outbox: olog, Sessions: sessions}
 	parts, err := build(ctx, b, cfg)
+	if err == nil {
+		// After build, which registers the service's kinds of aggregate.
+		err = olog.EnsureIndexes(ctx)
+	}
 	if err == nil && parts.Subscribe != nil {
 		opts := c.NATS.Listener(parts.QueueGroup, log, deadletter.New(db))
 		opts.Observer = metrics.NewEvents(reg)
