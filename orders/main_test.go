@@ -38,13 +38,15 @@ type env struct {
 	// maxOpen is the service's MAX_OPEN_ORDERS (0, no cap, unless a test
 	// sets it before starting a process).
 	maxOpen int
+	// metrics is what the listeners of the process at URL report on.
+	metrics *testkit.Metrics
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t)}
+	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t), metrics: testkit.NewMetrics()}
 	e.bus = e.stan.Connect(t)
-	e.URL, e.store = e.process(t)
+	e.URL, e.store = e.start(t, e.metrics)
 	return e
 }
 
@@ -53,10 +55,16 @@ func newEnv(t *testing.T) env {
 // database whose relay never runs.
 func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
+	return e.start(t, nil)
+}
+
+// start is process, measured on m (nil: not measured).
+func (e env) start(t *testing.T, m *testkit.Metrics) (string, *store) {
+	t.Helper()
 	log := service.NewLogger(io.Discard, "orders", "info")
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
 		cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}}, ExpirationWindow: window, MaxOpenOrders: e.maxOpen}
-		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
+		return backend.Wire(ctx, db, conn, log, cfg, m.Registerer(), build)
 	})
 	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
 	require.NoError(t, err)
@@ -94,4 +102,11 @@ func placeOrder(t *testing.T, e env, buyer *http.Cookie, ticketID string) map[st
 
 func eventTicketCreated(id string) events.TicketCreated {
 	return events.TicketCreated{ID: id, Version: 0, Title: "concert", Price: 20, UserID: "seller"}
+}
+
+// waitHandled waits until the listeners of the process at URL have ended
+// n deliveries of subject (or more) with outcome.
+func (e env) waitHandled(t *testing.T, subject events.Subject, outcome events.Outcome, n int) {
+	t.Helper()
+	e.metrics.WaitHandled(t, subject, outcome, n, 10*time.Second)
 }

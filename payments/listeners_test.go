@@ -52,7 +52,7 @@ func TestOrderCompleteIsAppliedOnlyAtTheNextVersion(t *testing.T) {
 	require.Eventually(t, func() bool { _, ok := replica(e, id); return ok }, 5*time.Second, 20*time.Millisecond)
 
 	testkit.Publish(t, e.bus, events.OrderComplete{ID: id, Version: 2, Status: events.StatusComplete})
-	time.Sleep(300 * time.Millisecond)
+	e.waitHandled(t, events.SubjectOrderComplete, events.OutcomeRetried, 1)
 	o, _ := replica(e, id)
 	assert.Equal(t, events.StatusCreated, o.Status, "version 2 waits for version 1 (not acked)")
 
@@ -63,7 +63,7 @@ func TestOrderCompleteIsAppliedOnlyAtTheNextVersion(t *testing.T) {
 
 	// A replay of an applied version is acked without effect.
 	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
-	time.Sleep(300 * time.Millisecond)
+	e.waitHandled(t, events.SubjectOrderCancelled, events.OutcomeAcked, 2) // version 1, then its replay
 	o, _ = replica(e, id)
 	assert.Equal(t, events.StatusComplete, o.Status)
 }

@@ -144,6 +144,8 @@ type env struct {
 	// orders service runs here: tests play its part by publishing order
 	// events, and most let the payment stand after a short wait.
 	confirmWait time.Duration
+	// metrics is what the listeners of the process at URL report on.
+	metrics *testkit.Metrics
 }
 
 func newEnv(t *testing.T) env {
@@ -153,9 +155,9 @@ func newEnv(t *testing.T) env {
 
 func newEnvWith(t *testing.T, rec *stripeRecorder, confirmWait time.Duration) env {
 	t.Helper()
-	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t), stripe: rec, confirmWait: confirmWait}
+	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t), stripe: rec, confirmWait: confirmWait, metrics: testkit.NewMetrics()}
 	e.bus = e.stan.Connect(t)
-	e.URL, e.store = e.process(t)
+	e.URL, e.store = e.start(t, e.metrics)
 	return e
 }
 
@@ -164,11 +166,17 @@ func newEnvWith(t *testing.T, rec *stripeRecorder, confirmWait time.Duration) en
 // database.
 func (e env) process(t *testing.T) (string, *store) {
 	t.Helper()
+	return e.start(t, nil)
+}
+
+// start is process, measured on m (nil: not measured).
+func (e env) start(t *testing.T, m *testkit.Metrics) (string, *store) {
+	t.Helper()
 	log := service.NewLogger(io.Discard, "payments", "info")
 	cfg := config{Config: backend.Config{JWTKey: jwtKey, CookieSecure: true, NATS: service.NATS{AckWait: ackWait}},
 		StripeKey: "sk_test_123", StripeAPIBase: e.stripe.URL, ConfirmWait: e.confirmWait}
 	url, db := testkit.StartService(t, e.db, e.stan, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
-		return backend.Wire(ctx, db, conn, log, cfg, nil, build)
+		return backend.Wire(ctx, db, conn, log, cfg, m.Registerer(), build)
 	})
 	st, err := newStore(context.Background(), db, outbox.NewLog(db, nil, log))
 	require.NoError(t, err)
@@ -200,3 +208,10 @@ func do(t *testing.T, method, url, body string, cookies ...*http.Cookie) respons
 }
 
 type response = testkit.Response
+
+// waitHandled waits until the listeners of the process at URL have ended
+// n deliveries of subject (or more) with outcome.
+func (e env) waitHandled(t *testing.T, subject events.Subject, outcome events.Outcome, n int) {
+	t.Helper()
+	e.metrics.WaitHandled(t, subject, outcome, n, 10*time.Second)
+}

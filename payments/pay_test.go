@@ -67,8 +67,9 @@ func TestAPaymentForAnOrderCancelledWhilePayingIsRefundedOnceAndAnswers400(t *te
 	assert.Contains(t, r.Raw, "refunded")
 
 	// The handler and the order:cancelled listener both see it: one
-	// refund all the same (one idempotency key, one recorded refund).
-	time.Sleep(2 * ackWait)
+	// refund all the same (one idempotency key, one recorded refund),
+	// once the listener is done with the event (acked: no redelivery comes).
+	e.waitHandled(t, events.SubjectOrderCancelled, events.OutcomeAcked, 1)
 	stored := storedPayments(t, e, id)
 	require.Len(t, stored, 1)
 	assert.Equal(t, paymentRefunded, stored[0].Status)

@@ -37,13 +37,17 @@ func TestAChargeThatLandsAfterItsOrderExpiredIsRefundedExactlyOnce(t *testing.T)
 	// sees it with the charge still pending and keeps the event.
 	testkit.Publish(t, e.bus, events.OrderCancelled{ID: id, Version: 1})
 	require.Eventually(t, func() bool { o, _ := replica(e, id); return o.Status == events.StatusCancelled }, 5*time.Second, 10*time.Millisecond)
-	time.Sleep(2 * ackWait) // the held event is redelivered meanwhile
+	// The held event is redelivered meanwhile: the first delivery and a
+	// redelivery were both handed back.
+	e.waitHandled(t, events.SubjectOrderCancelled, events.OutcomeRetried, 2)
 	release()
 
 	r := <-answer
 	assert.Equal(t, 400, r.Status)
 	assert.Contains(t, r.Raw, "the charge was refunded")
-	time.Sleep(3 * ackWait) // the order:cancelled redeliveries find it refunded
+	// A redelivery of order:cancelled finds it refunded, and is acked: none
+	// comes after it.
+	e.waitHandled(t, events.SubjectOrderCancelled, events.OutcomeAcked, 1)
 	require.Len(t, e.stripe.charges(), 1)
 	refunds := e.stripe.refunds()
 	require.Len(t, refunds, 1, "exactly one refund request reached Stripe")

@@ -46,7 +46,8 @@ func TestAChargeWhoseAnswerWasLostIsRepeatedAndRefundedWhenItsOrderIsCancelled(t
 	require.Len(t, e.stripe.refunds(), 1)
 	refunded.Wait(t, 1, 5*time.Second)
 	assert.Nil(t, storedPayments(t, e, id)[0].Intent, "the settled charge's token is not kept past the charge")
-	time.Sleep(3 * ackWait) // redeliveries, had the event not been acked, find it refunded
+	// The listener acked the event (no redelivery comes) with one refund made.
+	e.waitHandled(t, events.SubjectOrderCancelled, events.OutcomeAcked, 1)
 	require.Len(t, e.stripe.refunds(), 1)
 }
 
@@ -108,7 +109,9 @@ func TestALostAnswerThatWasADeclineChargesAndRefundsNothingWhenItsOrderIsCancell
 	require.Eventually(t, func() bool { a := latestAttempt(t, e, id); return a.Status == paymentClosed && a.N == 1 },
 		10*time.Second, 20*time.Millisecond, "the repeat learnt it was declined, and no later attempt may charge")
 	assert.Equal(t, paymentDeclined, slots(t, e, id)[0].Status)
-	time.Sleep(3 * ackWait) // redeliveries, had the event not been acked, charge nothing more
+	// The listener acked the event (no redelivery comes), having charged
+	// nothing more.
+	e.waitHandled(t, events.SubjectOrderCancelled, events.OutcomeAcked, 1)
 	assert.Empty(t, storedPayments(t, e, id))
 	assert.Empty(t, e.stripe.refunds())
 	requireOneChargeRequest(t, e, "order-"+id+"-attempt-0", "tok_visa")

@@ -14,7 +14,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 
 	"ticketing.dev/common/events"
-	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/service/backend"
@@ -46,31 +45,11 @@ func newEnv(t *testing.T) env {
 	t.Helper()
 	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t)}
 	e.bus = e.stan.Connect(t)
-	reg := metrics.NewRegistry()
+	reg := testkit.NewMetrics()
 	e.URL, e.store = e.start(t, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
-		return backend.Wire(ctx, db, conn, testLog(), testConfig(), reg, build)
+		return backend.Wire(ctx, db, conn, testLog(), testConfig(), reg.Registerer(), build)
 	})
-	e.handled = func(subject events.Subject, outcome events.Outcome) int {
-		families, err := reg.Gather()
-		if err != nil {
-			return -1
-		}
-		for _, f := range families {
-			if f.GetName() != "events_handled_total" {
-				continue
-			}
-			for _, m := range f.GetMetric() {
-				labels := map[string]string{}
-				for _, l := range m.GetLabel() {
-					labels[l.GetName()] = l.GetValue()
-				}
-				if labels["subject"] == string(subject) && labels["outcome"] == string(outcome) {
-					return int(m.GetCounter().GetValue())
-				}
-			}
-		}
-		return 0
-	}
+	e.handled = reg.Handled
 	return e
 }
 

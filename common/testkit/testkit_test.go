@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/bson"
 
+	"ticketing.dev/common/events"
+	"ticketing.dev/common/metrics"
 	"ticketing.dev/common/service"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/testkit"
@@ -133,4 +135,19 @@ func TestSyncBufferKeepsEveryLineWrittenFromManyGoroutines(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, strings.Repeat("line\n", 1000), b.String())
+}
+
+func TestMetricsCountWhatListenersReportByOutcome(t *testing.T) {
+	m := testkit.NewMetrics()
+	observer := metrics.NewEvents(m.Registerer())
+	assert.Zero(t, m.Handled(events.SubjectOrderCancelled, events.OutcomeAcked))
+	for _, o := range []events.Outcome{events.OutcomeRetried, events.OutcomeRetried, events.OutcomeAcked} {
+		observer.EventHandled(events.Handled{Subject: events.SubjectOrderCancelled, QueueGroup: "g", Outcome: o})
+	}
+	observer.EventHandled(events.Handled{Subject: events.SubjectOrderCreated, QueueGroup: "g", Outcome: events.OutcomeAcked})
+	assert.Equal(t, 2, m.Handled(events.SubjectOrderCancelled, events.OutcomeRetried))
+	assert.Equal(t, 1, m.Handled(events.SubjectOrderCancelled, events.OutcomeAcked))
+	assert.Equal(t, 1, m.Handled(events.SubjectOrderCreated, events.OutcomeAcked))
+	m.WaitHandled(t, events.SubjectOrderCancelled, events.OutcomeRetried, 2, time.Second)
+	assert.Nil(t, (*testkit.Metrics)(nil).Registerer(), "a nil Metrics wires a service unmeasured")
 }
