@@ -35,9 +35,9 @@ all: lint build test
 run-deps:
 	@infra/scripts/ensure-packages.sh redis-server:redis-server "/usr/lib/postgresql/*/bin/postgres:postgresql"
 
-## deps: what the tests need as well: chromium (browser tests) and promtool (the alert rules tests, Debian's prometheus)
+## deps: what the tests need as well: chromium (browser tests), promtool (the alert rules tests, Debian's prometheus), node and npm (the original's clients, infra/interop)
 deps: run-deps
-	@infra/scripts/ensure-packages.sh chromium:chromium promtool:prometheus
+	@infra/scripts/ensure-packages.sh chromium:chromium promtool:prometheus node:nodejs npm:npm
 
 ## run: the whole app on this machine until Ctrl-C (see docs/DEVELOPMENT.md)
 run: run-deps
