@@ -103,6 +103,11 @@ func (w *waiters) decide(id string, status events.OrderStatus) {
 // its wake-up was missed (the watch is not durable).
 const pollEvery = 250 * time.Millisecond
 
+// longest is how long a payment request may run: its charge, then the
+// wait for orders' decision (a refund after a cancel may add its own
+// charge deadline; the slots keep such a repeat safe all the same).
+func (p *payer) longest() time.Duration { return chargeDeadline + p.confirmWait }
+
 // Pay charges the order's price to token for its owner.
 func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.ObjectID, token string) (payment, error) {
 	o, err := p.store.Order(ctx, orderID)
