@@ -68,8 +68,8 @@ type payment struct {
 	RefundingAt *time.Time `bson:"refundingAt,omitempty"`
 	Version     int64      `bson:"version"`
 	// Intent is the charge a pending or uncertain attempt is making, so
-	// that it can be repeated (see payer.repeat); it is dropped once the
-	// charge's outcome is known.
+	// that it can be repeated (payer.attempt, payer.charge, payer.settle);
+	// it is dropped once the charge's outcome is known.
 	Intent *chargeIntent `bson:"intent,omitempty"`
 }
 
