@@ -17,22 +17,6 @@ import (
 	"ticketing.dev/common/validate"
 )
 
-var (
-	errNotOwner  = errors.New("order belongs to another user")
-	errCancelled = errors.New("order is cancelled")
-	// errRefunded: the order was cancelled (or expired) while it was being
-	// paid; the charge was refunded.
-	errRefunded = errors.New("order was cancelled while paying; the charge was refunded")
-	// errRefundPending: as errRefunded, but the refund has not gone
-	// through yet; payments' order:cancelled listener retries it.
-	errRefundPending = errors.New("order was cancelled while paying; the charge will be refunded")
-	// errRefundBusy: another process is asking Stripe for this refund.
-	errRefundBusy = errors.New("refund in progress in another process")
-	// errUnknownOutcome: Stripe could not be reached; the attempt is
-	// uncertain, and a retry repeats its charge.
-	errUnknownOutcome = errors.New("payment provider unreachable")
-)
-
 // charger takes money and gives it back: Stripe in production, Stripe's
 // API shape anywhere.
 type charger interface {

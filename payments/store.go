@@ -15,12 +15,6 @@ import (
 	"ticketing.dev/common/outbox"
 )
 
-var (
-	errNoOrder    = errors.New("no such order")
-	errPaid       = errors.New("order already paid")
-	errInProgress = errors.New("a payment for this order is in progress")
-)
-
 // order is the replica of an order, kept from order events.
 type order struct {
 	ID      primitive.ObjectID `bson:"_id"`
