@@ -23,7 +23,7 @@ func build(ctx context.Context, b *backend.Base, cfg config) (backend.Parts, err
 	}
 	p := &payer{store: st, charges: newStripeCharges(cfg.StripeKey, cfg.StripeAPIBase), confirmWait: cfg.ConfirmWait, log: b.Log}
 	l := &listeners{store: st, payer: p, log: b.Log}
-	a := &api{payer: p, keys: b.IdempotencyKeys(ctx), sessions: b.Sessions, validate: validate.New()}
+	a := &api{payer: p, keys: b.IdempotencyKeys(ctx).ForRequestsUpTo(p.longest()), sessions: b.Sessions, validate: validate.New()}
 	return backend.Parts{Routes: routes(a, b.Log, b.Ready()...), QueueGroup: queueGroup, Subscribe: l.subscribe}, nil
 }
 

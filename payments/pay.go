@@ -17,22 +17,6 @@ import (
 	"ticketing.dev/common/validate"
 )
 
-var (
-	errNotOwner  = errors.New("order belongs to another user")
-	errCancelled = errors.New("order is cancelled")
-	// errRefunded: the order was cancelled (or expired) while it was being
-	// paid; the charge was refunded.
-	errRefunded = errors.New("order was cancelled while paying; the charge was refunded")
-	// errRefundPending: as errRefunded, but the refund has not gone
-	// through yet; payments' order:cancelled listener retries it.
-	errRefundPending = errors.New("order was cancelled while paying; the charge will be refunded")
-	// errRefundBusy: another process is asking Stripe for this refund.
-	errRefundBusy = errors.New("refund in progress in another process")
-	// errUnknownOutcome: Stripe could not be reached; the attempt is
-	// uncertain, and a retry repeats its charge.
-	errUnknownOutcome = errors.New("payment provider unreachable")
-)
-
 // charger takes money and gives it back: Stripe in production, Stripe's
 // API shape anywhere.
 type charger interface {
@@ -102,6 +86,11 @@ func (w *waiters) decide(id string, status events.OrderStatus) {
 // pollEvery is how often a waiting payment reads its order anyway, in case
 // its wake-up was missed (the watch is not durable).
 const pollEvery = 250 * time.Millisecond
+
+// longest is how long a payment request may run: its charge, then the
+// wait for orders' decision (a refund after a cancel may add its own
+// charge deadline; the slots keep such a repeat safe all the same).
+func (p *payer) longest() time.Duration { return chargeDeadline + p.confirmWait }
 
 // Pay charges the order's price to token for its owner.
 func (p *payer) Pay(ctx context.Context, userID string, orderID primitive.ObjectID, token string) (payment, error) {

@@ -15,12 +15,6 @@ import (
 	"ticketing.dev/common/outbox"
 )
 
-var (
-	errNoOrder    = errors.New("no such order")
-	errPaid       = errors.New("order already paid")
-	errInProgress = errors.New("a payment for this order is in progress")
-)
-
 // order is the replica of an order, kept from order events.
 type order struct {
 	ID      primitive.ObjectID `bson:"_id"`
@@ -68,8 +62,8 @@ type payment struct {
 	RefundingAt *time.Time `bson:"refundingAt,omitempty"`
 	Version     int64      `bson:"version"`
 	// Intent is the charge a pending or uncertain attempt is making, so
-	// that it can be repeated (see payer.repeat); it is dropped once the
-	// charge's outcome is known.
+	// that it can be repeated (payer.attempt, payer.charge, payer.settle);
+	// it is dropped once the charge's outcome is known.
 	Intent *chargeIntent `bson:"intent,omitempty"`
 }
 

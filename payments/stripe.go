@@ -17,15 +17,6 @@ import (
 // never repeated by another process while its charge may be under way.
 const stripeTimeout = 30 * time.Second
 
-// errDeclined wraps Stripe's definitive refusals (card declined, invalid
-// request): nothing was charged and the message is meant for the user.
-// A conflict on the idempotency key (409: the first request with it is
-// still running; idempotency_error: it ran with other parameters) is no
-// refusal: what that request did is unknown.
-type errDeclined struct{ msg string }
-
-func (e errDeclined) Error() string { return e.msg }
-
 // stripeCharges creates charges and refunds through Stripe's API.
 type stripeCharges struct {
 	client  charge.Client

@@ -47,8 +47,7 @@ const Collection = "idempotencyKeys"
 // Stale is when a key whose first request has not finished is taken to be
 // left by a crash, and taken over: the claim rule (claim.StaleAfter) for a
 // holder that runs within httpapi.RequestTimeout, which Deadline enforces.
-// A route without that deadline must be safe to run twice on its own
-// (payments: its attempt slots and Stripe's key).
+// A route that may run longer says so (ForRequestsUpTo).
 var Stale = claim.StaleAfter(httpapi.RequestTimeout)
 
 // Store keeps a service's idempotency keys and their responses.
@@ -72,6 +71,14 @@ func New(db *mongo.Database) *Store {
 	s := &Store{c: db.Collection(Collection), now: time.Now, takeovers: claim.NewTakeovers(db),
 		wait: 10 * time.Second, stale: Stale, poll: 20 * time.Millisecond}
 	s.takeovers.SetClock(func() time.Time { return s.now() })
+	return s
+}
+
+// ForRequestsUpTo sets when a key left unfinished is taken to be left by a
+// crash, for a route whose requests may run up to d (longer than
+// httpapi.RequestTimeout, the default's bound): the claim rule for d.
+func (s *Store) ForRequestsUpTo(d time.Duration) *Store {
+	s.stale = claim.StaleAfter(d)
 	return s
 }
 
@@ -247,7 +254,10 @@ func (s *Store) runFirst(w http.ResponseWriter, r *http.Request, next http.Handl
 			s.release(r.Context(), rec)
 			return
 		}
-		_, err := s.c.UpdateOne(context.WithoutCancel(r.Context()), bson.D{{Key: "_id", Value: rec.ID}},
+		// Only into its own record: a holder taken over as stale (it ran
+		// past its bound) must not overwrite the answer of the request
+		// that took the key over.
+		_, err := s.c.UpdateOne(context.WithoutCancel(r.Context()), bson.D{{Key: "_id", Value: rec.ID}, {Key: "createdAt", Value: rec.CreatedAt}},
 			bson.D{{Key: "$set", Value: bson.D{
 				{Key: "done", Value: true}, {Key: "status", Value: status},
 				{Key: "contentType", Value: rw.Header().Get("Content-Type")}, {Key: "body", Value: rw.body.Bytes()},

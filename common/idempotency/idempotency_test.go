@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"ticketing.dev/common/claim"
 	"ticketing.dev/common/httpapi"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/testkit"
@@ -44,6 +45,7 @@ type env struct {
 	runs    atomic.Int32
 	fail    atomic.Bool // answer 500 instead of creating
 	slow    chan struct{}
+	hold    func(run int32) // called with the run's number before it creates
 	db      testkit.DB
 }
 
@@ -63,6 +65,9 @@ func newEnv(t *testing.T) (*env, string) {
 		}
 		if e.slow != nil {
 			<-e.slow
+		}
+		if e.hold != nil {
+			e.hold(n)
 		}
 		if e.fail.Load() {
 			return httpapi.Internal(context.DeadlineExceeded)
@@ -228,6 +233,62 @@ func TestAKeyLeftPendingByACrashIsTakenOverOnceStale(t *testing.T) {
 	// Past it, no live request can hold it (RequestTimeout): taken over.
 	clock.Advance(2 * time.Second)
 	r := post(t, e.url, "k-6", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, r.Status, r.Raw)
+	assert.EqualValues(t, 1, e.count(t))
+}
+
+// A request that outruns its bound has its key taken over; when it ends,
+// after its successor, it must not overwrite the successor's answer, which
+// is the key's from then on.
+func TestARequestWhoseKeyWasTakenOverDoesNotOverwriteItsSuccessorsAnswer(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	clock := testkit.NewClock(time.Now())
+	e.store.now = clock.Now
+	first, second := make(chan struct{}), make(chan struct{})
+	e.hold = func(run int32) {
+		if run == 1 {
+			<-first
+		} else {
+			<-second
+		}
+	}
+	answers := make(chan testkit.Response, 2)
+	go func() { answers <- post(t, e.url, "k-8", `{"name":"a"}`, "u1") }()
+	require.Eventually(t, func() bool { return e.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	clock.Advance(Stale + time.Second) // the first holder is taken to have died
+	go func() { answers <- post(t, e.url, "k-8", `{"name":"a"}`, "u1") }()
+	require.Eventually(t, func() bool { return e.runs.Load() == 2 }, 5*time.Second, 5*time.Millisecond)
+	close(second)
+	successor := <-answers
+	require.Equal(t, 201, successor.Status, successor.Raw)
+	close(first)
+	late := <-answers
+	require.Equal(t, 201, late.Status, late.Raw)
+	require.NotEqual(t, successor.Body["id"], late.Body["id"])
+
+	replayed := post(t, e.url, "k-8", `{"name":"a"}`, "u1")
+	assert.Equal(t, 201, replayed.Status)
+	assert.Equal(t, successor.Body["id"], replayed.Body["id"], "the key answers as its holder did")
+}
+
+func TestARouteThatRunsLongerHoldsItsKeysUntilItsOwnBoundIsPast(t *testing.T) {
+	t.Parallel()
+	e, _ := newEnv(t)
+	e.store.wait = 200 * time.Millisecond
+	e.store.ForRequestsUpTo(time.Minute) // as payments does (payer.longest)
+	clock := testkit.NewClock(time.Now())
+	e.store.now = clock.Now
+	id := "u1 POST /things k-9"
+	sum := sha256.Sum256([]byte(`{"name":"a"}`))
+	_, err := e.store.c.InsertOne(context.Background(), record{ID: id, BodyHash: hex.EncodeToString(sum[:]), CreatedAt: clock.Now().UTC()})
+	require.NoError(t, err)
+
+	clock.Advance(Stale + time.Second) // the default bound is past, this route's is not
+	assert.Equal(t, 409, post(t, e.url, "k-9", `{"name":"a"}`, "u1").Status)
+	clock.Advance(claim.StaleAfter(time.Minute) - Stale)
+	r := post(t, e.url, "k-9", `{"name":"a"}`, "u1")
 	assert.Equal(t, 201, r.Status, r.Raw)
 	assert.EqualValues(t, 1, e.count(t))
 }

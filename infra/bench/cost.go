@@ -104,7 +104,7 @@ func scrapeCounters(ctx context.Context, st *stack.Stack) (map[string]counters, 
 	for _, svc := range st.Services() {
 		c := counters{"command": {}, "event": {}}
 		for i := range st.Replicas(svc) {
-			fams, err := scrapeMetrics(ctx, st.MetricsURL(svc, i))
+			fams, err := ScrapeMetrics(ctx, st.MetricsURL(svc, i))
 			if err != nil {
 				return nil, fmt.Errorf("%s replica %d: %w", svc, i, err)
 			}
@@ -138,7 +138,8 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-func scrapeMetrics(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
+// ScrapeMetrics reads a /metrics page.
+func ScrapeMetrics(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
 	"ticketing.dev/common/testkit"
+	"ticketing.dev/infra/bench"
 	"ticketing.dev/infra/stack"
 )
 
@@ -140,20 +140,7 @@ func scrapeAll(t *testing.T, s *stack.Stack) map[string]families {
 }
 
 func scrape(url string) (families, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	var p expfmt.TextParser
-	f, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", url, err)
-	}
-	return f, nil
+	return bench.ScrapeMetrics(context.Background(), url)
 }
 
 // seriesRE splits `name{a="x",b="y"}`.
