@@ -58,6 +58,25 @@ var KillStreamFollower = Fault{Name: "JetStream, 3 servers: kill -9 a follower o
 	return 0, "", errors.New("the bus has no follower")
 }}
 
+// RestartStreamLeader stops the nats-server leading the stream as a
+// rolling update does (SIGTERM: it steps down from its leaderships before
+// it stops), and its supervisor starts it again: no election timeout to
+// wait out, unlike a crash.
+var RestartStreamLeader = Fault{Name: "JetStream, 3 servers: restart the stream's leader (SIGTERM)", Inject: func(ctx context.Context, st *stack.Stack) (int, string, error) {
+	l, err := st.Leaders(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	if l.Stream < 0 {
+		return 0, "", errors.New("the stream has no leader")
+	}
+	led := l.Led(l.Stream)
+	if err := st.RestartBus(l.Stream); err != nil {
+		return 0, "", err
+	}
+	return l.Stream, fmt.Sprintf("nats-%d, the stream's leader, leading %d of %d consumers", l.Stream, len(led), len(l.Consumers)), nil
+}}
+
 // KillSTAN kills -9 the NATS Streaming server.
 var KillSTAN = Fault{Name: "NATS Streaming: kill -9 the server", Inject: func(_ context.Context, st *stack.Stack) (int, string, error) {
 	return 0, "the NATS Streaming server", st.KillBus(0)
@@ -572,7 +591,7 @@ func FaultsMarkdown(faults []FaultResult) string {
 	}
 	var b strings.Builder
 	o := faults[0].Options
-	fmt.Fprintf(&b, "Faults: %d clients run purchase flows (order → pay → complete) for %s through the ingress of a stack with two processes of every service; %s in, the bus process named is killed with SIGKILL and its supervisor restarts it (after 1 s). 5xx counts answers that were 5xx or never came, with when they came from the kill; recovery is from the kill until purchases complete at half their earlier rate again for good (read over two-second windows, at the middle of the first); lost counts orders not in the same final state in every service a minute after the load (the payments and orders replicas, the ticket, the payment) plus events still unpublished in an outbox; inconsistent, orders the services disagree on 5 s after the load stopped. Targets on JetStream: no 5xx, recovery < 5 s; on both: 0 lost, 0 inconsistent.\n\n",
+	fmt.Fprintf(&b, "Faults: %d clients run purchase flows (order → pay → complete) for %s through the ingress of a stack with two processes of every service; %s in, the bus process named is killed with SIGKILL (or stopped with SIGTERM, as a rolling update does) and its supervisor restarts it (after 1 s). 5xx counts answers that were 5xx or never came, with when they came from the kill; recovery is from the kill until purchases complete at half their earlier rate again for good (read over two-second windows, at the middle of the first); lost counts orders not in the same final state in every service a minute after the load (the payments and orders replicas, the ticket, the payment) plus events still unpublished in an outbox; inconsistent, orders the services disagree on 5 s after the load stopped. Targets on JetStream: no 5xx, recovery < 5 s; on both: 0 lost, 0 inconsistent.\n\n",
 		o.Clients, o.Load, o.At)
 	b.WriteString("| fault | killed | purchases/s before | 5xx (window from the kill) | recovery | longest pause | orders (paid) | lost | inconsistent after 5 s | bus whole again | |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, f := range faults {

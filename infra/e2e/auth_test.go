@@ -56,6 +56,7 @@ func TestUnknownAPIRouteIs404Envelope(t *testing.T) {
 }
 
 func TestUserSignedUpBeforeARestartCanSignInAfterIt(t *testing.T) {
+	t.Parallel() // a stack (or process) of its own: runs beside the others that have one
 	dir := t.TempDir()
 	creds := map[string]string{"email": uniqueEmail("restart"), "password": "password1"}
 
@@ -71,6 +72,7 @@ func TestUserSignedUpBeforeARestartCanSignInAfterIt(t *testing.T) {
 }
 
 func TestACrashedServiceIsRestarted(t *testing.T) {
+	t.Parallel() // a stack (or process) of its own: runs beside the others that have one
 	s, out := startStack(t, t.TempDir(), nil)
 	before := s.PID("auth")
 	require.NotZero(t, before)

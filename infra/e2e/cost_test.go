@@ -16,6 +16,7 @@ import (
 const commandBudget = 25
 
 func TestAListedAndBoughtTicketCostsAtMost25DatabaseCommands(t *testing.T) {
+	t.Parallel() // a stack (or process) of its own: runs beside the others that have one
 	for _, replicas := range []string{"1", "2"} {
 		t.Run("REPLICAS="+replicas, func(t *testing.T) {
 			s, _ := startStack(t, t.TempDir(), map[string]string{"REPLICAS": replicas})

@@ -21,6 +21,7 @@ import (
 // and from its start to its stop print no noise (see noiseLine): a clean
 // run that prints what looks like faults teaches to ignore the real ones.
 func TestCtrlCStopsTheStackInOrderWithoutAnError(t *testing.T) {
+	t.Parallel() // a stack (or process) of its own: runs beside the others that have one
 	root := repoRoot(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "localstack")

@@ -156,6 +156,17 @@ func (s *Stack) KillBus(i int) error {
 	return s.bus[i].signal(syscall.SIGKILL)
 }
 
+// RestartBus stops bus server i as a planned restart (a rolling update)
+// would: SIGTERM, on which a nats-server steps down from the leaderships
+// it holds before it stops; its supervisor starts it again on the same
+// ports and data.
+func (s *Stack) RestartBus(i int) error {
+	if i < 0 || i >= len(s.bus) {
+		return fmt.Errorf("the bus has no server %d (it has %d)", i, len(s.bus))
+	}
+	return s.bus[i].signal(syscall.SIGTERM)
+}
+
 // BusPID is the process id of bus server i, 0 if none is running.
 func (s *Stack) BusPID(i int) int {
 	if i < 0 || i >= len(s.bus) {

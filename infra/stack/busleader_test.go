@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 	"ticketing.dev/common/events"
 )
 
-func TestLeadersNamesTheServerWhoseKillStopsPublishesUntilTheOthersElectAnother(t *testing.T) {
+func TestLeadersNamesTheServerWhoseKillStopsPublishesUntilTheOthersElectAnotherAndARestartHandsItOver(t *testing.T) {
 	s := busStack(t, events.KindJetStream, 3)
 	b := connect(t, s, "client")
 	// A durable consumer, as a service's queue group makes one.
@@ -51,6 +52,35 @@ func TestLeadersNamesTheServerWhoseKillStopsPublishesUntilTheOthersElectAnother(
 	assert.Less(t, after.Stream, 3)
 
 	assert.Equal(t, "t2", lastTicket(t, b))
+
+	// A planned restart (SIGTERM, as a rolling update sends) hands the
+	// stream to another server while the stopping one still runs: no
+	// election timeout to wait out.
+	leader := after.Stream
+	old = s.BusPID(leader)
+	require.NoError(t, s.RestartBus(leader))
+	var moved BusLeaders
+	var last string
+	ok := assert.Eventually(t, func() bool {
+		ask, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		l, err := s.Leaders(ask)
+		if err != nil || l.Stream < 0 || l.Stream == leader {
+			last = fmt.Sprintf("%+v, %v", l, err)
+			return false
+		}
+		moved = l
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "another server leads the stream")
+	if !ok {
+		t.Fatalf("last asked: %s", last)
+	}
+	assert.NotEqual(t, leader, moved.Stream)
+	handedOver := s.BusPID(leader) == old
+	waitRestarted(t, s, leader, old)
+	assert.True(t, handedOver, "the stream changed hands before nats-%d was started again (1 s after its stop; an election takes 4–9 s)", leader)
+	publish(t, b, events.TicketCreated{ID: "t3", Title: "gig", Price: 5, UserID: "u"})
+	assert.Equal(t, "t3", lastTicket(t, b))
 }
 
 func TestLeadersNeedsJetStream(t *testing.T) {

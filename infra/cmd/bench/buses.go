@@ -63,7 +63,8 @@ func runJetStream(ctx context.Context, cfg stack.Config, binDir string, opt benc
 }
 
 // runFaults kills the bus under a purchase load (bench.Suite.Fault): on
-// JetStream with three servers, the stream's leader, then a follower; on
+// JetStream with three servers, the stream's leader, then a follower, then
+// restarts the leader as a rolling update would; on
 // NATS Streaming, its server; each stack with two processes of every
 // service, as production runs them.
 func runFaults(ctx context.Context, cfg stack.Config, binDir string, opt bench.Options, o bench.FaultOptions, report *bench.Report) error {
@@ -72,7 +73,7 @@ func runFaults(ctx context.Context, cfg stack.Config, binDir string, opt bench.O
 		servers int
 		faults  []bench.Fault
 	}{
-		{events.KindJetStream, 3, []bench.Fault{bench.KillStreamLeader, bench.KillStreamFollower}},
+		{events.KindJetStream, 3, []bench.Fault{bench.KillStreamLeader, bench.KillStreamFollower, bench.RestartStreamLeader}},
 		{events.KindSTAN, 1, []bench.Fault{bench.KillSTAN}},
 	}
 	for _, run := range runs {

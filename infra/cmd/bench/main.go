@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	catalogue := fs.String("catalogue", "100,10000,100000", "catalogue sizes of the catalogue scenarios, ascending, on a stack of their own (empty: skip)")
 	catalogueD := fs.Duration("catalogue-d", 5*time.Second, "duration of each catalogue scenario at full concurrency (one client: 3/5 of it)")
 	jetstream := fs.Bool("jetstream", true, "run propagation and the purchase flow on a BUS=jetstream stack too")
-	faults := fs.Bool("faults", true, "kill the bus under a purchase load: JetStream's stream leader and a follower (3 servers), NATS Streaming's server")
+	faults := fs.Bool("faults", true, "kill the bus under a purchase load: JetStream's stream leader and a follower (3 servers), and restart the leader (SIGTERM), NATS Streaming's server")
 	faultC := fs.Int("fault-c", 32, "clients of the fault scenarios")
 	faultD := fs.Duration("fault-d", 20*time.Second, "how long each fault scenario's load runs")
 	faultAt := fs.Duration("fault-at", 5*time.Second, "when the bus is killed, from the start of the load")
