@@ -49,7 +49,11 @@ func TestOrderCreatedReservesTheTicketAndPublishesTicketUpdated(t *testing.T) {
 	show := shown(t, e, id, 1) // the event goes out the moment before the document is written
 	assert.Equal(t, orderID, show.Body["orderId"])
 	assert.Equal(t, 1.0, show.Body["version"])
-	got.Quiet(t, 1, 2*ackWait+200*time.Millisecond) // acked: no redelivery, no second update
+	// Acked: no redelivery, no second update. The listener publishes a
+	// change's event before it returns (outbox: publish, then write the
+	// document), so once the delivery is acked any second one is on the bus.
+	e.waitHandled(t, events.SubjectOrderCreated, events.OutcomeAcked, 1)
+	got.Exactly(t, 1)
 }
 
 func TestRedeliveredOrderCreatedChangesNothingFurther(t *testing.T) {
@@ -61,7 +65,9 @@ func TestRedeliveredOrderCreatedChangesNothingFurther(t *testing.T) {
 	testkit.Publish(t, e.bus, ev)
 	testkit.Publish(t, e.bus, ev) // as STAN redelivers after a lost ack
 	got.Wait(t, 1, 5*time.Second)
-	got.Quiet(t, 1, 2*ackWait)
+	// Both acked; a change would have been published before its ack.
+	e.waitHandled(t, events.SubjectOrderCreated, events.OutcomeAcked, 2)
+	got.Exactly(t, 1)
 	assert.Equal(t, 1.0, do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["version"])
 }
 
@@ -81,7 +87,10 @@ func TestOrderCancelledReleasesTheTicket(t *testing.T) {
 	assert.NotContains(t, got.Raw(t, 1), "orderId")
 	show := shown(t, e, id, 2)
 	assert.NotContains(t, show.Body, "orderId")
-	got.Quiet(t, 2, 2*ackWait)
+	// Both acked; a further change would have been published before its ack.
+	e.waitHandled(t, events.SubjectOrderCreated, events.OutcomeAcked, 1)
+	e.waitHandled(t, events.SubjectOrderCancelled, events.OutcomeAcked, 1)
+	got.Exactly(t, 2)
 
 	// The owner may edit it again.
 	assert.Equal(t, 200, do(t, "PUT", e.URL+"/api/tickets/"+id, `{"title":"concert","price":25}`, user(t, "owner")).Status)
@@ -94,7 +103,9 @@ func TestEventForUnknownTicketIsNotAckedAndAppliesOnceTheTicketExists(t *testing
 	id := primitive.NewObjectID()
 	orderID := primitive.NewObjectID().Hex()
 	testkit.Publish(t, e.bus, orderCreated(orderID, id.Hex()))
-	got.Quiet(t, 0, 500*time.Millisecond)
+	e.waitHandled(t, events.SubjectOrderCreated, events.OutcomeRetried, 1) // handed back, for a redelivery
+	assert.Zero(t, e.metrics.Handled(events.SubjectOrderCreated, events.OutcomeAcked))
+	got.Exactly(t, 0)
 
 	// The ticket appears (as if its own write was late); redelivery applies the event.
 	_, err := e.store.ticketsColl.InsertOne(context.Background(), bson.M{"_id": id, "title": "late", "price": 5.0, "userId": "owner", "orderId": "", "version": int64(0)})
@@ -111,8 +122,7 @@ func TestOrderCreatedArrivingAfterItsCancellationIsNotApplied(t *testing.T) {
 	testkit.Publish(t, e.bus, orderCancelled(orderID, id))
 	require.Eventually(t, func() bool { return do(t, "GET", e.URL+"/api/tickets/"+id, "").Body["version"] == 1.0 }, 5*time.Second, 20*time.Millisecond)
 	testkit.Publish(t, e.bus, orderCreated(orderID, id))
-	require.Eventually(t, func() bool { return e.handled(events.SubjectOrderCreated, events.OutcomeAcked) == 1 }, 5*time.Second, 10*time.Millisecond,
-		"the late order:created was not handled and acked")
+	e.waitHandled(t, events.SubjectOrderCreated, events.OutcomeAcked, 1) // the late order:created
 	assert.NotContains(t, do(t, "GET", e.URL+"/api/tickets/"+id, "").Body, "orderId", "the ticket stays free")
 }
 
@@ -126,12 +136,22 @@ func TestATicketWrittenByAProcessKilledBeforeItsPublishIsAnnouncedByItsTwin(t *t
 	// ticket and its event, then died before publishing.
 	tk, err := e.store.Create(ctx, "concert", 20, "owner")
 	require.NoError(t, err)
+	record := bson.M{"_id": "ticket/" + tk.ID.Hex() + "/0"} // its outbox record, kept with the ticket until marked
+	n, err := e.store.ticketsColl.CountDocuments(ctx, record)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n, "the record of the unpublished version")
 
 	// The running process's sweep publishes it, once (its writer's to
 	// mark for a few seconds, then the sweep's).
 	ev := got.Wait(t, 1, 20*time.Second)[0]
 	assert.Equal(t, tk.ID.Hex(), ev.ID)
-	got.Quiet(t, 1, 2*time.Second)
+	// Once the sweep has marked it published (dropped its record), no sweep
+	// publishes it again, and every publish of it came before the mark.
+	require.Eventually(t, func() bool {
+		n, err := e.store.ticketsColl.CountDocuments(ctx, record)
+		return err == nil && n == 0
+	}, 20*time.Second, 50*time.Millisecond, "the sweep marks the record it published")
+	got.Exactly(t, 1)
 }
 
 func TestTicketStatusGoesAvailableReservedSoldAndOrderCompleteKeepsTheOrder(t *testing.T) {
@@ -153,7 +173,10 @@ func TestTicketStatusGoesAvailableReservedSoldAndOrderCompleteKeepsTheOrder(t *t
 	show := shown(t, e, id, 2)
 	assert.Equal(t, "sold", show.Body["status"])
 	assert.Equal(t, orderID, show.Body["orderId"], "orderId keeps its meaning: the order that holds it")
-	got.Quiet(t, 2, 2*ackWait)
+	// All acked; a further change would have been published before its ack.
+	e.waitHandled(t, events.SubjectOrderCreated, events.OutcomeAcked, 1)
+	e.waitHandled(t, events.SubjectOrderComplete, events.OutcomeAcked, 2)
+	got.Exactly(t, 2)
 	list := do(t, "GET", e.URL+"/api/tickets", "")
 	assert.Equal(t, "sold", list.List[0]["status"])
 }
@@ -174,7 +197,9 @@ func TestOrderCompleteBeforeItsOrderCreatedEndsWithTheTicketSold(t *testing.T) {
 
 	// The late order:created finds it applied: no second change.
 	testkit.Publish(t, e.bus, orderCreated(orderID, id))
-	got.Quiet(t, 1, 2*ackWait)
+	// Acked without a change: one would have been published before the ack.
+	e.waitHandled(t, events.SubjectOrderCreated, events.OutcomeAcked, 1)
+	got.Exactly(t, 1)
 	show = do(t, "GET", e.URL+"/api/tickets/"+id, "")
 	assert.Equal(t, "sold", show.Body["status"])
 	assert.Equal(t, orderID, show.Body["orderId"])
@@ -192,7 +217,10 @@ func TestOrderCompleteWhileAnotherOrderHoldsTheTicketWaitsForItsCancellation(t *
 
 	// The paid order's complete comes before the expired order's cancel.
 	testkit.Publish(t, e.bus, events.OrderComplete{ID: paid, Version: 2, Status: events.StatusComplete, Ticket: events.OrderTicket{ID: id, Price: 20}})
-	got.Quiet(t, 1, ackWait) // refused while the expired order holds it
+	// Refused while the expired order holds it: handed back, unchanged
+	// (a change would have been published before the listener returned).
+	e.waitHandled(t, events.SubjectOrderComplete, events.OutcomeRetried, 1)
+	got.Exactly(t, 1)
 	testkit.Publish(t, e.bus, orderCancelled(expired, id))
 
 	evs := got.Wait(t, 3, 4*ackWait)

@@ -36,21 +36,26 @@ type env struct {
 	stan  *testkit.Broker
 	bus   events.Bus // the test's own connection, to publish and capture
 	store *store
-	// handled counts the deliveries of subject that the listeners of the
-	// process at URL ended with outcome (its events_handled_total).
-	handled func(subject events.Subject, outcome events.Outcome) int
+	// metrics is what the listeners of the process at URL report on (its
+	// events_handled_total).
+	metrics *testkit.Metrics
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t)}
+	e := env{db: kit.Mongo(t), stan: testkit.NewSTAN(t), metrics: testkit.NewMetrics()}
 	e.bus = e.stan.Connect(t)
-	reg := testkit.NewMetrics()
 	e.URL, e.store = e.start(t, func(ctx context.Context, db *mongo.Database, conn events.Bus) (http.Handler, func(), error) {
-		return backend.Wire(ctx, db, conn, testLog(), testConfig(), reg.Registerer(), build)
+		return backend.Wire(ctx, db, conn, testLog(), testConfig(), e.metrics.Registerer(), build)
 	})
-	e.handled = reg.Handled
 	return e
+}
+
+// waitHandled waits until the listeners of the process at URL have ended
+// n deliveries of subject (or more) with outcome.
+func (e env) waitHandled(t *testing.T, subject events.Subject, outcome events.Outcome, n int) {
+	t.Helper()
+	e.metrics.WaitHandled(t, subject, outcome, n, 10*time.Second)
 }
 
 func testLog() *slog.Logger { return service.NewLogger(io.Discard, "tickets", "info") }

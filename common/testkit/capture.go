@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -11,9 +12,11 @@ import (
 
 // Captured collects every event published on E's subject.
 type Captured[E events.Event] struct {
+	bus    events.Bus
 	mu     sync.Mutex
 	events []E
 	raw    []json.RawMessage
+	seen   uint64 // the highest sequence received
 	added  chan struct{}
 }
 
@@ -21,7 +24,7 @@ type Captured[E events.Event] struct {
 // so events published before the call are captured too.
 func Capture[E events.Event](t testing.TB, bus events.Bus) *Captured[E] {
 	t.Helper()
-	c := &Captured[E]{added: make(chan struct{}, 1)}
+	c := &Captured[E]{bus: bus, added: make(chan struct{}, 1)}
 	sub, err := bus.Replay(events.SubjectOf[E](), time.Time{}, func(m events.Msg) {
 		var e E
 		if err := json.Unmarshal(m.Data, &e); err != nil {
@@ -29,6 +32,7 @@ func Capture[E events.Event](t testing.TB, bus events.Bus) *Captured[E] {
 			return
 		}
 		c.mu.Lock()
+		c.seen = max(c.seen, m.Sequence)
 		c.events = append(c.events, e)
 		c.raw = append(c.raw, append(json.RawMessage(nil), m.Data...))
 		c.mu.Unlock()
@@ -86,6 +90,40 @@ func (c *Captured[E]) Raw(t testing.TB, n int) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// Exactly fails the test unless exactly n events are captured once every
+// event the server holds on E's subject now (its last, Bus.Last) has
+// arrived: an event published before the call, though not delivered yet,
+// is counted. It is how a test asserts that nothing more was published
+// once it has learnt that the service is done (Metrics.WaitHandled),
+// instead of Quiet's sleep. An empty subject costs STAN's Bus.Last its
+// wait for a last message that does not come (200 ms).
+func (c *Captured[E]) Exactly(t testing.TB, n int) []E {
+	t.Helper()
+	subject := events.SubjectOf[E]()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	last, found, err := c.bus.Last(ctx, subject)
+	if err != nil {
+		t.Fatalf("finding the last %s: %v", subject, err)
+	}
+	for {
+		c.mu.Lock()
+		seen, got := c.seen, append([]E(nil), c.events...)
+		c.mu.Unlock()
+		if !found || seen >= last.Sequence {
+			if len(got) != n {
+				t.Fatalf("expected exactly %d %s event(s), got %d", n, subject, len(got))
+			}
+			return got
+		}
+		select {
+		case <-c.added:
+		case <-ctx.Done():
+			t.Fatalf("the last %s (#%d) never reached the capture (it has #%d)", subject, last.Sequence, seen)
+		}
+	}
 }
 
 // Quiet fails the test if more than n events arrive within d.

@@ -151,3 +151,16 @@ func TestMetricsCountWhatListenersReportByOutcome(t *testing.T) {
 	m.WaitHandled(t, events.SubjectOrderCancelled, events.OutcomeRetried, 2, time.Second)
 	assert.Nil(t, (*testkit.Metrics)(nil).Registerer(), "a nil Metrics wires a service unmeasured")
 }
+
+func TestExactlyCountsEveryEventTheServerHoldsWhenCalled(t *testing.T) {
+	b := testkit.NewSTAN(t)
+	got := testkit.Capture[events.OrderCancelled](t, b.Connect(t))
+	assert.Empty(t, got.Exactly(t, 0), "an empty subject")
+
+	other := b.Connect(t)
+	for i := range 3 {
+		testkit.Publish(t, other, events.OrderCancelled{ID: "o", Version: int64(i + 1)})
+	}
+	evs := got.Exactly(t, 3) // published on another connection, stored: counted however late they arrive
+	assert.Equal(t, int64(3), evs[2].Version)
+}
