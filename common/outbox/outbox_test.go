@@ -177,8 +177,8 @@ func TestAVersionClaimedByAProcessThatDiedIsRolledForwardAndPublishedByItsTwin(t
 		require.NoError(t, err)
 
 		twin := newProcess(t, db.URI, s, false)
-		clock := time.Now()
-		twin.log.now = func() time.Time { return clock }
+		clock := testkit.NewClock(time.Now())
+		twin.log.now = clock.Now
 
 		// Within Grace the claim is its writer's: a change waits, the sweep
 		// leaves it.
@@ -187,7 +187,7 @@ func TestAVersionClaimedByAProcessThatDiedIsRolledForwardAndPublishedByItsTwin(t
 		require.NoError(t, twin.docs.Get(ctx, d.ID, &stored))
 		assert.Equal(t, int64(0), stored.Version)
 
-		clock = clock.Add(Grace + time.Second)
+		clock.Advance(Grace + time.Second)
 		require.NoError(t, twin.log.Sweep(ctx))
 		evs := got.Wait(t, 2, 5*time.Second)
 		assert.Equal(t, []int64{0, 1}, versions(evs), "v0 (by the dead process) then v1 (by its twin)")
