@@ -97,8 +97,8 @@ func (c *Captured[E]) Raw(t testing.TB, n int) map[string]any {
 // arrived: an event published before the call, though not delivered yet,
 // is counted. It is how a test asserts that nothing more was published
 // once it has learnt that the service is done (Metrics.WaitHandled),
-// instead of Quiet's sleep. An empty subject costs STAN's Bus.Last its
-// wait for a last message that does not come (200 ms).
+// instead of sleeping for a while. An empty subject costs STAN's Bus.Last
+// its wait for a last message that does not come (200 ms).
 func (c *Captured[E]) Exactly(t testing.TB, n int) []E {
 	t.Helper()
 	subject := events.SubjectOf[E]()
@@ -123,14 +123,5 @@ func (c *Captured[E]) Exactly(t testing.TB, n int) []E {
 		case <-ctx.Done():
 			t.Fatalf("the last %s (#%d) never reached the capture (it has #%d)", subject, last.Sequence, seen)
 		}
-	}
-}
-
-// Quiet fails the test if more than n events arrive within d.
-func (c *Captured[E]) Quiet(t testing.TB, n int, d time.Duration) {
-	t.Helper()
-	time.Sleep(d)
-	if got := len(c.All()); got != n {
-		t.Fatalf("expected exactly %d %s event(s), got %d", n, events.SubjectOf[E](), got)
 	}
 }
