@@ -28,6 +28,20 @@ type legacyAttempt struct {
 	Uncertain *chargeIntent      `bson:"uncertain,omitempty"`
 }
 
+// hasIndex reports whether payments has an index of that name.
+func (s *store) hasIndex(ctx context.Context, name string) (bool, error) {
+	names, err := s.paymentsColl.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return false, fmt.Errorf("listing payments' indexes: %w", err)
+	}
+	for _, ix := range names {
+		if ix.Name == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // migrate moves payments kept the way they were before into slots, so
 // that nothing paid can be paid again and nothing uncertain is forgotten:
 // an order's payment takes slot n of its attempts record (its Stripe key
@@ -38,12 +52,14 @@ type legacyAttempt struct {
 // two processes at once; with nothing to move it costs a few commands.
 func (s *store) migrate(ctx context.Context, db *mongo.Database) error {
 	// Every database of the old kind has the index: only then can a
-	// payment without a slot exist (a scan on FerretDB, done once).
-	_, err := s.paymentsColl.Indexes().DropOne(ctx, legacyOrderIndex)
-	if err != nil && !indexNotFound(err) {
-		return fmt.Errorf("dropping the one-payment-per-order index: %w", err)
+	// payment without a slot exist (a scan on FerretDB, done once). It is
+	// dropped once its payments have their slots, so a start that crashed
+	// in between, or a second process starting beside this one, moves
+	// them again (which changes nothing moved already).
+	legacy, err := s.hasIndex(ctx, legacyOrderIndex)
+	if err != nil {
+		return err
 	}
-	legacy := err == nil
 	attempts := db.Collection(legacyAttempts)
 	cur, err := attempts.Find(ctx, bson.D{})
 	if err != nil {
@@ -56,6 +72,9 @@ func (s *store) migrate(ctx context.Context, db *mongo.Database) error {
 	if legacy {
 		if err := s.slotOld(ctx, all); err != nil {
 			return err
+		}
+		if _, err := s.paymentsColl.Indexes().DropOne(ctx, legacyOrderIndex); err != nil && !indexNotFound(err) {
+			return fmt.Errorf("dropping the one-payment-per-order index: %w", err)
 		}
 	}
 	for _, idx := range []mongo.IndexModel{

@@ -308,7 +308,13 @@ func (p *payer) refund(ctx context.Context, refunding payment) (payment, error) 
 	ev := events.PaymentRefunded{ID: done.ID.Hex(), OrderID: done.OrderID.Hex(), StripeID: done.StripeID, RefundID: refundID}
 	recorded, err := p.store.Next(ctx, done, ev)
 	if errors.Is(err, outbox.ErrConflict) {
-		return recorded, nil // a repeat by another process recorded it
+		if recorded.Status == paymentRefunded {
+			return recorded, nil // a repeat by another process recorded it
+		}
+		// Another process put the payment back to succeeded (its own try
+		// failed after this one's claim went stale): not refunded as far
+		// as the record says; the redelivery tries again.
+		return payment{}, errRefundBusy
 	}
 	return recorded, err
 }

@@ -78,3 +78,33 @@ func TestPaymentsKeptTheOldWayAreMovedIntoSlotsAndStillCannotBePaidTwice(t *test
 	require.NoError(t, err)
 	assert.Zero(t, n, "moved")
 }
+
+// A refund's holder whose claim went stale while it asked Stripe may find
+// that another process's try failed and put the payment back to
+// succeeded: the holder must not report the refund as made (its caller
+// would ack order:cancelled with no payment:refunded ever published).
+func TestARefundWhoseClaimWasRolledBackMeanwhileIsNotReportedAsMade(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	id := seedOrder(t, e, "owner", 20, events.StatusCreated)
+	require.Equal(t, 201, pay(t, e, id, "tok_visa", user(t, "owner")).Status)
+	paid := latestAttempt(t, e, id)
+	require.Equal(t, paymentSucceeded, paid.Status)
+
+	// This process claims the refund ...
+	claim := paid
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	claim.Status, claim.RefundingAt = paymentRefunding, &at
+	claimed, err := e.store.Next(ctx, claim, nil)
+	require.NoError(t, err)
+	// ... and meanwhile another one's failed try puts it back.
+	back := claimed
+	back.Status, back.RefundingAt = paymentSucceeded, nil
+	_, err = e.store.Next(ctx, back, nil)
+	require.NoError(t, err)
+
+	p := &payer{store: e.store, charges: newStripeCharges("sk_test_123", e.stripe.URL), log: service.NewLogger(io.Discard, "payments", "info")}
+	_, err = p.refund(ctx, claimed)
+	assert.ErrorIs(t, err, errRefundBusy, "not refunded as far as the record says: tried again on redelivery")
+	assert.Equal(t, paymentSucceeded, latestAttempt(t, e, id).Status)
+}

@@ -71,10 +71,10 @@ type Takeovers struct {
 // Collection holds a service's takeover markers.
 const Collection = "takeovers"
 
-// takeoverDeadline bounds an elected taker's work (a roll-forward, a
+// TakeoverDeadline bounds an elected taker's work (a roll-forward, a
 // delete): past StaleAfter of it, the taker is taken to have died too,
 // and the next election is held.
-const takeoverDeadline = 10 * time.Second
+const TakeoverDeadline = 10 * time.Second
 
 // NewTakeovers keeps markers in db's Collection.
 func NewTakeovers(db *mongo.Database) *Takeovers {
@@ -94,7 +94,7 @@ type marker struct {
 // that name identifies (its collection, its key and the time it was taken,
 // so that a later claim under the same key is another election). Of any
 // number of callers, one wins each round, by an insert under the round's
-// key; a round whose winner has not finished within takeoverDeadline
+// key; a round whose winner has not finished within TakeoverDeadline
 // (plus Margin) is taken to have died with it, and the next round is held.
 //
 // Only the winner may remove or replace the stale claim: a delete is a
@@ -112,7 +112,7 @@ func (t *Takeovers) Elect(ctx context.Context, name string) (bool, error) {
 			return true, nil
 		case !found:
 			continue // markers are never deleted; read it again
-		case !Stale(held.At, t.now(), takeoverDeadline):
+		case !Stale(held.At, t.now(), TakeoverDeadline):
 			return false, nil // another process is taking it over
 		}
 		round++

@@ -116,7 +116,7 @@ func TestATakerThatDiesIsReplacedOnlyOnceItsOwnElectionIsStale(t *testing.T) {
 	require.True(t, won)
 	// The first taker dies before it is done: until its election is stale,
 	// it may still be at work.
-	clock.Advance(StaleAfter(takeoverDeadline))
+	clock.Advance(StaleAfter(TakeoverDeadline))
 	won, err = second.Elect(ctx, "claims/k@1")
 	require.NoError(t, err)
 	assert.False(t, won)

@@ -56,16 +56,18 @@ func (g *ginIndexer) Sync(stop context.Context) error {
 	if err := stop.Err(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(stop), statementTimeout)
-	defer cancel()
 	if g.conn == nil || g.conn.IsClosed() {
+		ctx, cancel := statement(stop)
 		conn, err := pgx.Connect(ctx, g.connString)
+		cancel()
 		if err != nil {
 			return fmt.Errorf("connecting for index sync: %w", err)
 		}
 		g.conn = conn
 	}
+	ctx, cancel := statement(stop)
 	schemas, err := g.schemas(ctx)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -73,7 +75,7 @@ func (g *ginIndexer) Sync(stop context.Context) error {
 		if stop.Err() != nil {
 			return stop.Err()
 		}
-		if err := g.syncSchema(stop, ctx, schema); err != nil {
+		if err := g.syncSchema(stop, schema); err != nil {
 			return err
 		}
 	}
@@ -90,11 +92,19 @@ func (g *ginIndexer) schemas(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// statementTimeout bounds a Sync's statements: an index on a table of a few
-// thousand documents takes milliseconds.
+// statementTimeout bounds each of Sync's statements: an index on a table
+// of a few thousand documents takes milliseconds.
 const statementTimeout = time.Minute
 
-func (g *ginIndexer) syncSchema(stop, ctx context.Context, schema string) error {
+// statement is the context of one statement: not ended by stop, which
+// Sync checks between statements.
+func statement(stop context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(stop), statementTimeout)
+}
+
+func (g *ginIndexer) syncSchema(stop context.Context, schema string) error {
+	ctx, cancel := statement(stop)
+	defer cancel()
 	q := fmt.Sprintf(`SELECT _jsonb::text, coalesce(to_regclass(%s || '.' || quote_ident(_jsonb->>'table'))::oid, 0)
 		FROM %s.%s`, quoteLiteral(quoteIdent(schema)), quoteIdent(schema), quoteIdent(metadataTable))
 	rows, err := g.conn.Query(ctx, q)
@@ -146,7 +156,10 @@ func (g *ginIndexer) syncSchema(stop, ctx context.Context, schema string) error 
 			if stop.Err() != nil {
 				return stop.Err()
 			}
-			if _, err := g.conn.Exec(ctx, createGIN(schema, t.name, f)); err != nil {
+			ctx, cancel := statement(stop)
+			_, err := g.conn.Exec(ctx, createGIN(schema, t.name, f))
+			cancel()
+			if err != nil {
 				if isUndefinedTable(err) {
 					continue
 				}

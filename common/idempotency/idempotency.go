@@ -25,6 +25,7 @@ import (
 
 	"ticketing.dev/common/claim"
 	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/outbox"
 	"ticketing.dev/common/session"
 	"ticketing.dev/common/validate"
 )
@@ -46,9 +47,14 @@ const Collection = "idempotencyKeys"
 
 // Stale is when a key whose first request has not finished is taken to be
 // left by a crash, and taken over: the claim rule (claim.StaleAfter) for a
-// holder that runs within httpapi.RequestTimeout, which Deadline enforces.
-// A route that may run longer says so (ForRequestsUpTo).
-var Stale = claim.StaleAfter(httpapi.RequestTimeout)
+// holder that runs within its longest: httpapi.RequestTimeout (Deadline)
+// until its last claim, then that claim's write (outbox.WriteDeadline),
+// which outlives the request's deadline. A route that may run longer says
+// so (ForRequestsUpTo).
+var Stale = claim.StaleAfter(Longest)
+
+// Longest is how long a request with a deadline may run.
+const Longest = httpapi.RequestTimeout + outbox.WriteDeadline
 
 // Store keeps a service's idempotency keys and their responses.
 type Store struct {
@@ -243,6 +249,12 @@ func (s *Store) runFirst(w http.ResponseWriter, r *http.Request, next http.Handl
 	rw := &recorder{StatusWriter: httpapi.StatusWriter{ResponseWriter: w}}
 	completed := false
 	defer func() {
+		if s.now().Sub(rec.CreatedAt) > s.stale {
+			// Past its bound the key may have been taken over, and a
+			// write filtered by createdAt is read-then-write on FerretDB:
+			// leave the key alone (a later request takes it over).
+			return
+		}
 		if !completed {
 			// The handler panicked (its recovery sits outside): the client
 			// gets a 500, and the key must not replay anything else.

@@ -92,6 +92,14 @@ func recordKey(aggregate string, version int64) string {
 // during which the publish is held (Relay.hold) rather than failed.
 const WriteDeadline = 12 * time.Second
 
+// writeContext is a claim's holder's context for its work after the
+// claim: it outlives the caller, and ends WriteDeadline after the claim's
+// own time, the instant Grace counts from, so a slow claim insert leaves
+// the holder less time rather than overlapping a roll-forward.
+func writeContext(ctx context.Context, rec Record) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(context.WithoutCancel(ctx), rec.At.Add(WriteDeadline))
+}
+
 // Grace is how long a claimed version may stay unwritten before another
 // process takes the writer to have crashed and rolls it forward: the claim
 // rule (claim.StaleAfter) for a writer working within WriteDeadline, so a
@@ -343,7 +351,7 @@ func (a *Aggregates) commit(ctx context.Context, rec Record) error {
 		return fmt.Errorf("claiming %s: %w", rec.Key, err)
 	}
 	// The version is ours: finish it even if the caller goes away.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), WriteDeadline)
+	wctx, cancel := writeContext(ctx, rec)
 	defer cancel()
 	if rec.Pending && rec.PublishFirst {
 		if err := a.log.relay.hold(wctx, rec); err != nil {
@@ -398,7 +406,7 @@ func (a *Aggregates) commitFirst(ctx context.Context, rec Record) error {
 		// pending and the sweep publishes it (a next version may then go
 		// out first: replicas wait for the missing one, as for any event
 		// out of order).
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), WriteDeadline)
+		wctx, cancel := writeContext(ctx, rec)
 		defer cancel()
 		if err := a.log.relay.hold(wctx, rec); err == nil {
 			a.log.relay.markLater(a.docs, rec.Key, rec.Key == recordKey(rec.Aggregate, 0))
@@ -488,6 +496,10 @@ func (a *Aggregates) rollForward(ctx context.Context, rec Record) (bool, error) 
 	if err != nil || !won {
 		return false, err
 	}
+	// Within the elected taker's deadline, after which another round may
+	// elect someone else.
+	ctx, cancel := context.WithTimeout(ctx, claim.TakeoverDeadline)
+	defer cancel()
 	if rec.Pending {
 		if err := a.log.relay.publish(ctx, rec); err != nil {
 			return false, err
@@ -570,7 +582,7 @@ func (a *Aggregates) apply(ctx context.Context, id primitive.ObjectID, rec Recor
 	if err != nil {
 		return fmt.Errorf("claiming %s: %w", rec.Key, err)
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), WriteDeadline)
+	wctx, cancel := writeContext(ctx, rec)
 	defer cancel()
 	for range 2 {
 		err = a.settle(wctx, rec)

@@ -53,9 +53,11 @@ const (
 	// a crashed writer or a failed publish left (rolled forward after
 	// Grace anyway).
 	listEvery = 5 * time.Second
-	// sweepAge: records younger than this are their writer's to mark
-	// (markAfter, and a margin for a slow mark under load).
-	sweepAge = markAfter + 5*time.Second
+	// sweepAge: records younger than this are their writer's to publish
+	// and mark (a held publish, WriteDeadline at most, then markAfter), so
+	// the sweep does not republish what a writer is still holding through
+	// a bus election.
+	sweepAge = WriteDeadline + markAfter
 	// settleReserve is the part of WriteDeadline a held publish leaves
 	// for writing the document.
 	settleReserve = 2 * time.Second
