@@ -13,7 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"ticketing.dev/common/idempotency"
+	"ticketing.dev/common/httpapi"
+	"ticketing.dev/common/outbox"
 	"ticketing.dev/infra/ingress"
 )
 
@@ -61,12 +62,12 @@ type balancer struct {
 const readyPath = "/readyz"
 
 // replicaTimeout is how long the balancer waits for a replica's response
-// headers: the longest a request may run (idempotency.Longest: the
-// services' deadline and a claimed write's) and a margin, so a slow
+// headers: the longest a request may run (the services' deadline, then
+// its claimed write's, as idempotency.Longest) and a margin, so a slow
 // request gets the service's own answer and only a hung replica meets this
 // one. A hung replica costs a request no more than a slow one; /readyz
 // probes take it out within a second anyway.
-const replicaTimeout = idempotency.Longest + 2*time.Second
+const replicaTimeout = httpapi.RequestTimeout + outbox.WriteDeadline + 2*time.Second
 
 // paymentTimeout is payments' wait instead: a payment has no deadline (it
 // waits on Stripe, up to 30 s, and on orders' decision, 10 s by default).
