@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 
 	"ticketing.dev/common/testkit"
 	"ticketing.dev/infra/bench"
+	"ticketing.dev/infra/manifests"
 	"ticketing.dev/infra/stack"
 )
 
@@ -303,30 +303,6 @@ func TestCallersRequestIDComesBackAndIsLoggedByEveryServiceItTouched(t *testing.
 		5*time.Second, 100*time.Millisecond)
 }
 
-// promqlWords are PromQL's functions, aggregations and keywords: every
-// other identifier in an expression names a metric.
-var promqlWords = []string{
-	"sum", "min", "max", "avg", "count", "topk", "bottomk", "quantile", "stddev", "by", "without", "on",
-	"ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "rate", "irate",
-	"increase", "delta", "deriv", "changes", "resets", "histogram_quantile", "max_over_time",
-	"min_over_time", "avg_over_time", "sum_over_time", "absent", "absent_over_time", "clamp_min",
-	"clamp_max", "label_replace", "vector", "scalar", "time", "abs", "round",
-}
-
-// exprMetrics lists the metric names a PromQL expression reads.
-func exprMetrics(expr string) []string {
-	for _, re := range []string{`"[^"]*"`, `\{[^}]*\}`, `\[[^\]]*\]`, `\b(by|without|on|ignoring)\s*\([^)]*\)`} {
-		expr = regexp.MustCompile(re).ReplaceAllString(expr, " ")
-	}
-	var names []string
-	for _, w := range regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`).FindAllString(expr, -1) {
-		if !slices.Contains(promqlWords, w) && !slices.Contains(names, w) {
-			names = append(names, w)
-		}
-	}
-	return names
-}
-
 func TestDashboardAndAlertsUseOnlyMetricsTheServicesExport(t *testing.T) {
 	observedStack(t)
 	dir := filepath.Join(repoRoot(t), "infra", "monitoring")
@@ -388,7 +364,7 @@ func TestDashboardAndAlertsUseOnlyMetricsTheServicesExport(t *testing.T) {
 	}
 	used := 0
 	for _, e := range exprs {
-		names := exprMetrics(e)
+		names := manifests.MetricsOf(e)
 		assert.NotEmpty(t, names, "no metric in %q", e)
 		for _, n := range names {
 			used++
@@ -396,10 +372,4 @@ func TestDashboardAndAlertsUseOnlyMetricsTheServicesExport(t *testing.T) {
 		}
 	}
 	assert.Greater(t, used, 20)
-}
-
-func TestExprMetricsNamesTheMetricsNotTheFunctionsOrLabels(t *testing.T) {
-	got := exprMetrics(`sum by (job, le) (rate(http_request_duration_seconds_bucket{route="/x",status=~"5.."}[5m]))
-		/ on (job) max without (instance) (outbox_pending_records) > 0 and up == 0 or changes(process_start_time_seconds[15m]) > 2`)
-	assert.Equal(t, []string{"http_request_duration_seconds_bucket", "outbox_pending_records", "up", "process_start_time_seconds"}, got)
 }

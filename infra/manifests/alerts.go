@@ -55,17 +55,19 @@ type RuleFile struct {
 	} `json:"groups"`
 }
 
-// promqlWords are PromQL's functions, aggregations and keywords that the
-// rules may use; every other identifier outside labels, strings and
-// ranges names a metric.
+// promqlWords are PromQL's functions, aggregations and keywords: every
+// other identifier outside labels, strings and ranges names a metric.
 var promqlWords = []string{
-	"sum", "min", "max", "avg", "count", "by", "without", "on", "ignoring", "group_left", "group_right",
-	"and", "or", "unless", "bool", "offset", "rate", "irate", "increase", "delta", "deriv", "changes",
-	"absent", "absent_over_time", "max_over_time", "min_over_time", "avg_over_time", "clamp_min", "clamp_max",
+	"sum", "min", "max", "avg", "count", "topk", "bottomk", "quantile", "stddev", "by", "without", "on",
+	"ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset", "rate", "irate",
+	"increase", "delta", "deriv", "changes", "resets", "histogram_quantile", "max_over_time",
+	"min_over_time", "avg_over_time", "sum_over_time", "absent", "absent_over_time", "clamp_min",
+	"clamp_max", "label_replace", "vector", "scalar", "time", "abs", "round",
 }
 
-// ruleMetrics lists the metric names an expression reads.
-func ruleMetrics(expr string) []string {
+// MetricsOf lists the metric names a PromQL expression reads (alert
+// rules here, the dashboard's panels in the e2e tests).
+func MetricsOf(expr string) []string {
 	for _, re := range []string{`"[^"]*"`, `\{[^}]*\}`, `\[[^\]]*\]`, `\b(by|without|on|ignoring)\s*\([^)]*\)`} {
 		expr = regexp.MustCompile(re).ReplaceAllString(expr, " ")
 	}
@@ -152,7 +154,7 @@ func CheckBusAlerts(root string, s *Set) error {
 			if !strings.Contains(string(ops), "**"+r.Alert+"**") {
 				errs = append(errs, fmt.Errorf("%s: %s does not say what it means (no **%s**)", where, Operations, r.Alert))
 			}
-			for _, m := range ruleMetrics(r.Expr) {
+			for _, m := range MetricsOf(r.Expr) {
 				if !slices.Contains(exporterMetrics, m) {
 					errs = append(errs, fmt.Errorf("%s reads %s, which the exporter does not write", where, m))
 				}

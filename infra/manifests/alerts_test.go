@@ -70,7 +70,13 @@ func TestBusAlertsPassPromtool(t *testing.T) {
 }
 
 func TestRuleMetricsNamesTheMetricsNotTheFunctionsOrLabels(t *testing.T) {
-	got := ruleMetrics(`max by (consumer_name) (deriv(jetstream_consumer_num_pending{job="jetstream", is_consumer_leader="true"}[10m])) > 0
+	got := MetricsOf(`max by (consumer_name) (deriv(jetstream_consumer_num_pending{job="jetstream", is_consumer_leader="true"}[10m])) > 0
 		and count(up{job="jetstream"} == 1) < 3 or absent(up{job="jetstream"} == 1) unless jetstream_server_max_storage`)
 	assert.Equal(t, []string{"jetstream_consumer_num_pending", "up", "jetstream_server_max_storage"}, got)
+}
+
+func TestMetricsOfADashboardExpressionNamesTheMetricsNotTheFunctionsOrLabels(t *testing.T) {
+	got := MetricsOf(`sum by (job, le) (rate(http_request_duration_seconds_bucket{route="/x",status=~"5.."}[5m]))
+		/ on (job) max without (instance) (outbox_pending_records) > 0 and up == 0 or changes(process_start_time_seconds[15m]) > 2`)
+	assert.Equal(t, []string{"http_request_duration_seconds_bucket", "outbox_pending_records", "up", "process_start_time_seconds"}, got)
 }
